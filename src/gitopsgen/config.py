@@ -1,0 +1,390 @@
+"""Load and validate tenants.yaml like a compiler: every problem at once, located.
+
+Schema errors come from the pydantic models; cross-field rules (names, derived
+name lengths, the pool, reserved and tenant addresses, hostnames, the output
+directory) are checked here on the raw data, so that they are reported together
+with schema errors and each points at the line and column it concerns.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from ipaddress import IPv4Address
+from pathlib import Path as FsPath
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from gitopsgen import model
+from gitopsgen.errors import ConfigError, Problem
+from gitopsgen.ipam import PoolRange, parse_address, parse_range
+from gitopsgen.model import NAME_MAX, NAME_PATTERN, Config
+from gitopsgen.reader import Document, Path, read_text
+
+__all__ = ["Project", "hostname_of", "load", "parse"]
+
+_NAME = re.compile(NAME_PATTERN)
+_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+# (derived name, template, limit) in the order users meet them; the strictest wins.
+_DERIVED = (
+    ("Helm release name", "vcluster-{}", 53),
+    ("namespace", "vcluster-{}", 63),
+    ("hostname label", "tenant-{}", 63),
+)
+
+
+@dataclass(frozen=True)
+class Project:
+    """A validated tenants.yaml and where its tree goes."""
+
+    config: Config
+    document: Document
+    config_path: FsPath
+    output_dir: FsPath
+    repository_root: FsPath
+
+    @property
+    def flux_root(self) -> str:
+        """The output directory as Flux sees it: ``./generated``."""
+        rel = os.path.relpath(self.output_dir, self.repository_root).replace(os.sep, "/")
+        return "./" + rel
+
+    @property
+    def source_name(self) -> str:
+        return self.config_path.name
+
+
+def hostname_of(tenant: model.Tenant, config: Config) -> str:
+    return tenant.hostname or f"tenant-{tenant.name}.{config.defaults.ingress.domain}"
+
+
+def _all_keys() -> dict[str, None]:
+    keys: dict[str, None] = {}
+    stack: list[type[BaseModel]] = [Config]
+    seen: set[type[BaseModel]] = set()
+    while stack:
+        cls = stack.pop()
+        if cls in seen:
+            continue
+        seen.add(cls)
+        for name, info in cls.model_fields.items():
+            keys[info.alias or name] = None
+            for candidate in vars(model).values():
+                if (
+                    isinstance(candidate, type)
+                    and issubclass(candidate, BaseModel)
+                    and candidate.__name__ in str(info.annotation)
+                ):
+                    stack.append(candidate)
+    return keys
+
+
+_KEYS = _all_keys()
+_TYPE_WORDS = {
+    "string_type": "expected a string",
+    "bool_type": "expected true or false",
+    "int_type": "expected an integer",
+    "dict_type": "expected a mapping",
+    "list_type": "expected a list",
+    "model_type": "expected a mapping",
+    "model_attributes_type": "expected a mapping",
+}
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, bool):
+        return f"boolean {str(value).lower()}"
+    text = repr(value)
+    if len(text) > 40:
+        text = text[:37] + "..."
+    return f"{type(value).__name__} {text}"
+
+
+def _pydantic_problems(exc: ValidationError, doc: Document) -> Iterator[Problem]:
+    for err in exc.errors(include_url=False):
+        loc: Path = tuple(
+            p
+            for p in err["loc"]
+            if isinstance(p, int) or p in _KEYS or p in _walk_keys(doc, err["loc"])
+        )
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            key = str(loc[-1])
+            message = f"unknown key {key!r}"
+            close = difflib.get_close_matches(key, list(_KEYS), n=1)
+            if close:
+                message += f"; did you mean {close[0]!r}?"
+            yield doc.problem(loc, message, key=True)
+        elif kind == "missing":
+            yield doc.problem(loc[:-1], f"missing required key {loc[-1]!r}")
+        elif kind in _TYPE_WORDS:
+            yield doc.problem(loc, f"{_TYPE_WORDS[kind]}, got {_describe(err['input'])}")
+        else:
+            msg = err["msg"]
+            yield doc.problem(loc, msg[:1].lower() + msg[1:])
+
+
+def _walk_keys(doc: Document, loc: tuple[Any, ...]) -> set[str]:
+    """Keys that really occur along ``loc`` in the document (free-form values)."""
+    found: set[str] = set()
+    node = doc.data
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            found.add(str(part))
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            if isinstance(part, str) and isinstance(node, dict):
+                found.add(part)
+            break
+    return found
+
+
+def _get(data: Any, *keys: str, default: Any = None) -> Any:
+    for key in keys:
+        if not isinstance(data, dict) or key not in data:
+            return default
+        data = data[key]
+    return data
+
+
+def _semantic_problems(doc: Document) -> Iterator[Problem]:
+    data = doc.data
+    # The pool: well-formed ranges that do not overlap.
+    pool_raw = data.get("pool")
+    entries: list[tuple[Path, Any]] = []
+    if isinstance(pool_raw, str):
+        entries = [(("pool",), pool_raw)]
+    elif isinstance(pool_raw, list):
+        entries = [(("pool", i), v) for i, v in enumerate(pool_raw)]
+    pool: list[PoolRange] = []
+    for loc, text in entries:
+        if not isinstance(text, str):
+            continue
+        try:
+            rng = parse_range(text)
+        except ValueError as exc:
+            yield doc.problem(loc, str(exc))
+            continue
+        for i, other in enumerate(pool):
+            if rng.overlaps(other):
+                yield doc.problem(loc, f"range {text!r} overlaps {other.text!r} (pool[{i}])")
+                break
+        pool.append(rng)
+
+    def in_pool(address: IPv4Address) -> bool:
+        return any(address in r for r in pool)
+
+    pool_ok = bool(pool) and len(pool) == len(entries)
+
+    # Reserved addresses: valid, inside the pool, one holder each.
+    holders: dict[IPv4Address, tuple[str, Path]] = {}
+    reserved = data.get("reserved")
+    if isinstance(reserved, dict):
+        for service, text in reserved.items():
+            loc = ("reserved", service)
+            if not isinstance(text, str):
+                continue
+            try:
+                address = parse_address(text)
+            except ValueError as exc:
+                yield doc.problem(loc, str(exc))
+                continue
+            if pool_ok and not in_pool(address):
+                yield doc.problem(loc, f"{text} is outside the pool")
+            if address in holders:
+                holder, first = holders[address]
+                line, col = doc.where(first)
+                yield doc.problem(
+                    loc, f"{text} is already reserved for {holder} (line {line}, column {col})"
+                )
+                continue
+            holders[address] = (service, loc)
+    reserved_for = {a: h for a, (h, _) in holders.items()}
+
+    # Tenants: names, derived name lengths, addresses and hostnames.
+    tenants = data.get("tenants")
+    if not isinstance(tenants, list):
+        return
+    domain = _get(data, "defaults", "ingress", "domain", default="traefik.local")
+    if not isinstance(domain, str) or not _SUBDOMAIN.match(domain) or len(domain) > 253:
+        if isinstance(domain, str):
+            yield doc.problem(
+                ("defaults", "ingress", "domain"),
+                f"{domain!r} is not a valid DNS name (lowercase letters, digits, '-' and '.')",
+            )
+        domain = None
+    names: dict[str, Path] = {}
+    addresses: dict[IPv4Address, tuple[str, Path]] = {}
+    hostnames: dict[str, Path] = {}
+    for index, tenant in enumerate(tenants):
+        if not isinstance(tenant, dict):
+            continue
+        name = tenant.get("name")
+        name_ok = False
+        if isinstance(name, str):
+            loc = ("tenants", index, "name")
+            if not _NAME.match(name):
+                yield doc.problem(
+                    loc,
+                    f"{name!r} is not a valid name: use lowercase letters, digits and '-', "
+                    "starting and ending with a letter or digit (a DNS-1123 label)",
+                )
+            elif len(name) > NAME_MAX:
+                what, template, limit = next(d for d in _DERIVED if len(d[1].format(name)) > d[2])
+                derived = template.format(name)
+                yield doc.problem(
+                    loc,
+                    f"{name!r} is too long: {what} {derived!r} would be {len(derived)} "
+                    f"characters, the limit is {limit} (names may have at most {NAME_MAX})",
+                )
+            elif name in names:
+                line, col = doc.where(names[name])
+                yield doc.problem(
+                    loc, f"duplicate tenant name {name!r} (first at line {line}, column {col})"
+                )
+            else:
+                names[name] = loc
+                name_ok = True
+        ip = tenant.get("ip")
+        if isinstance(ip, str):
+            loc = ("tenants", index, "ip")
+            try:
+                address = parse_address(ip)
+            except ValueError as exc:
+                yield doc.problem(loc, str(exc))
+            else:
+                if pool_ok and not in_pool(address):
+                    yield doc.problem(loc, f"{ip} is outside the pool")
+                elif address in reserved_for:
+                    yield doc.problem(loc, f"{ip} is reserved for {reserved_for[address]}")
+                elif address in addresses:
+                    holder, first = addresses[address]
+                    line, col = doc.where(first)
+                    yield doc.problem(
+                        loc, f"{ip} is already used by tenant {holder} (line {line}, column {col})"
+                    )
+                else:
+                    addresses[address] = (str(name), loc)
+        hostname = tenant.get("hostname")
+        hloc: Path = ("tenants", index, "hostname")
+        if hostname is None and name_ok and domain is not None:
+            hostname = f"tenant-{name}.{domain}"
+            hloc = ("tenants", index, "name")
+        if isinstance(hostname, str):
+            labels_ok = all(0 < len(label) <= 63 for label in hostname.split("."))
+            if not _SUBDOMAIN.match(hostname) or len(hostname) > 253 or not labels_ok:
+                yield doc.problem(hloc, f"{hostname!r} is not a valid hostname")
+            elif hostname in hostnames:
+                line, col = doc.where(hostnames[hostname])
+                yield doc.problem(
+                    hloc, f"hostname {hostname!r} is already used (line {line}, column {col})"
+                )
+            else:
+                hostnames[hostname] = hloc
+
+
+def parse(raw: bytes | str, path: str = "tenants.yaml") -> tuple[Config, Document]:
+    """Validate the text of a tenants.yaml; nothing touches the file system."""
+    doc = read_text(raw, path)
+    if doc.data is None:
+        raise ConfigError(
+            [
+                Problem(
+                    1,
+                    1,
+                    "",
+                    "file is empty; expected a mapping with version, pool and tenants",
+                    path,
+                )
+            ]
+        )
+    if not isinstance(doc.data, dict):
+        raise ConfigError(
+            [doc.problem((), f"the top level must be a mapping, got {_describe(doc.data)}")]
+        )
+    problems: list[Problem] = []
+    config: Config | None = None
+    try:
+        config = Config.model_validate(doc.data)
+    except ValidationError as exc:
+        problems.extend(_pydantic_problems(exc, doc))
+    problems.extend(_semantic_problems(doc))
+    if problems or config is None:
+        raise ConfigError(dict.fromkeys(problems))
+    return config, doc
+
+
+def _resolve_dirs(
+    config: Config, doc: Document, config_path: FsPath, allow_outside: bool
+) -> tuple[FsPath, FsPath]:
+    base = config_path.parent
+    problems: list[Problem] = []
+    for key, value in (("output", config.output), ("repositoryRoot", config.repository_root)):
+        if os.path.isabs(value) or "\\" in value:
+            problems.append(doc.problem((key,), f"{value!r} must be a relative path with '/'"))
+    if problems:
+        raise ConfigError(problems)
+    root = FsPath(os.path.normpath(base / config.repository_root))
+    output = FsPath(os.path.normpath(base / config.output))
+    rel = os.path.relpath(output, root)
+    if output == root:
+        problems.append(
+            doc.problem(
+                ("output",),
+                "the output directory may not be the "
+                "repository root; use a subdirectory such as 'generated'",
+            )
+        )
+    elif not os.path.relpath(base, output).startswith(".."):
+        problems.append(
+            doc.problem(
+                ("output",),
+                f"the output directory {config.output!r} "
+                "contains tenants.yaml; use a subdirectory such as "
+                "'generated'",
+            )
+        )
+    elif (rel == ".." or rel.startswith(".." + os.sep)) and not allow_outside:
+        problems.append(
+            doc.problem(
+                ("output",),
+                f"the output directory {config.output!r} is "
+                "outside the repository root (pass --allow-outside to "
+                "permit it)",
+            )
+        )
+    if problems:
+        raise ConfigError(problems)
+    return output, root
+
+
+def load(path: str | os.PathLike[str], *, allow_outside: bool = False) -> Project:
+    """Read, validate and locate a tenants.yaml."""
+    config_path = FsPath(path)
+    label = str(path)
+    try:
+        raw = config_path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(
+            [Problem(1, 1, "", "no such file (create one, or pass -c PATH)", label)]
+        ) from None
+    except IsADirectoryError:
+        raise ConfigError([Problem(1, 1, "", "is a directory, not a file", label)]) from None
+    except OSError as exc:
+        raise ConfigError([Problem(1, 1, "", f"cannot read: {exc.strerror}", label)]) from None
+    config, doc = parse(raw, label)
+    output, root = _resolve_dirs(config, doc, config_path, allow_outside)
+    return Project(config, doc, config_path, output, root)

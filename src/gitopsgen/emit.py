@@ -1,0 +1,193 @@
+"""The one place that turns data into YAML text.
+
+A small, dedicated emitter for the plain data gitopsgen renders: dicts (insertion
+order kept), lists, ``str``, ``int``, ``float``, ``bool`` and ``None``. It writes
+block style with a 2-space indent, sequences indented under their key, LF line
+endings and a trailing newline. It is deterministic and about two orders of
+magnitude faster than ruamel.yaml's dumper, which matters at thousands of tenants.
+
+Strings are written plain only when every YAML 1.1 and YAML 1.2 reader (PyYAML,
+ruamel.yaml, Go's yaml.v2/v3 as used by kustomize and Helm) reads them back as the
+same string; otherwise they are double-quoted with escapes. The property tests in
+``tests/test_emit.py`` hold the emitter to that: every document reads back, with
+real parsers, to exactly the data it came from.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from functools import lru_cache
+from typing import Any
+
+__all__ = ["dump", "dump_stream", "format_scalar"]
+
+# Strings that some YAML 1.1 or 1.2 resolver turns into a non-string when plain.
+_IMPLICIT = re.compile(
+    r"""^(?:
+      [yYnN~]
+    | (?:yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)
+    | (?:null|Null|NULL)
+    | [-+]?0b[0-1_]+
+    | [-+]?0o?[0-7_]+
+    | [-+]?0x[0-9a-fA-F_]+
+    | [-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?
+    | [-+]?(?:\.[0-9_]+|[0-9][0-9_]*(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9]+)?
+    | [-+]?\.(?:inf|Inf|INF)
+    | \.(?:nan|NaN|NAN)
+    | [0-9]{4}-[0-9]{1,2}-[0-9]{1,2}.*
+    | <<
+    | =
+    )$""",
+    re.VERBOSE,
+)
+
+# Printable ASCII that may appear in a plain scalar (flow indicators excluded).
+_PLAIN_CHARS = re.compile(r"^[\x20-\x7e]+$")
+_BAD_START = frozenset("?:,[]{}#&*!|>'\"%@`")
+_FLOW = re.compile(r"[\[\]{},]")
+
+# Characters that must be escaped inside a double-quoted scalar.
+_ESCAPE = re.compile('[\\\\"\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff]')
+_NAMED = {
+    "\\": "\\\\",
+    '"': '\\"',
+    "\0": "\\0",
+    "\a": "\\a",
+    "\b": "\\b",
+    "\t": "\\t",
+    "\n": "\\n",
+    "\v": "\\v",
+    "\f": "\\f",
+    "\r": "\\r",
+    "\x1b": "\\e",
+    "\x85": "\\N",
+    "\xa0": "\\_",
+    "\u2028": "\\L",
+    "\u2029": "\\P",
+}
+
+
+def _escape_char(match: re.Match[str]) -> str:
+    ch = match.group()
+    named = _NAMED.get(ch)
+    if named is not None:
+        return named
+    code = ord(ch)
+    if 0xD800 <= code <= 0xDFFF:
+        raise ValueError(f"cannot emit a lone surrogate U+{code:04X}")
+    if code <= 0xFF:
+        return f"\\x{code:02X}"
+    return f"\\u{code:04X}"
+
+
+def _is_plain(s: str) -> bool:
+    if not _PLAIN_CHARS.match(s):
+        return False
+    first = s[0]
+    if first in _BAD_START or first == " " or s[-1] == " ":
+        return False
+    if first == "-" and (len(s) == 1 or s[1] == " " or s.startswith("---")):
+        return False
+    if s.startswith("..."):
+        return False
+    if ": " in s or " #" in s or s.endswith(":") or _FLOW.search(s):
+        return False
+    return not _IMPLICIT.match(s)
+
+
+@lru_cache(maxsize=1 << 16)
+def _format_str(s: str) -> str:
+    if s and _is_plain(s):
+        return s
+    return '"' + _ESCAPE.sub(_escape_char, s) + '"'
+
+
+def format_scalar(value: Any) -> str:
+    """The YAML text of one scalar."""
+    if isinstance(value, str):
+        return _format_str(value)
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return ".nan"
+        if math.isinf(value):
+            return ".inf" if value > 0 else "-.inf"
+        text = repr(value)
+        if "e" in text and "." not in text:
+            mantissa, exponent = text.split("e")
+            text = f"{mantissa}.0e{exponent}"
+        return text
+    raise TypeError(f"cannot emit a value of type {type(value).__name__}")
+
+
+def _lines(value: Any, indent: int, out: list[str]) -> None:
+    """Append the block lines of a non-empty mapping or sequence at ``indent``."""
+    pad = " " * indent
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            k = _format_str(key) if isinstance(key, str) else format_scalar(key)
+            if isinstance(item, (Mapping, list, tuple)) and item:
+                out.append(f"{pad}{k}:")
+                # Sequences are indented under their key, as in the seed repository.
+                _lines(item, indent + 2, out)
+            else:
+                out.append(f"{pad}{k}: {_inline(item)}")
+        return
+    for item in value:
+        if isinstance(item, (Mapping, list, tuple)) and item:
+            start = len(out)
+            _lines(item, indent + 2, out)
+            out[start] = f"{pad}- {out[start][indent + 2 :]}"
+        else:
+            out.append(f"{pad}- {_inline(item)}")
+
+
+def _inline(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return "{}"
+    if isinstance(value, (list, tuple)):
+        return "[]"
+    return format_scalar(value)
+
+
+def dump(data: Any) -> str:
+    """One YAML document (without a ``---`` marker), ending in a newline."""
+    if isinstance(data, (Mapping, list, tuple)) and data:
+        out: list[str] = []
+        _lines(data, 0, out)
+        out.append("")
+        return "\n".join(out)
+    return _inline(data) + "\n"
+
+
+def _comment_lines(comment: str | None) -> str:
+    if not comment:
+        return ""
+    return "".join(f"# {line}".rstrip() + "\n" for line in comment.splitlines())
+
+
+def dump_stream(
+    docs: Sequence[Any],
+    *,
+    header: str | None = None,
+    comments: Iterable[str | None] | None = None,
+) -> str:
+    """Several documents separated by ``---``; an optional file header comment and
+    an optional comment above each document."""
+    notes = list(comments) if comments is not None else [None] * len(docs)
+    parts = [_comment_lines(header)]
+    for i, (doc, note) in enumerate(zip(docs, notes, strict=True)):
+        if i:
+            parts.append("---\n")
+        parts.append(_comment_lines(note))
+        parts.append(dump(doc))
+    return "".join(parts)

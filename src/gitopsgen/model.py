@@ -1,0 +1,196 @@
+"""Pydantic models of tenants.yaml.
+
+The defaults are the values of the seed repository, so that a file listing only
+names and addresses reproduces it; each can be changed once, in ``defaults``.
+Cross-field rules (unique names, addresses inside the pool, ...) live in
+:mod:`gitopsgen.config`, which also maps every error back to a line and column.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.alias_generators import to_camel
+
+__all__ = [
+    "NAME_MAX",
+    "NAME_PATTERN",
+    "Config",
+    "Defaults",
+    "Tenant",
+]
+
+NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+# The Helm release name "vcluster-<name>" may have 53 characters at most.
+NAME_MAX = 53 - len("vcluster-")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        alias_generator=to_camel,
+        populate_by_name=True,
+        strict=True,
+        frozen=True,
+    )
+
+
+def _string_or_list(schema: dict[str, Any]) -> None:
+    schema.pop("type", None)
+    items = schema.pop("items", {"type": "string"})
+    schema["anyOf"] = [{"type": "string"}, {"type": "array", "items": items, "minItems": 1}]
+
+
+class HelmRepository(_Model):
+    """The Flux HelmRepository that serves the vcluster chart."""
+
+    name: str = Field("loft", description="HelmRepository name (one per vcluster namespace)")
+    url: str = Field("https://charts.loft.sh", description="chart repository URL")
+    interval: str = Field("2m", description="how often Flux refreshes the index")
+
+
+class Chart(_Model):
+    name: str = Field("vcluster", description="chart name")
+    version: str = Field("0.30.4", description="chart version (quote it)")
+    repository: HelmRepository = Field(default_factory=HelmRepository)
+
+
+class VclusterDefaults(_Model):
+    chart: Chart = Field(default_factory=Chart)
+    interval: str = Field("2m", description="HelmRelease reconcile interval")
+    api_port: int = Field(443, description="port of the vcluster API on its LoadBalancer service")
+    values: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Helm values deep-merged over the generated values of every vcluster",
+    )
+
+
+class ResourceList(_Model):
+    cpu: str
+    memory: str
+
+
+class Resources(_Model):
+    requests: ResourceList = Field(default_factory=lambda: ResourceList(cpu="100m", memory="128Mi"))
+    limits: ResourceList = Field(default_factory=lambda: ResourceList(cpu="200m", memory="256Mi"))
+
+
+class Workload(_Model):
+    """The sample workload Flux deploys into every vcluster."""
+
+    name: str = Field("nginx", description="Deployment, Service and HTTPRoute name")
+    image: str = Field("nginx:1.27-alpine", description="container image")
+    port: int = Field(80, ge=1, le=65535, description="container and Service port")
+    namespace: str = Field("default", description="namespace inside the vcluster")
+    resources: Resources = Field(default_factory=Resources)
+
+
+class Gateway(_Model):
+    name: str = "traefik"
+    namespace: str = "traefik"
+
+
+class Ingress(_Model):
+    domain: str = Field("traefik.local", description="tenant hostnames are tenant-<name>.<domain>")
+    gateway: Gateway = Field(
+        default_factory=Gateway, description="the Gateway HTTPRoutes attach to"
+    )
+
+
+class SourceRef(_Model):
+    kind: str = "GitRepository"
+    name: str = "flux-system"
+
+
+class Flux(_Model):
+    namespace: str = Field("flux-system", description="namespace of the Flux Kustomizations")
+    interval: str = "2m"
+    timeout: str = "5m"
+    source_ref: SourceRef = Field(default_factory=SourceRef)
+    vcluster_depends_on: list[str] = Field(
+        default_factory=lambda: ["metallb", "metallb-config", "gateway-api", "traefik"],
+        description="Flux Kustomizations every vcluster waits for",
+    )
+    routes_depends_on: list[str] = Field(
+        default_factory=lambda: ["gateway-api"],
+        description="Flux Kustomizations (in the Flux namespace) every tenant's routes wait for",
+    )
+    network_policies_depends_on: list[str] = Field(
+        default_factory=lambda: ["cilium"],
+        description="Flux Kustomizations the network policies wait for, besides every vcluster",
+    )
+
+
+class NetworkPolicies(_Model):
+    """Namespaces allowed into each vcluster namespace."""
+
+    ingress_namespace: str = Field(
+        "traefik", description="namespace of the ingress controller pods"
+    )
+    dns_namespace: str = "kube-system"
+    prometheus_namespace: str = "kube-prometheus-stack"
+    metallb_namespace: str = "metallb-system"
+    vcluster_api_port: int = Field(8443, ge=1, le=65535, description="vcluster API container port")
+
+
+class Defaults(_Model):
+    vcluster: VclusterDefaults = Field(default_factory=VclusterDefaults)
+    workload: Workload = Field(default_factory=Workload)
+    ingress: Ingress = Field(default_factory=Ingress)
+    flux: Flux = Field(default_factory=Flux)
+    network_policies: NetworkPolicies = Field(default_factory=NetworkPolicies)
+
+
+class TenantVcluster(_Model):
+    auth_delegator: bool = Field(
+        False,
+        description="add the vcluster-<name>:auth-delegator ClusterRoleBinding",
+    )
+    values: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Helm values deep-merged over the generated values (null deletes a key)",
+    )
+
+
+class Tenant(_Model):
+    name: str = Field(
+        description="short name: tenant-<name> and vcluster-<name> (DNS-1123 label)",
+        json_schema_extra={"pattern": NAME_PATTERN, "maxLength": NAME_MAX},
+    )
+    ip: str = Field(
+        description="vcluster LoadBalancer address, inside the pool",
+        json_schema_extra={"format": "ipv4"},
+    )
+    hostname: str | None = Field(
+        None, description="route hostname; default tenant-<name>.<ingress domain>"
+    )
+    vcluster: TenantVcluster = Field(default_factory=TenantVcluster)
+
+
+class Config(_Model):
+    """tenants.yaml: the one source of truth for every tenant."""
+
+    model_config = ConfigDict(title="gitopsgen tenants.yaml")
+
+    version: Literal[1] = Field(description="format version; always 1")
+    output: str = Field("generated", description="tree root, relative to this file")
+    repository_root: str = Field(
+        ".",
+        description="repository root relative to this file; Flux paths are relative to it",
+    )
+    pool: list[str] = Field(
+        description='MetalLB addresses: "A-B" ranges or CIDRs (a single string is accepted)',
+        min_length=1,
+        json_schema_extra=_string_or_list,
+    )
+    reserved: dict[str, str] = Field(
+        default_factory=dict, description="pool addresses held by platform services"
+    )
+    defaults: Defaults = Field(default_factory=Defaults)
+    tenants: list[Tenant] = Field(default_factory=list)
+
+    @field_validator("pool", mode="before")
+    @classmethod
+    def _one_range(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value

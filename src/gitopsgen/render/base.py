@@ -1,0 +1,74 @@
+"""What every renderer shares: the context of one build and the output unit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from gitopsgen.config import hostname_of
+from gitopsgen.model import Config, Tenant
+from gitopsgen.names import synced_service_name
+
+Obj = dict[str, Any]
+
+KUSTOMIZE_API = "kustomize.config.k8s.io/v1beta1"
+FLUX_KUSTOMIZATION_API = "kustomize.toolkit.fluxcd.io/v1"
+
+
+@dataclass(frozen=True)
+class Output:
+    """One generated file.
+
+    ``namespace`` is where its namespaced objects land when they carry none
+    themselves (from the kustomization's ``namespace`` or Flux's
+    ``targetNamespace``); ``cluster`` is ``host`` or the vcluster they are
+    applied to; ``tenant`` is the owning tenant's name, or None when shared.
+    """
+
+    path: str
+    docs: tuple[Obj, ...]
+    tenant: str | None = None
+    namespace: str | None = None
+    cluster: str = "host"
+    comments: tuple[str | None, ...] | None = field(default=None)
+
+
+@dataclass(frozen=True)
+class Context:
+    """Everything a renderer needs besides the tenant itself."""
+
+    config: Config
+    flux_root: str  # "./generated"
+
+    def flux_path(self, *parts: str) -> str:
+        return "/".join((self.flux_root, *parts))
+
+    def hostname(self, tenant: Tenant) -> str:
+        return hostname_of(tenant, self.config)
+
+    def backend_name(self, tenant: Tenant) -> str:
+        workload = self.config.defaults.workload
+        return synced_service_name(workload.name, workload.namespace, f"vcluster-{tenant.name}")
+
+
+def kustomization(resources: list[str], namespace: str | None = None) -> Obj:
+    """A kustomize index file listing ``resources``."""
+    obj: Obj = {"apiVersion": KUSTOMIZE_API, "kind": "Kustomization"}
+    if namespace is not None:
+        obj["namespace"] = namespace
+    obj["resources"] = resources
+    return obj
+
+
+def deep_merge(base: Obj, override: Obj) -> Obj:
+    """Helm-style merge: mappings merge recursively, anything else replaces, and an
+    override of ``None`` deletes the key. Neither argument is modified."""
+    out = dict(base)
+    for key, value in override.items():
+        if value is None:
+            out.pop(key, None)
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out

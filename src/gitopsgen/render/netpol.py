@@ -1,0 +1,167 @@
+"""infrastructure/network-policies/: the eight NetworkPolicies that isolate each
+vcluster namespace, as the seed repository defines them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from gitopsgen.model import Tenant
+from gitopsgen.render.base import Context, Obj, Output, kustomization
+
+BASE = "infrastructure/network-policies"
+_API = "networking.k8s.io/v1"
+
+
+def _from_namespace(name: str) -> Obj:
+    return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": name}}}
+
+
+def _policy(namespace: str, name: str, spec: Obj) -> Obj:
+    return {
+        "apiVersion": _API,
+        "kind": "NetworkPolicy",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": spec,
+    }
+
+
+def policies(ctx: Context, tenant: Tenant) -> list[tuple[str, Obj]]:
+    """(comment, NetworkPolicy) pairs for one vcluster namespace."""
+    np = ctx.config.defaults.network_policies
+    ns = f"vcluster-{tenant.name}"
+    flux_ns = ctx.config.defaults.flux.namespace
+    every: Obj = {}
+    vcluster_pods: Obj = {"matchLabels": {"app": "vcluster"}}
+    ingress = ["Ingress"]
+    api_port = np.vcluster_api_port
+    return [
+        (
+            f"Default deny all ingress traffic to {ns} namespace",
+            _policy(ns, "deny-all-ingress", {"podSelector": every, "policyTypes": ingress}),
+        ),
+        (
+            f"Allow pods within {ns} to communicate with each other",
+            _policy(
+                ns,
+                "allow-same-namespace",
+                {
+                    "podSelector": every,
+                    "policyTypes": ingress,
+                    "ingress": [{"from": [{"podSelector": {}}]}],
+                },
+            ),
+        ),
+        (
+            "Allow Traefik to reach synced nginx services (HTTP routing)",
+            _policy(
+                ns,
+                "allow-traefik-ingress",
+                {
+                    "podSelector": every,
+                    "policyTypes": ingress,
+                    "ingress": [
+                        {
+                            "from": [_from_namespace(np.ingress_namespace)],
+                            "ports": [
+                                {"protocol": "TCP", "port": ctx.config.defaults.workload.port}
+                            ],
+                        }
+                    ],
+                },
+            ),
+        ),
+        (
+            "Allow Flux to reach the vcluster API server (workload deployment)",
+            _policy(
+                ns,
+                "allow-flux-to-vcluster-api",
+                {
+                    "podSelector": vcluster_pods,
+                    "policyTypes": ingress,
+                    "ingress": [
+                        {
+                            "from": [_from_namespace(flux_ns)],
+                            "ports": [{"protocol": "TCP", "port": api_port}],
+                        }
+                    ],
+                },
+            ),
+        ),
+        (
+            "Allow DNS resolution from kube-system",
+            _policy(
+                ns,
+                "allow-dns",
+                {
+                    "podSelector": every,
+                    "policyTypes": ingress,
+                    "ingress": [
+                        {
+                            "from": [_from_namespace(np.dns_namespace)],
+                            "ports": [
+                                {"protocol": "UDP", "port": 53},
+                                {"protocol": "TCP", "port": 53},
+                            ],
+                        }
+                    ],
+                },
+            ),
+        ),
+        (
+            "Allow Prometheus to scrape metrics",
+            _policy(
+                ns,
+                "allow-prometheus-scraping",
+                {
+                    "podSelector": every,
+                    "policyTypes": ingress,
+                    "ingress": [{"from": [_from_namespace(np.prometheus_namespace)]}],
+                },
+            ),
+        ),
+        (
+            "Allow external access to vcluster API (vcluster connect, kubectl)\n"
+            "Traffic from outside the cluster arrives via kube-proxy SNAT with pod CIDR "
+            "source IPs.\nThe vcluster API server has its own TLS client certificate "
+            "authentication.",
+            _policy(
+                ns,
+                "allow-external-vcluster-api",
+                {
+                    "podSelector": vcluster_pods,
+                    "policyTypes": ingress,
+                    "ingress": [{"ports": [{"protocol": "TCP", "port": api_port}]}],
+                },
+            ),
+        ),
+        (
+            "Allow MetalLB speaker communication",
+            _policy(
+                ns,
+                "allow-metallb",
+                {
+                    "podSelector": every,
+                    "policyTypes": ingress,
+                    "ingress": [{"from": [_from_namespace(np.metallb_namespace)]}],
+                },
+            ),
+        ),
+    ]
+
+
+def render_tenant(ctx: Context, tenant: Tenant) -> list[Output]:
+    pairs = policies(ctx, tenant)
+    return [
+        Output(
+            f"{BASE}/vcluster-{tenant.name}-netpol.yaml",
+            tuple(p for _, p in pairs),
+            tenant.name,
+            f"vcluster-{tenant.name}",
+            comments=tuple(c for c, _ in pairs),
+        )
+    ]
+
+
+def render_shared(ctx: Context, tenants: Sequence[Tenant]) -> list[Output]:
+    files = [f"vcluster-{t.name}-netpol.yaml" for t in tenants]
+    return [Output(f"{BASE}/kustomization.yaml", (kustomization(files),))]

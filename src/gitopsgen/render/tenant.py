@@ -1,0 +1,145 @@
+"""tenant/tenant-<name>/: the sample workload (deployed into the vcluster by Flux
+through its kubeconfig secret) and the HTTPRoute on the host Gateway."""
+
+from __future__ import annotations
+
+from gitopsgen.model import Tenant
+from gitopsgen.render.base import FLUX_KUSTOMIZATION_API, Context, Obj, Output, kustomization
+
+
+def render(ctx: Context, tenant: Tenant) -> list[Output]:
+    d = ctx.config.defaults
+    wl = d.workload
+    flux = d.flux
+    tname = f"tenant-{tenant.name}"
+    vname = f"vcluster-{tenant.name}"
+    base = f"tenant/{tname}"
+    labels = {"app": wl.name}
+    source = {
+        "kind": flux.source_ref.kind,
+        "name": flux.source_ref.name,
+        "namespace": flux.namespace,
+    }
+
+    deployment: Obj = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": wl.name, "labels": dict(labels)},
+        "spec": {
+            "selector": {"matchLabels": dict(labels)},
+            "template": {
+                "metadata": {"labels": dict(labels)},
+                "spec": {
+                    "containers": [
+                        {
+                            "image": wl.image,
+                            "name": wl.name,
+                            "resources": {
+                                "requests": {
+                                    "cpu": wl.resources.requests.cpu,
+                                    "memory": wl.resources.requests.memory,
+                                },
+                                "limits": {
+                                    "cpu": wl.resources.limits.cpu,
+                                    "memory": wl.resources.limits.memory,
+                                },
+                            },
+                        }
+                    ]
+                },
+            },
+        },
+    }
+    service: Obj = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": wl.name, "labels": dict(labels)},
+        "spec": {
+            "ports": [{"port": wl.port, "protocol": "TCP", "targetPort": wl.port}],
+            "selector": dict(labels),
+        },
+    }
+    gateway = d.ingress.gateway
+    route: Obj = {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": {"name": wl.name},
+        "spec": {
+            "parentRefs": [{"name": gateway.name, "namespace": gateway.namespace}],
+            "hostnames": [ctx.hostname(tenant)],
+            "rules": [
+                {
+                    "backendRefs": [
+                        {
+                            "kind": "Service",
+                            "name": ctx.backend_name(tenant),
+                            "namespace": vname,
+                            "port": wl.port,
+                        }
+                    ]
+                }
+            ],
+        },
+    }
+    workload_ks: Obj = {
+        "apiVersion": FLUX_KUSTOMIZATION_API,
+        "kind": "Kustomization",
+        "metadata": {"name": "workload", "namespace": vname},
+        "spec": {
+            "kubeConfig": {"secretRef": {"name": f"vc-{vname}", "key": "config"}},
+            "targetNamespace": wl.namespace,
+            "interval": flux.interval,
+            "sourceRef": dict(source),
+            "path": ctx.flux_path(base, "workload"),
+            "prune": True,
+            "timeout": flux.timeout,
+        },
+    }
+    routes_ks: Obj = {
+        "apiVersion": FLUX_KUSTOMIZATION_API,
+        "kind": "Kustomization",
+        "metadata": {"name": "routes", "namespace": tname},
+        "spec": {
+            "dependsOn": [{"name": "workload", "namespace": vname}]
+            + [{"name": dep, "namespace": flux.namespace} for dep in flux.routes_depends_on],
+            "targetNamespace": tname,
+            "interval": flux.interval,
+            "sourceRef": dict(source),
+            "path": ctx.flux_path(base, "routes"),
+            "prune": True,
+            "timeout": flux.timeout,
+        },
+    }
+    namespace: Obj = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": tname}}
+    wl_file, svc_file = f"{wl.name}_deployment.yaml", f"{wl.name}_service.yaml"
+    route_file = f"{wl.name}_httproute.yaml"
+    t = tenant.name
+    return [
+        Output(f"{base}/{tname}_namespace.yaml", (namespace,), t),
+        Output(f"{base}/workload_kustomization.yaml", (workload_ks,), t),
+        Output(f"{base}/routes_kustomization.yaml", (routes_ks,), t),
+        Output(
+            f"{base}/kustomization.yaml",
+            (
+                kustomization(
+                    [
+                        f"{tname}_namespace.yaml",
+                        "workload_kustomization.yaml",
+                        "routes_kustomization.yaml",
+                    ]
+                ),
+            ),
+            t,
+        ),
+        Output(f"{base}/workload/{wl_file}", (deployment,), t, wl.namespace, vname),
+        Output(f"{base}/workload/{svc_file}", (service,), t, wl.namespace, vname),
+        Output(
+            f"{base}/workload/kustomization.yaml",
+            (kustomization([wl_file, svc_file]),),
+            t,
+            wl.namespace,
+            vname,
+        ),
+        Output(f"{base}/routes/{route_file}", (route,), t, tname),
+        Output(f"{base}/routes/kustomization.yaml", (kustomization([route_file]),), t, tname),
+    ]

@@ -1,0 +1,282 @@
+"""The output directory on disk: compare it with a plan, and write a plan into it.
+
+gitopsgen owns the files listed in the directory's manifest (``.gitopsgen-manifest``)
+and files that start with its header line; it never overwrites or deletes any
+other file, and never writes through a symbolic link.
+
+Writing is crash-safe: the manifest is first widened to cover every file about to
+be written, each file is written to a temporary file and renamed over the old one,
+stale files are removed, and the manifest is narrowed last. Killed at any point,
+every file is either its old or its new version, the manifest covers every owned
+file, and the next build finishes the job. A lock on the directory keeps two
+builds from interleaving.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gitopsgen.errors import LockedError, OutputError
+from gitopsgen.plan import HEADER_PREFIX, MANIFEST, Plan
+
+__all__ = ["Comparison", "compare", "lock", "scan", "write"]
+
+_HEADER = HEADER_PREFIX.encode()
+_TMP_MARK = ".gitopsgen-tmp-"
+LOCK_WAIT_SECONDS = 30.0
+
+# Tests set this to inject failures between file operations (crash simulation).
+_before_operation: Callable[[str, str], None] | None = None
+
+
+def _step(kind: str, path: str) -> None:
+    if _before_operation is not None:
+        _before_operation(kind, path)
+
+
+@dataclass
+class DiskState:
+    """What is under the output directory now."""
+
+    files: dict[str, Path] = field(default_factory=dict)  # regular files
+    links: set[str] = field(default_factory=set)  # symbolic links, never followed
+    temporaries: list[Path] = field(default_factory=list)  # left over by a killed build
+    manifest: set[str] = field(default_factory=set)
+
+
+@dataclass
+class Comparison:
+    """A plan against the disk. Paths are relative POSIX paths."""
+
+    missing: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    stale: list[str] = field(default_factory=list)  # owned, no longer planned
+    foreign: list[str] = field(default_factory=list)  # not ours, not planned: left alone
+    conflicts: list[str] = field(default_factory=list)  # not ours, but in a planned place
+    old: dict[str, bytes] = field(default_factory=dict)  # disk bytes of changed files
+    state: DiskState = field(default_factory=DiskState)
+
+    @property
+    def in_sync(self) -> bool:
+        return not (self.missing or self.changed or self.stale or self.conflicts)
+
+
+def scan(root: Path) -> DiskState:
+    state = DiskState()
+    if not root.exists():
+        return state
+    if root.is_symlink() or not root.is_dir():
+        raise OutputError(f"{root}: the output path is not a directory (or is a symbolic link)")
+    prefix = len(str(root)) + 1
+    for dirpath, dirnames, filenames in os.walk(root):
+        base = dirpath[prefix:].replace(os.sep, "/")
+        base = f"{base}/" if base else ""
+        for name in dirnames:
+            if os.path.islink(os.path.join(dirpath, name)):
+                state.links.add(base + name)
+        dirnames[:] = sorted(d for d in dirnames if base + d not in state.links and d != ".git")
+        for name in filenames:
+            full = os.path.join(dirpath, name)
+            rel = base + name
+            if _TMP_MARK in name:
+                state.temporaries.append(Path(full))
+            elif os.path.islink(full):
+                state.links.add(rel)
+            else:
+                state.files[rel] = Path(full)
+    manifest = state.files.get(MANIFEST)
+    if manifest is not None:
+        for line in manifest.read_text(encoding="utf-8", errors="replace").splitlines():
+            if line and not line.startswith("#"):
+                state.manifest.add(line)
+    return state
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def _through_link(rel: str, links: set[str]) -> str | None:
+    parts = rel.split("/")
+    for i in range(1, len(parts) + 1):
+        candidate = "/".join(parts[:i])
+        if candidate in links:
+            return candidate
+    return None
+
+
+def compare(plan: Plan, root: Path, state: DiskState | None = None) -> Comparison:
+    """How the directory differs from the plan. Reads, never writes."""
+    state = scan(root) if state is None else state
+    result = Comparison(state=state)
+    for rel, planned in plan.items():
+        link = _through_link(rel, state.links) if state.links else None
+        if link is not None:
+            result.conflicts.append(rel)
+            continue
+        path = state.files.get(rel)
+        if path is None:
+            result.missing.append(rel)
+            continue
+        data = _read(path)
+        if data == planned.data:
+            result.unchanged.append(rel)
+        elif rel in state.manifest or data.startswith(_HEADER) or rel == MANIFEST:
+            result.changed.append(rel)
+            result.old[rel] = data
+        else:
+            result.conflicts.append(rel)
+    for rel, path in state.files.items():
+        if rel in plan:
+            continue
+        if rel in state.manifest or _starts_with_header(path):
+            result.stale.append(rel)
+        else:
+            result.foreign.append(rel)
+    result.foreign.extend(sorted(link for link in state.links if link not in plan))
+    result.stale.sort()
+    result.foreign.sort()
+    return result
+
+
+def _starts_with_header(path: Path) -> bool:
+    try:
+        with path.open("rb") as handle:
+            return handle.read(len(_HEADER)) == _HEADER
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def lock(root: Path, wait: float = LOCK_WAIT_SECONDS) -> Iterator[None]:
+    """An exclusive lock on the output directory for the duration of a build."""
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise LockedError(
+                        f"{root}: another gitopsgen build holds the lock; waited {wait:g} s"
+                    ) from None
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _atomic_write(root: Path, rel: str, data: bytes) -> None:
+    target = root / rel
+    tmp = target.with_name(f".{target.name}{_TMP_MARK}{os.getpid()}")
+    _step("write", rel)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+        _step("rename", rel)
+        os.replace(tmp, target)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise OutputError(f"{target}: cannot write: {exc.strerror or exc}") from None
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def _manifest_bytes(plan: Plan, paths: set[str]) -> bytes:
+    head = [line for line in plan[MANIFEST].data.decode().splitlines() if line.startswith("#")]
+    return ("\n".join([*head, *sorted(paths)]) + "\n").encode()
+
+
+@dataclass
+class WriteResult:
+    written: list[str]
+    unchanged: list[str]
+    removed: list[str]
+    foreign: list[str]
+
+
+def _remove_empty_dirs(root: Path, rels: list[str]) -> None:
+    """Remove the directories of ``rels`` that are now empty, deepest first."""
+    dirs = {parent for rel in rels for parent in Path(rel).parents if parent != Path(".")}
+    for rel in sorted(dirs, key=lambda d: len(d.parts), reverse=True):
+        with contextlib.suppress(OSError):
+            (root / rel).rmdir()
+
+
+def write(plan: Plan, root: Path) -> WriteResult:
+    """Make the directory match the plan; refuse before writing if a foreign file or
+    a symbolic link stands in a planned place."""
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{root}: cannot create: {exc.strerror}") from None
+    if root.is_symlink():
+        raise OutputError(f"{root}: the output directory is a symbolic link; refusing to follow it")
+    with lock(root):
+        state = scan(root)
+        result = compare(plan, root, state)
+        if result.conflicts:
+            lines = [
+                f"  {rel}"
+                + (
+                    f" (symbolic link {_through_link(rel, state.links)})"
+                    if _through_link(rel, state.links)
+                    else ""
+                )
+                for rel in result.conflicts
+            ]
+            raise OutputError(
+                f"{root}: {len(result.conflicts)} file(s) that gitopsgen did not write stand "
+                "where it must write; move them away (nothing was written):\n" + "\n".join(lines)
+            )
+        for tmp in state.temporaries:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        to_write = [rel for rel in (*result.missing, *result.changed) if rel != MANIFEST]
+        planned = set(plan) - {MANIFEST}
+        if to_write or result.stale:
+            # Widen the ownership record first: it covers every file about to exist.
+            wide = (state.manifest | planned) - {MANIFEST}
+            if wide != state.manifest:
+                _atomic_write(root, MANIFEST, _manifest_bytes(plan, wide))
+        for rel in to_write:
+            _atomic_write(root, rel, plan[rel].data)
+        for rel in result.stale:
+            _step("remove", rel)
+            try:
+                (root / rel).unlink()
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                raise OutputError(f"{root / rel}: cannot remove: {exc.strerror}") from None
+        gone = sorted(state.manifest - planned - set(result.stale))
+        _remove_empty_dirs(root, result.stale + gone)
+        final = plan[MANIFEST].data
+        manifest_path = root / MANIFEST
+        if not manifest_path.exists() or manifest_path.read_bytes() != final:
+            _atomic_write(root, MANIFEST, final)
+            if MANIFEST not in to_write:
+                to_write.append(MANIFEST)
+        unchanged = [rel for rel in result.unchanged if rel != MANIFEST]
+        return WriteResult(
+            written=sorted(to_write),
+            unchanged=unchanged,
+            removed=result.stale,
+            foreign=result.foreign,
+        )

@@ -1,0 +1,106 @@
+"""Shared fixtures: write a tenants.yaml into a temporary repository and run the
+CLI in-process (click's CliRunner) the way a user would."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from gitopsgen.cli import cli
+
+REPO = Path(__file__).resolve().parents[1]
+
+SEED_TENANTS = textwrap.dedent(
+    """\
+    version: 1
+    pool:
+      - 172.18.0.200-172.18.0.220
+    reserved:
+      traefik: 172.18.0.200
+      grafana: 172.18.0.212
+      prometheus: 172.18.0.213
+      vcluster-platform: 172.18.0.219
+    tenants:
+      - name: a
+        ip: 172.18.0.210
+      - name: b
+        ip: 172.18.0.211
+        vcluster:
+          authDelegator: true
+          values:
+            sync:
+              fromHost:
+                nodes: {enabled: true, syncBackChanges: false}
+                storageClasses: {enabled: true}
+      - name: c
+        ip: 172.18.0.214
+    """
+)
+
+
+@dataclass
+class Run:
+    result: Result
+
+    @property
+    def code(self) -> int:
+        return self.result.exit_code
+
+    @property
+    def out(self) -> str:
+        return self.result.stdout
+
+    @property
+    def err(self) -> str:
+        return self.result.stderr
+
+
+def invoke(*args: str, cwd: Path | None = None) -> Run:
+    """Run gitopsgen in-process, with the same error handling as the console script."""
+    import os
+
+    from gitopsgen.cli.common import run_cli
+
+    runner = CliRunner()
+    old = Path.cwd()
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        result = runner.invoke(_Entry(), list(args), catch_exceptions=False)
+    finally:
+        os.chdir(old)
+    del run_cli
+    return Run(result)
+
+
+class _Entry:
+    """Adapter so CliRunner drives run_cli (exit codes, error printing) not the bare group."""
+
+    name = "gitopsgen"
+
+    def main(self, args: list[str], prog_name: str | None = None, **extra: object) -> None:
+        from gitopsgen.cli.common import run_cli
+
+        run_cli(cli, args)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Callable[[str], Path]:
+    """Write ``text`` as tmp/repo/tenants.yaml; return its path."""
+
+    def write(text: str = SEED_TENANTS) -> Path:
+        repo = tmp_path / "repo"
+        repo.mkdir(exist_ok=True)
+        path = repo / "tenants.yaml"
+        path.write_text(textwrap.dedent(text))
+        return path
+
+    return write
