@@ -69,6 +69,9 @@ _NAMED = {
 }
 
 
+_CONTAINERS = (Mapping, list, tuple)
+
+
 def _escape_char(match: re.Match[str]) -> str:
     ch = match.group()
     named = _NAMED.get(ch)
@@ -131,24 +134,40 @@ def format_scalar(value: Any) -> str:
 
 def _lines(value: Any, indent: int, out: list[str]) -> None:
     """Append the block lines of a non-empty mapping or sequence at ``indent``."""
+    # Hot path: exact-type checks first (``isinstance`` against the ``Mapping`` ABC
+    # costs far more than a type comparison); the ABC check only for other types.
     pad = " " * indent
-    if isinstance(value, Mapping):
+    append = out.append
+    t = type(value)
+    if t is dict or (t is not list and isinstance(value, Mapping)):
         for key, item in value.items():
             k = _format_str(key) if isinstance(key, str) else format_scalar(key)
-            if isinstance(item, (Mapping, list, tuple)) and item:
-                out.append(f"{pad}{k}:")
-                # Sequences are indented under their key, as in the seed repository.
-                _lines(item, indent + 2, out)
+            t = type(item)
+            if t is str:
+                append(f"{pad}{k}: {_format_str(item)}")
+            elif t is dict or t is list or (t is not int and isinstance(item, _CONTAINERS)):
+                if item:
+                    append(f"{pad}{k}:")
+                    # Sequences are indented under their key, as in the seed repository.
+                    _lines(item, indent + 2, out)
+                else:
+                    append(f"{pad}{k}: {_inline(item)}")
             else:
-                out.append(f"{pad}{k}: {_inline(item)}")
+                append(f"{pad}{k}: {format_scalar(item)}")
         return
     for item in value:
-        if isinstance(item, (Mapping, list, tuple)) and item:
-            start = len(out)
-            _lines(item, indent + 2, out)
-            out[start] = f"{pad}- {out[start][indent + 2 :]}"
+        t = type(item)
+        if t is str:
+            append(f"{pad}- {_format_str(item)}")
+        elif t is dict or t is list or (t is not int and isinstance(item, _CONTAINERS)):
+            if item:
+                start = len(out)
+                _lines(item, indent + 2, out)
+                out[start] = f"{pad}- {out[start][indent + 2 :]}"
+            else:
+                append(f"{pad}- {_inline(item)}")
         else:
-            out.append(f"{pad}- {_inline(item)}")
+            append(f"{pad}- {format_scalar(item)}")
 
 
 def _inline(value: Any) -> str:
@@ -169,6 +188,7 @@ def dump(data: Any) -> str:
     return _inline(data) + "\n"
 
 
+@lru_cache(maxsize=256)
 def _comment_lines(comment: str | None) -> str:
     if not comment:
         return ""
