@@ -128,11 +128,31 @@ def _pydantic_problems(exc: ValidationError, doc: Document) -> Iterator[Problem]
             yield doc.problem(loc, message, key=True)
         elif kind == "missing":
             yield doc.problem(loc[:-1], f"missing required key {loc[-1]!r}")
+        elif kind == "too_short" and loc == ("pool",):
+            yield doc.problem(loc, "the pool is empty; list at least one range 'A-B' or CIDR 'A/N'")
+        elif kind == "list_type" and loc == ("pool",):
+            yield doc.problem(
+                loc, f"expected a range, a CIDR or a list of them, got {_describe(err['input'])}"
+            )
+        elif kind == "literal_error":
+            expected = err.get("ctx", {}).get("expected", "")
+            yield doc.problem(loc, f"expected {expected}, got {_describe(err['input'])}")
         elif kind in _TYPE_WORDS:
             yield doc.problem(loc, f"{_TYPE_WORDS[kind]}, got {_describe(err['input'])}")
         else:
             msg = err["msg"]
             yield doc.problem(loc, msg[:1].lower() + msg[1:])
+
+
+def _range_reason(text: str, exc: ValueError) -> str:
+    """Why a pool entry does not parse, said of the whole range when a part is at fault."""
+    reason = str(exc)
+    if "/" in text or "-" not in text:
+        return reason
+    start, _, end = (part.strip() for part in text.partition("-"))
+    if not start or not end:
+        return f"range {text!r} needs a first and a last address: 'A-B'"
+    return reason if reason.startswith("range ") else f"range {text!r}: {reason}"
 
 
 def _walk_keys(doc: Document, loc: tuple[Any, ...]) -> set[str]:
@@ -176,7 +196,7 @@ def _semantic_problems(doc: Document) -> Iterator[Problem]:
         try:
             rng = parse_range(text)
         except ValueError as exc:
-            yield doc.problem(loc, str(exc))
+            yield doc.problem(loc, _range_reason(text, exc))
             continue
         for i, other in enumerate(pool):
             if rng.overlaps(other):
@@ -228,7 +248,7 @@ def _semantic_problems(doc: Document) -> Iterator[Problem]:
         domain = None
     names: dict[str, Path] = {}
     addresses: dict[IPv4Address, tuple[str, Path]] = {}
-    hostnames: dict[str, Path] = {}
+    hostnames: dict[str, tuple[str, Path]] = {}
     for index, tenant in enumerate(tenants):
         if not isinstance(tenant, dict):
             continue
@@ -280,20 +300,29 @@ def _semantic_problems(doc: Document) -> Iterator[Problem]:
                     addresses[address] = (str(name), loc)
         hostname = tenant.get("hostname")
         hloc: Path = ("tenants", index, "hostname")
+        what = "hostname"
         if hostname is None and name_ok and domain is not None:
             hostname = f"tenant-{name}.{domain}"
             hloc = ("tenants", index, "name")
+            what = "default hostname"
         if isinstance(hostname, str):
             labels_ok = all(0 < len(label) <= 63 for label in hostname.split("."))
             if not _SUBDOMAIN.match(hostname) or len(hostname) > 253 or not labels_ok:
-                yield doc.problem(hloc, f"{hostname!r} is not a valid hostname")
-            elif hostname in hostnames:
-                line, col = doc.where(hostnames[hostname])
                 yield doc.problem(
-                    hloc, f"hostname {hostname!r} is already used (line {line}, column {col})"
+                    hloc,
+                    f"{hostname!r} is not a valid hostname (lowercase letters, digits, '-' "
+                    "and '.'; labels of 1 to 63 characters)",
+                )
+            elif hostname in hostnames:
+                holder, first = hostnames[hostname]
+                line, col = doc.where(first)
+                yield doc.problem(
+                    hloc,
+                    f"{what} {hostname!r} is already used by tenant {holder} "
+                    f"(line {line}, column {col})",
                 )
             else:
-                hostnames[hostname] = hloc
+                hostnames[hostname] = (str(name), hloc)
 
 
 def parse(raw: bytes | str, path: str = "tenants.yaml") -> tuple[Config, Document]:
@@ -334,7 +363,11 @@ def _resolve_dirs(
     problems: list[Problem] = []
     for key, value in (("output", config.output), ("repositoryRoot", config.repository_root)):
         if os.path.isabs(value) or "\\" in value:
-            problems.append(doc.problem((key,), f"{value!r} must be a relative path with '/'"))
+            problems.append(
+                doc.problem(
+                    (key,), f"{value!r} must be a relative path, with '/' between directories"
+                )
+            )
     if problems:
         raise ConfigError(problems)
     root = FsPath(os.path.normpath(base / config.repository_root))
