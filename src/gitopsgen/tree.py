@@ -74,23 +74,36 @@ def scan(root: Path) -> DiskState:
         return state
     if root.is_symlink() or not root.is_dir():
         raise OutputError(f"{root}: the output path is not a directory (or is a symbolic link)")
-    prefix = len(str(root)) + 1
-    for dirpath, dirnames, filenames in os.walk(root):
-        base = dirpath[prefix:].replace(os.sep, "/")
-        base = f"{base}/" if base else ""
-        for name in dirnames:
-            if os.path.islink(os.path.join(dirpath, name)):
-                state.links.add(base + name)
-        dirnames[:] = sorted(d for d in dirnames if base + d not in state.links and d != ".git")
-        for name in filenames:
-            full = os.path.join(dirpath, name)
+    # os.scandir, not os.walk + os.path.islink: the directory entry's type says
+    # whether it is a link or a directory, so no stat call per file.
+    stack = [(str(root), "")]
+    while stack:
+        dirpath, base = stack.pop()
+        try:
+            with os.scandir(dirpath) as it:
+                entries = list(it)
+        except OSError:
+            continue  # as os.walk: an unreadable directory is skipped
+        subdirs: list[tuple[str, str]] = []
+        for entry in entries:
+            name = entry.name
             rel = base + name
-            if _TMP_MARK in name:
-                state.temporaries.append(Path(full))
-            elif os.path.islink(full):
+            try:
+                is_dir = entry.is_dir()
+            except OSError:
+                is_dir = False
+            if is_dir:
+                if entry.is_symlink():
+                    state.links.add(rel)
+                elif name != ".git":
+                    subdirs.append((entry.path, rel + "/"))
+            elif _TMP_MARK in name:
+                state.temporaries.append(Path(entry.path))
+            elif entry.is_symlink():
                 state.links.add(rel)
             else:
-                state.files[rel] = Path(full)
+                state.files[rel] = Path(entry.path)
+        stack.extend(sorted(subdirs, reverse=True))
     manifest = state.files.get(MANIFEST)
     if manifest is not None:
         for line in manifest.read_text(encoding="utf-8", errors="replace").splitlines():
@@ -101,7 +114,8 @@ def scan(root: Path) -> DiskState:
 
 def _read(path: Path) -> bytes:
     try:
-        return path.read_bytes()
+        with open(path, "rb") as handle:  # cheaper than Path.read_bytes
+            return handle.read()
     except OSError as exc:
         raise OutputError(f"{path}: cannot read: {exc.strerror}") from None
 
