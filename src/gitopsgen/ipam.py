@@ -7,7 +7,15 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 
-__all__ = ["PoolRange", "free_addresses", "lowest_free", "parse_address", "parse_range"]
+__all__ = [
+    "PoolRange",
+    "free_addresses",
+    "in_pool",
+    "lowest_free",
+    "parse_address",
+    "parse_range",
+    "runs",
+]
 
 
 @dataclass(frozen=True, order=True)
@@ -79,3 +87,14 @@ def free_addresses(
 
 def lowest_free(pool: Sequence[PoolRange], taken: Iterable[IPv4Address]) -> IPv4Address | None:
     return next(free_addresses(pool, taken), None)
+
+
+def runs(addresses: Iterable[IPv4Address]) -> list[tuple[IPv4Address, IPv4Address]]:
+    """Consecutive addresses as inclusive ``(first, last)`` runs, in the given order."""
+    out: list[tuple[IPv4Address, IPv4Address]] = []
+    for address in addresses:
+        if out and int(address) == int(out[-1][1]) + 1:
+            out[-1] = (out[-1][0], address)
+        else:
+            out.append((address, address))
+    return out

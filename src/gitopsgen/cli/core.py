@@ -26,6 +26,11 @@ def build(config: str, allow_outside: bool, quiet: bool) -> None:
     gitopsgen wrote before and no longer produces are removed. A file gitopsgen
     did not write is never overwritten or deleted: build stops, writing nothing.
     """
+    run_build(config, allow_outside=allow_outside, quiet=quiet)
+
+
+def run_build(config: str, *, allow_outside: bool = False, quiet: bool = False) -> None:
+    """What ``build`` does; add-tenant and remove-tenant call it after editing."""
     from gitopsgen.config import load
     from gitopsgen.plan import plan_project
     from gitopsgen.tree import write

@@ -1,0 +1,296 @@
+"""add-tenant, remove-tenant, ips, hosts and import: the seed's bash workflow as
+commands that edit the one source of truth, tenants.yaml, and rebuild the tree."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from gitopsgen.cli.common import config_option, err
+
+_NO_BUILD = click.option(
+    "--no-build", is_flag=True, help="Only edit tenants.yaml; do not rebuild the tree."
+)
+
+
+def _read(config: str) -> str:
+    """The text of tenants.yaml; the edit validates it before changing it."""
+    from gitopsgen.config import load
+
+    try:
+        return Path(config).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        load(config, allow_outside=True)  # reports the problem as every command does
+        raise
+
+
+def _apply(config: str, text: str, message: str, no_build: bool) -> None:
+    from gitopsgen.edit import write_atomic
+
+    write_atomic(Path(config), text)
+    click.echo(f"{config}: {message}")
+    if not no_build:
+        from gitopsgen.cli.core import run_build
+
+        run_build(config)
+
+
+@click.command("add-tenant")
+@config_option
+@click.argument("name")
+@click.option(
+    "--ip",
+    metavar="IP",
+    help="The tenant's vcluster LoadBalancer address (default: the lowest free pool address).",
+)
+@_NO_BUILD
+def add_tenant(config: str, name: str, ip: str | None, no_build: bool) -> None:
+    """Add tenant NAME to tenants.yaml, then build.
+
+    Without --ip the tenant gets the lowest pool address that is neither reserved
+    nor used. The entry is appended in the file's own indentation; every comment,
+    blank line, key order and quote of the file stays. The edited file is
+    validated before anything is written, and written atomically.
+    """
+    from gitopsgen import edit
+
+    result = edit.add_tenant(_read(config), name, ip, config)
+    _apply(config, result.text, result.message, no_build)
+
+
+@click.command("remove-tenant")
+@config_option
+@click.argument("name")
+@_NO_BUILD
+def remove_tenant(config: str, name: str, no_build: bool) -> None:
+    """Remove tenant NAME from tenants.yaml, then build (which prunes its files).
+
+    Only the tenant's lines go, with the comments above and inside it; a
+    comment heading the next tenant stays.
+    """
+    from gitopsgen import edit
+
+    result = edit.remove_tenant(_read(config), name, config)
+    _apply(config, result.text, result.message, no_build)
+
+
+# ---------------------------------------------------------------- ips
+
+
+def _allocation(config: Any) -> tuple[list[dict[str, Any]], int]:
+    """(rows, free count): one row per held address, one per run of free ones."""
+    from gitopsgen.ipam import parse_address, parse_range, runs
+
+    holders: dict[Any, tuple[str, str]] = {}
+    for service, text in config.reserved.items():
+        holders[parse_address(text)] = ("reserved", service)
+    for tenant in config.tenants:
+        holders[parse_address(tenant.ip)] = ("tenant", tenant.name)
+    rows: list[dict[str, Any]] = []
+    free_total = 0
+    for rng in sorted(parse_range(text) for text in config.pool):
+        free: list[Any] = []
+
+        def flush(free: list[Any] = free) -> None:
+            for first, last in runs(free):
+                rows.append(
+                    {
+                        "first": str(first),
+                        "last": str(last),
+                        "count": int(last) - int(first) + 1,
+                        "kind": "free",
+                        "holder": None,
+                    }
+                )
+            free.clear()
+
+        for address in rng:
+            held = holders.get(address)
+            if held is None:
+                free.append(address)
+                free_total += 1
+                continue
+            flush()
+            kind, who = held
+            rows.append(
+                {
+                    "first": str(address),
+                    "last": str(address),
+                    "count": 1,
+                    "kind": kind,
+                    "holder": who,
+                }
+            )
+        flush()
+    return rows, free_total
+
+
+def _label(row: dict[str, Any]) -> str:
+    if row["kind"] == "tenant":
+        return f"vcluster-{row['holder']}"
+    return str(row["holder"])
+
+
+@click.command()
+@config_option
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+    help="text: one line per address, free runs compressed; json: every address; "
+    "markdown: the README's IP allocation table.",
+)
+def ips(config: str, fmt: str) -> None:
+    """Show the address pool: who holds each address and what is free."""
+    from gitopsgen.config import load
+    from gitopsgen.ipam import parse_range
+
+    cfg = load(config, allow_outside=True).config
+    rows, free = _allocation(cfg)
+    size = sum(len(parse_range(text)) for text in cfg.pool)
+    pool = ", ".join(cfg.pool)
+    if fmt == "json":
+        from ipaddress import IPv4Address
+
+        addresses = []
+        for row in rows:
+            for value in range(int(IPv4Address(row["first"])), int(IPv4Address(row["last"])) + 1):
+                addresses.append(
+                    {
+                        "address": str(IPv4Address(value)),
+                        "kind": row["kind"],
+                        "holder": row["holder"],
+                    }
+                )
+        doc = {
+            "pool": list(cfg.pool),
+            "size": size,
+            "reserved": len(cfg.reserved),
+            "tenants": len(cfg.tenants),
+            "free": free,
+            "addresses": addresses,
+        }
+        click.echo(json.dumps(doc, indent=2))
+        return
+    if fmt == "markdown":
+        click.echo(f"The MetalLB pool is `{pool}`. Current allocations:")
+        click.echo("")
+        click.echo("| Service | IP |")
+        click.echo("|---------|-----|")
+        for row in rows:
+            if row["kind"] != "free":
+                click.echo(f"| {_label(row)} | {row['first']} |")
+        click.echo("")
+        free_text = ", ".join(
+            r["first"] if r["count"] == 1 else f"{r['first']}-{r['last']}"
+            for r in rows
+            if r["kind"] == "free"
+        )
+        click.echo(f"Free: {free_text or 'none'} ({free} of {size} addresses).")
+        return
+    spans = [r["first"] if r["count"] == 1 else f"{r['first']}-{r['last']}" for r in rows]
+    width = max((len(span) for span in spans), default=0)
+    click.echo(f"pool {pool}: {size} addresses, {size - free} held, {free} free")
+    for row, where in zip(rows, spans, strict=True):
+        if row["kind"] == "free":
+            what = "free" if row["count"] == 1 else f"free ({row['count']} addresses)"
+        elif row["kind"] == "reserved":
+            what = f"reserved: {row['holder']}"
+        else:
+            what = f"tenant {row['holder']} (vcluster-{row['holder']})"
+        click.echo(f"{where.ljust(width)}  {what}")
+
+
+# ---------------------------------------------------------------- hosts
+
+
+@click.command()
+@config_option
+@click.option(
+    "--write",
+    "target",
+    metavar="FILE",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Keep the lines in a '# BEGIN gitopsgen' ... '# END gitopsgen' block of FILE "
+    "(e.g. /etc/hosts); other lines are never touched; FILE~ is the backup.",
+)
+def hosts(config: str, target: Path | None) -> None:
+    """Print /etc/hosts lines: every tenant hostname -> the ingress address.
+
+    The ingress address is the reserved address of the Gateway's service
+    (reserved.<defaults.ingress.gateway.name>, `traefik` by default).
+    """
+    from gitopsgen import hostsfile
+    from gitopsgen.config import load
+
+    lines = hostsfile.hosts_lines(load(config, allow_outside=True).config)
+    if target is None:
+        for line in lines:
+            click.echo(line)
+        return
+    try:
+        old = target.read_text(encoding="utf-8") if target.exists() else ""
+    except OSError as exc:
+        from gitopsgen.errors import GitopsgenError
+
+        raise GitopsgenError(f"{target}: cannot read: {exc.strerror}") from None
+    result = hostsfile.update(old, lines, str(target))
+    if not result.changed:
+        click.echo(f"{target}: up to date ({len(lines)} hostnames)")
+        return
+    backup = hostsfile.write(target, result.text)
+    summary = f"{len(result.added)} added, {len(result.removed)} removed"
+    click.echo(f"{target}: updated ({summary})" + (f"; backup {backup}" if backup else ""))
+
+
+# ---------------------------------------------------------------- import
+
+
+@click.command("import")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    default="tenants.yaml",
+    show_default=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the tenants.yaml ('-' for standard output).",
+)
+@click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
+def import_repo(directory: Path, output: Path, force: bool) -> None:
+    """Write the tenants.yaml that reproduces an existing repository DIRECTORY laid
+    out like the seed (clusters/vcluster-*, tenant/tenant-*, infrastructure/...).
+
+    The pool comes from the MetalLB IPAddressPool, reserved addresses from the
+    loadBalancerIPs annotations of the other HelmReleases, and each tenant's
+    differences from the generated objects become its options. What has no
+    tenants.yaml option is listed by file on standard error, never dropped silently.
+    """
+    from gitopsgen.errors import GitopsgenError
+    from gitopsgen.importer import import_tree
+
+    to_stdout = str(output) == "-"
+    if not to_stdout and output.exists() and not force:
+        raise GitopsgenError(f"{output}: exists; pass --force to overwrite it")
+    result = import_tree(directory)
+    if to_stdout:
+        click.echo(result.text, nl=False)
+    else:
+        from gitopsgen.edit import write_atomic
+
+        write_atomic(output, result.text)
+        cfg = result.config
+        click.echo(
+            f"{output}: {len(cfg.tenants)} tenants, pool {', '.join(cfg.pool)}, "
+            f"{len(cfg.reserved)} reserved addresses"
+        )
+    if result.unmapped:
+        err(f"{len(result.unmapped)} thing(s) in {directory} that tenants.yaml cannot express:")
+        for note in result.unmapped:
+            err(f"  {note}")

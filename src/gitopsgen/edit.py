@@ -1,0 +1,406 @@
+"""Edit tenants.yaml in place, keeping every comment, blank line, key order and quote.
+
+Both edits work on the text and return the new text; the caller writes it (with
+:func:`write_atomic`) only after it validated. The common case, a block sequence
+of tenants such as::
+
+    tenants:
+      - name: a                    # tenant-a / vcluster-a
+        ip: 172.18.0.210
+
+is edited line by line from the node positions the reader records: add-tenant
+inserts two lines after the last tenant in the file's own indentation, and
+remove-tenant deletes exactly the tenant's lines plus the comments heading it.
+That keeps the rest of the file byte for byte and costs a single parse, even
+for thousands of tenants. Any other layout (``tenants: []``, a flow sequence, no
+``tenants`` key) goes through ruamel.yaml's round-trip mode, which keeps comments
+and key order too. Either way the result is validated by parsing it again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+import stat
+import tempfile
+from dataclasses import dataclass
+from ipaddress import IPv4Address
+from pathlib import Path
+from typing import Any
+
+from gitopsgen.config import parse
+from gitopsgen.errors import ConfigError, GitopsgenError
+from gitopsgen.ipam import in_pool, lowest_free, parse_address, parse_range
+from gitopsgen.model import NAME_MAX, NAME_PATTERN, Config
+from gitopsgen.reader import Document
+
+__all__ = ["Edit", "EditError", "add_tenant", "remove_tenant", "write_atomic"]
+
+_NAME = re.compile(NAME_PATTERN)
+# Plain scalars a YAML loader would not read back as the string itself.
+_NOT_A_STRING = re.compile(
+    r"^(?:[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?(?:e[-+]?[0-9]+)?|0x[0-9a-f]+|0o[0-7]+"
+    r"|true|false|null|yes|no|on|off|y|n|~)$",
+    re.IGNORECASE,
+)
+
+
+class EditError(GitopsgenError):
+    """The requested edit of tenants.yaml is refused; nothing was written."""
+
+
+@dataclass(frozen=True)
+class Edit:
+    """The new text of tenants.yaml and what changed."""
+
+    text: str
+    name: str
+    address: str
+    message: str
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _scalar(value: str, quote: str = "") -> str:
+    """``value`` as a YAML string: in ``quote`` style if given, else plain unless a
+    loader would read the plain form as something else (``true``, ``1``, ...)."""
+    if quote == "'":
+        return "'" + value.replace("'", "''") + "'"
+    if quote == '"':
+        return '"' + value + '"'
+    return _scalar(value, '"') if _NOT_A_STRING.match(value) else value
+
+
+def _is_comment(line: str) -> bool:
+    return line.lstrip().startswith("#")
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
+def _blank(line: str) -> bool:
+    return not line.strip()
+
+
+@dataclass(frozen=True)
+class _Block:
+    """A block sequence of tenants, in 0-based line numbers."""
+
+    dash: int  # column of the '-' indicators
+    starts: list[int]  # line of each item's '-'
+    content: list[int]  # column of each item's first key
+    end: int  # first line after the sequence
+
+
+def _block_sequence(text: str, lines: list[str], doc: Document) -> _Block | None:
+    """The tenants sequence if it is a non-empty block sequence, else None."""
+    tenants = doc.data.get("tenants") if isinstance(doc.data, dict) else None
+    if not isinstance(tenants, list) or not tenants:
+        return None
+    line, col = doc.values[("tenants",)]
+    dash_line, dash = line - 1, col - 1
+    if lines[dash_line][dash : dash + 1] != "-":
+        return None  # a flow sequence: [...]
+    starts: list[int] = []
+    content: list[int] = []
+    for index in range(len(tenants)):
+        item_line, item_col = doc.values[("tenants", index)]
+        row, column = item_line - 1, item_col - 1
+        # The item's '-' is on its first line, or alone on a line above it.
+        if lines[row][:column].rstrip().endswith("-") and _indent(lines[row]) == dash:
+            starts.append(row)
+        else:
+            probe = row - 1
+            while probe > dash_line and lines[probe].strip() != "-":
+                probe -= 1
+            if lines[probe].strip() != "-":
+                return None
+            starts.append(probe)
+        content.append(column)
+    # The sequence ends before the first later line that is neither blank, a
+    # comment, nor indented deeper than the '-' (a '-' at the same column
+    # continues it).
+    end = starts[-1] + 1
+    while end < len(lines):
+        current = lines[end]
+        if not _blank(current) and not _is_comment(current):
+            width = _indent(current)
+            if width < dash or (width == dash and not current[width:].startswith("-")):
+                break
+        end += 1
+    return _Block(dash, starts, content, end)
+
+
+def _heading_start(lines: list[str], block: _Block, index: int) -> int:
+    """First line of item ``index`` counting the comment lines right above its '-'
+    (at least as indented as the '-', and not nested in the item before)."""
+    first = block.starts[index]
+    floor = block.starts[index - 1] + 1 if index else 0
+    while first - 1 >= floor:
+        line = lines[first - 1]
+        if not _is_comment(line) or _indent(line) < block.dash:
+            break
+        if index and _indent(line) > block.dash and _indent(line) >= block.content[index - 1]:
+            break  # nested in the item before: its comment
+        first -= 1
+    return first
+
+
+def _item_span(lines: list[str], block: _Block, index: int) -> tuple[int, int]:
+    """Lines [first, stop) of item ``index``: its heading comments, its own lines
+    and comments nested deeper than its '-'; never the comments heading the next item,
+    blank lines after it or comments at the '-' column or left of it."""
+    first = _heading_start(lines, block, index)
+    limit = _heading_start(lines, block, index + 1) if index + 1 < len(block.starts) else block.end
+    last = block.starts[index]
+    for row in range(block.starts[index] + 1, limit):
+        line = lines[row]
+        if _blank(line) or (_is_comment(line) and _indent(line) <= block.dash):
+            continue
+        last = row
+    return first, last + 1
+
+
+def _ensure_newline(text: str) -> str:
+    return text if not text or text.endswith("\n") else text + "\n"
+
+
+def _validate(text: str, label: str) -> tuple[Config, Document]:
+    try:
+        return parse(text, label)
+    except ConfigError as exc:
+        raise EditError(
+            f"{label}: the edited file would not be valid; nothing was written:\n"
+            + "\n".join(f"  {p.format()}" for p in exc.problems)
+        ) from None
+
+
+# ---------------------------------------------------------------- add
+
+
+def _check_name(name: str, config: Config, doc: Document, label: str) -> None:
+    if not _NAME.match(name):
+        raise EditError(
+            f"{name!r} is not a valid tenant name: use lowercase letters, digits and '-', "
+            "starting and ending with a letter or digit (a DNS-1123 label)"
+        )
+    if len(name) > NAME_MAX:
+        raise EditError(
+            f"{name!r} is too long: Helm release 'vcluster-{name}' would be "
+            f"{len(name) + 9} characters, the limit is 53 (names may have at most {NAME_MAX})"
+        )
+    for index, tenant in enumerate(config.tenants):
+        if tenant.name == name:
+            line, _ = doc.where(("tenants", index, "name"))
+            raise EditError(f"tenant {name!r} already exists ({label}, line {line})")
+
+
+def _choose_address(ip: str | None, config: Config, doc: Document, label: str) -> str:
+    pool = [parse_range(text) for text in config.pool]
+    reserved = {parse_address(a): service for service, a in config.reserved.items()}
+    used = {parse_address(t.ip): (i, t.name) for i, t in enumerate(config.tenants)}
+    if ip is None:
+        # A CIDR's network and broadcast addresses are never picked automatically.
+        edges = [a for r in pool if "/" in r.text and len(r) > 2 for a in (r.first, r.last)]
+        free = lowest_free(pool, [*reserved, *used, *edges])
+        if free is None:
+            size = sum(len(r) for r in pool)
+            held = f"reserved ({len(reserved)}) or used by tenants ({len(used)})"
+            if edges:
+                held += f" or a CIDR's network or broadcast address ({len(edges)})"
+            raise EditError(
+                f"the pool {', '.join(config.pool)} is full: all {size} addresses are {held}; "
+                "widen pool in tenants.yaml or remove a tenant"
+            )
+        return str(free)
+    try:
+        address: IPv4Address = parse_address(ip)
+    except ValueError as exc:
+        raise EditError(str(exc)) from None
+    if not in_pool(address, pool):
+        raise EditError(f"{ip} is outside the pool ({', '.join(config.pool)})")
+    if address in reserved:
+        raise EditError(f"{ip} is reserved for {reserved[address]}")
+    if address in used:
+        index, holder = used[address]
+        line, _ = doc.where(("tenants", index, "ip"))
+        raise EditError(f"{ip} is already used by tenant {holder} ({label}, line {line})")
+    return str(address)
+
+
+def _ip_quote(lines: list[str], doc: Document, index: int) -> str:
+    where = doc.values.get(("tenants", index, "ip"))
+    if where is None:
+        return ""
+    char = lines[where[0] - 1][where[1] - 1 : where[1]]
+    return char if char in ("'", '"') else ""
+
+
+def add_tenant(text: str, name: str, ip: str | None = None, label: str = "tenants.yaml") -> Edit:
+    """Append tenant ``name`` (with ``ip``, or the lowest free pool address)."""
+    config, doc = parse(text, label)
+    _check_name(name, config, doc, label)
+    address = _choose_address(ip, config, doc, label)
+    lines = text.splitlines(keepends=True)
+    block = _block_sequence(text, lines, doc)
+    if block is not None:
+        last = len(block.starts) - 1
+        _, stop = _item_span(lines, block, last)
+        offset = block.content[last] - block.dash
+        quote = _ip_quote(lines, doc, last)
+        new = [
+            " " * block.dash + "-" + " " * (offset - 1) + f"name: {_scalar(name)}\n",
+            " " * block.content[last] + f"ip: {_scalar(address, quote)}\n",
+        ]
+        head = lines[:stop]
+        if head and not head[-1].endswith("\n"):
+            head[-1] += "\n"
+        new_text = "".join([*head, *new, *lines[stop:]])
+    else:
+        new_text = _roundtrip_add(text, name, address)
+    new_config, _ = _validate(new_text, label)
+    if not any(t.name == name and t.ip == address for t in new_config.tenants):
+        raise AssertionError(f"edited tenants.yaml does not hold tenant {name}")  # pragma: no cover
+    return Edit(new_text, name, address, f"added tenant {name} ({address})")
+
+
+# ---------------------------------------------------------------- remove
+
+
+def remove_tenant(text: str, name: str, label: str = "tenants.yaml") -> Edit:
+    """Remove tenant ``name``: its lines and the comments attached to it."""
+    config, doc = parse(text, label)
+    index = next((i for i, t in enumerate(config.tenants) if t.name == name), None)
+    if index is None:
+        known = ", ".join(t.name for t in config.tenants) or "none"
+        raise EditError(f"no tenant {name!r} in {label} (tenants: {known})")
+    address = config.tenants[index].ip
+    lines = text.splitlines(keepends=True)
+    block = _block_sequence(text, lines, doc)
+    if block is not None:
+        first, stop = _item_span(lines, block, index)
+        if (
+            first > 0
+            and stop < len(lines)
+            and _blank(lines[first - 1])
+            and _blank(lines[stop])
+            and len(block.starts) > 1
+        ):
+            stop += 1  # do not leave two blank lines where one separated the items
+        kept = lines[:first] + lines[stop:]
+        if len(block.starts) == 1:
+            # the last tenant: keep the key, as an empty list
+            key_row = doc.keys[("tenants",)][0] - 1
+            key_line = lines[key_row]
+            colon = key_line.index(":", doc.keys[("tenants",)][1] - 1)
+            rest = key_line[colon + 1 :]
+            comment = rest.strip()
+            kept[key_row] = key_line[: colon + 1] + " []" + (f"  {comment}" if comment else "")
+            kept[key_row] = kept[key_row].rstrip("\n") + "\n"
+        new_text = "".join(kept)
+    else:
+        new_text = _roundtrip_remove(text, index)
+    new_config, _ = _validate(new_text, label)
+    if any(t.name == name for t in new_config.tenants):
+        raise AssertionError(f"edited tenants.yaml still holds {name}")  # pragma: no cover
+    return Edit(new_text, name, address, f"removed tenant {name} ({address})")
+
+
+# ---------------------------------------------------------------- round trip
+
+
+def _roundtrip() -> Any:
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="rt")
+    yaml.preserve_quotes = True
+    yaml.width = 4096
+    return yaml
+
+
+def _detect_indent(text: str) -> tuple[int, int]:
+    """(mapping indent, dash offset) of the file's block collections."""
+    mapping, offset = 2, 2
+    lines = text.splitlines()
+    for row, line in enumerate(lines[:-1]):
+        stripped = line.strip()
+        if not stripped.endswith(":") or _is_comment(line) or stripped.startswith("-"):
+            continue
+        nxt = next((n for n in lines[row + 1 :] if n.strip() and not _is_comment(n)), "")
+        delta = _indent(nxt) - _indent(line)
+        if delta <= 0:
+            continue
+        if nxt.lstrip().startswith("- "):
+            offset = delta
+        else:
+            mapping = delta
+    return mapping, offset
+
+
+def _dump(yaml: Any, data: Any, text: str) -> str:
+    mapping, offset = _detect_indent(text)
+    yaml.indent(mapping=mapping, sequence=mapping + offset, offset=offset)
+    buffer = io.StringIO()
+    yaml.dump(data, buffer)
+    return buffer.getvalue()
+
+
+def _roundtrip_add(text: str, name: str, address: str) -> str:
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+    yaml = _roundtrip()
+    data = yaml.load(text)
+    entry = CommentedMap()
+    entry["name"] = name
+    entry["ip"] = address
+    tenants = data.get("tenants")
+    if isinstance(tenants, CommentedSeq):
+        if tenants.fa.flow_style() and not tenants:
+            tenants.fa.set_block_style()
+        tenants.append(entry)
+    else:  # tenants: (null) or no tenants key: a new block sequence
+        seq = CommentedSeq([entry])
+        seq.fa.set_block_style()
+        data["tenants"] = seq
+    return _dump(yaml, data, text)
+
+
+def _roundtrip_remove(text: str, index: int) -> str:
+    yaml = _roundtrip()
+    data = yaml.load(text)
+    del data["tenants"][index]
+    return _dump(yaml, data, text)
+
+
+# ---------------------------------------------------------------- writing
+
+
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """Replace ``path`` with ``data`` atomically (temporary file + rename in the same
+    directory), keeping the file's permission bits."""
+    raw = data.encode() if isinstance(data, str) else data
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        mode = 0o644
+    target = path.resolve() if path.is_symlink() else path
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(raw)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise GitopsgenError(f"{path}: cannot write: {exc.strerror or exc}") from None
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

@@ -1,0 +1,121 @@
+"""/etc/hosts lines for the tenants, and a marked block of a hosts file that holds them.
+
+The seed's ``hack/add_host.sh`` appended one line per tenant to /etc/hosts and never
+removed any. Here the lines live between ``# BEGIN gitopsgen`` and ``# END gitopsgen``:
+updating the file replaces that block only, leaves every other line as it was, and
+writes nothing when the block is already right.
+"""
+
+from __future__ import annotations
+
+import errno
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from gitopsgen.config import hostname_of
+from gitopsgen.errors import GitopsgenError
+from gitopsgen.model import Config
+
+__all__ = ["BEGIN", "END", "HostsUpdate", "hosts_lines", "ingress_address", "update", "write"]
+
+BEGIN = "# BEGIN gitopsgen"
+END = "# END gitopsgen"
+_NOTE = "# tenant hostnames -> ingress address; managed by `gitopsgen hosts --write`"
+
+
+def ingress_address(config: Config) -> str:
+    """The address the tenant hostnames resolve to: the reserved address of the
+    ingress Gateway's service (``reserved.<defaults.ingress.gateway.name>``)."""
+    gateway = config.defaults.ingress.gateway.name
+    address = config.reserved.get(gateway)
+    if address is None:
+        raise GitopsgenError(
+            f"no ingress address: tenants.yaml reserves no address for {gateway!r} "
+            f"(the Gateway defaults.ingress.gateway.name); add it under reserved, "
+            f"e.g. `reserved: {{{gateway}: 172.18.0.200}}`"
+        )
+    return address
+
+
+def hosts_lines(config: Config) -> list[str]:
+    """``ADDRESS HOSTNAME`` for every tenant, in tenant name order."""
+    address = ingress_address(config)
+    tenants = sorted(config.tenants, key=lambda t: t.name)
+    return [f"{address} {hostname_of(t, config)}" for t in tenants]
+
+
+@dataclass(frozen=True)
+class HostsUpdate:
+    text: str
+    changed: bool
+    added: list[str]
+    removed: list[str]
+
+
+def update(text: str, lines: list[str], label: str = "hosts file") -> HostsUpdate:
+    """``text`` with its gitopsgen block holding exactly ``lines`` (appended at the end
+    when there is no block yet). Every line outside the block is kept byte for byte."""
+    rows = text.splitlines(keepends=True)
+    begins = [i for i, row in enumerate(rows) if row.strip() == BEGIN]
+    ends = [i for i, row in enumerate(rows) if row.strip() == END]
+    if len(begins) > 1 or len(ends) > 1:
+        raise GitopsgenError(f"{label}: more than one '{BEGIN}' block; merge them by hand first")
+    if len(begins) != len(ends) or (begins and ends[0] < begins[0]):
+        raise GitopsgenError(
+            f"{label}: a '{BEGIN}' line without a matching '{END}' after it; fix the file by hand"
+        )
+    newline = "\r\n" if rows and rows[0].endswith("\r\n") else "\n"
+    block = [BEGIN, _NOTE, *lines, END]
+    new_rows = [row + newline for row in block]
+    if begins:
+        start, stop = begins[0], ends[0] + 1
+        old = [r.strip() for r in rows[start + 1 : stop - 1] if not r.lstrip().startswith("#")]
+        out = [*rows[:start], *new_rows, *rows[stop:]]
+    else:
+        old = []
+        head = list(rows)
+        if head and not head[-1].endswith("\n"):
+            head[-1] += newline
+        out = [*head, *new_rows]
+    new_text = "".join(out)
+    wanted = [line.strip() for line in lines]
+    return HostsUpdate(
+        text=new_text,
+        changed=new_text != text,
+        added=[line for line in wanted if line not in old],
+        removed=[line for line in old if line and line not in wanted],
+    )
+
+
+def write(path: Path, text: str) -> Path | None:
+    """Back ``path`` up as ``path~``, then replace it atomically with ``text``.
+    Returns the backup's path (None when the file did not exist)."""
+    from gitopsgen.edit import write_atomic
+
+    backup: Path | None = None
+    if path.exists():
+        backup = path.with_name(path.name + "~")
+        try:
+            shutil.copy2(path, backup)
+        except OSError as exc:
+            raise GitopsgenError(f"{backup}: cannot write the backup: {exc.strerror}") from None
+    try:
+        write_atomic(path, text)
+    except GitopsgenError:
+        # /etc/hosts is often a bind mount (containers) that cannot be renamed over;
+        # the backup exists, so rewrite it in place.
+        if not path.exists():
+            raise
+        try:
+            with open(path, "r+", encoding="utf-8") as handle:
+                handle.write(text)
+                handle.truncate()
+        except OSError as exc:
+            if exc.errno in (errno.EACCES, errno.EPERM):
+                raise GitopsgenError(
+                    f"{path}: permission denied; run with sudo, or print the lines "
+                    "with `gitopsgen hosts` and add them yourself"
+                ) from None
+            raise GitopsgenError(f"{path}: cannot write: {exc.strerror}") from None
+    return backup
