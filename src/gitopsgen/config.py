@@ -95,6 +95,16 @@ _TYPE_WORDS = {
     "model_attributes_type": "expected a mapping",
 }
 
+_PATTERN_WORDS = {
+    model.DURATION_PATTERN: "is not a duration such as '90s', '2m' or '1h30m'",
+    model.LABEL_PATTERN: "is not a valid namespace: use lowercase letters, digits and '-', "
+    "starting and ending with a letter or digit (a DNS-1123 label)",
+    model.SERVICE_PATTERN: "is not a valid Service name: use lowercase letters, digits and '-', "
+    "starting with a letter and ending with a letter or digit (a DNS-1035 label)",
+    model.SUBDOMAIN_PATTERN: "is not a valid Kubernetes name: use lowercase letters, digits, "
+    "'-' and '.' (a DNS-1123 subdomain)",
+}
+
 
 def _describe(value: Any) -> str:
     if value is None:
@@ -134,6 +144,14 @@ def _pydantic_problems(exc: ValidationError, doc: Document) -> Iterator[Problem]
             yield doc.problem(
                 loc, f"expected a range, a CIDR or a list of them, got {_describe(err['input'])}"
             )
+        elif kind == "string_pattern_mismatch":
+            pattern = err.get("ctx", {}).get("pattern", "")
+            words = _PATTERN_WORDS.get(pattern, f"does not match {pattern!r}")
+            yield doc.problem(loc, f"{err['input']!r} {words}")
+        elif kind == "string_too_long":
+            limit = err.get("ctx", {}).get("max_length")
+            size = len(str(err["input"]))
+            yield doc.problem(loc, f"{err['input']!r} has {size} characters; the limit is {limit}")
         elif kind == "literal_error":
             expected = err.get("ctx", {}).get("expected", "")
             yield doc.problem(loc, f"expected {expected}, got {_describe(err['input'])}")

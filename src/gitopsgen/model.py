@@ -8,14 +8,18 @@ Cross-field rules (unique names, addresses inside the pool, ...) live in
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 __all__ = [
+    "DURATION_PATTERN",
+    "LABEL_PATTERN",
     "NAME_MAX",
     "NAME_PATTERN",
+    "SERVICE_PATTERN",
+    "SUBDOMAIN_PATTERN",
     "Config",
     "Defaults",
     "Tenant",
@@ -24,6 +28,19 @@ __all__ = [
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 # The Helm release name "vcluster-<name>" may have 53 characters at most.
 NAME_MAX = 53 - len("vcluster-")
+
+# Flux durations, as the Flux CRDs restrict them ("90s", "2m", "1h30m").
+DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
+# A DNS-1123 label: namespaces.
+LABEL_PATTERN = NAME_PATTERN
+# A DNS-1035 label: Service names (the workload's name) start with a letter.
+SERVICE_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+# A DNS-1123 subdomain: names of Flux objects and Gateways.
+SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+
+Duration = Annotated[str, Field(pattern=DURATION_PATTERN)]
+Namespace = Annotated[str, Field(pattern=LABEL_PATTERN, max_length=63)]
+ObjectName = Annotated[str, Field(pattern=SUBDOMAIN_PATTERN, max_length=253)]
 
 
 class _Model(BaseModel):
@@ -45,9 +62,9 @@ def _string_or_list(schema: dict[str, Any]) -> None:
 class HelmRepository(_Model):
     """The Flux HelmRepository that serves the vcluster chart."""
 
-    name: str = Field("loft", description="HelmRepository name (one per vcluster namespace)")
+    name: ObjectName = Field("loft", description="HelmRepository name (one per vcluster namespace)")
     url: str = Field("https://charts.loft.sh", description="chart repository URL")
-    interval: str = Field("2m", description="how often Flux refreshes the index")
+    interval: Duration = Field("2m", description="how often Flux refreshes the index")
 
 
 class Chart(_Model):
@@ -58,7 +75,7 @@ class Chart(_Model):
 
 class VclusterDefaults(_Model):
     chart: Chart = Field(default_factory=Chart)
-    interval: str = Field("2m", description="HelmRelease reconcile interval")
+    interval: Duration = Field("2m", description="HelmRelease reconcile interval")
     api_port: int = Field(443, description="port of the vcluster API on its LoadBalancer service")
     values: dict[str, Any] = Field(
         default_factory=dict,
@@ -79,16 +96,21 @@ class Resources(_Model):
 class Workload(_Model):
     """The sample workload Flux deploys into every vcluster."""
 
-    name: str = Field("nginx", description="Deployment, Service and HTTPRoute name")
+    name: str = Field(
+        "nginx",
+        description="Deployment, Service and HTTPRoute name",
+        pattern=SERVICE_PATTERN,
+        max_length=63,
+    )
     image: str = Field("nginx:1.27-alpine", description="container image")
     port: int = Field(80, ge=1, le=65535, description="container and Service port")
-    namespace: str = Field("default", description="namespace inside the vcluster")
+    namespace: Namespace = Field("default", description="namespace inside the vcluster")
     resources: Resources = Field(default_factory=Resources)
 
 
 class Gateway(_Model):
-    name: str = "traefik"
-    namespace: str = "traefik"
+    name: ObjectName = "traefik"
+    namespace: Namespace = "traefik"
 
 
 class Ingress(_Model):
@@ -100,23 +122,23 @@ class Ingress(_Model):
 
 class SourceRef(_Model):
     kind: str = "GitRepository"
-    name: str = "flux-system"
+    name: ObjectName = "flux-system"
 
 
 class Flux(_Model):
-    namespace: str = Field("flux-system", description="namespace of the Flux Kustomizations")
-    interval: str = "2m"
-    timeout: str = "5m"
+    namespace: Namespace = Field("flux-system", description="namespace of the Flux Kustomizations")
+    interval: Duration = "2m"
+    timeout: Duration = "5m"
     source_ref: SourceRef = Field(default_factory=SourceRef)
-    vcluster_depends_on: list[str] = Field(
+    vcluster_depends_on: list[ObjectName] = Field(
         default_factory=lambda: ["metallb", "metallb-config", "gateway-api", "traefik"],
         description="Flux Kustomizations every vcluster waits for",
     )
-    routes_depends_on: list[str] = Field(
+    routes_depends_on: list[ObjectName] = Field(
         default_factory=lambda: ["gateway-api"],
         description="Flux Kustomizations (in the Flux namespace) every tenant's routes wait for",
     )
-    network_policies_depends_on: list[str] = Field(
+    network_policies_depends_on: list[ObjectName] = Field(
         default_factory=lambda: ["cilium"],
         description="Flux Kustomizations the network policies wait for, besides every vcluster",
     )
@@ -125,12 +147,12 @@ class Flux(_Model):
 class NetworkPolicies(_Model):
     """Namespaces allowed into each vcluster namespace."""
 
-    ingress_namespace: str = Field(
+    ingress_namespace: Namespace = Field(
         "traefik", description="namespace of the ingress controller pods"
     )
-    dns_namespace: str = "kube-system"
-    prometheus_namespace: str = "kube-prometheus-stack"
-    metallb_namespace: str = "metallb-system"
+    dns_namespace: Namespace = "kube-system"
+    prometheus_namespace: Namespace = "kube-prometheus-stack"
+    metallb_namespace: Namespace = "metallb-system"
     vcluster_api_port: int = Field(8443, ge=1, le=65535, description="vcluster API container port")
 
 
