@@ -34,6 +34,13 @@ def policies(ctx: Context, tenant: Tenant) -> list[tuple[str, Obj]]:
     vcluster_pods: Obj = {"matchLabels": {"app": "vcluster"}}
     ingress = ["Ingress"]
     api_port = np.vcluster_api_port
+    # The comments name what the policies allow, as configured (the seed's text by default).
+    ingress_who = (
+        "Traefik"
+        if np.ingress_namespace == "traefik"
+        else f"the ingress controller in {np.ingress_namespace}"
+    )
+    workload = ctx.config.defaults.workload.name
     return [
         (
             f"Default deny all ingress traffic to {ns} namespace",
@@ -52,7 +59,7 @@ def policies(ctx: Context, tenant: Tenant) -> list[tuple[str, Obj]]:
             ),
         ),
         (
-            "Allow Traefik to reach synced nginx services (HTTP routing)",
+            f"Allow {ingress_who} to reach synced {workload} services (HTTP routing)",
             _policy(
                 ns,
                 "allow-traefik-ingress",
@@ -88,7 +95,7 @@ def policies(ctx: Context, tenant: Tenant) -> list[tuple[str, Obj]]:
             ),
         ),
         (
-            "Allow DNS resolution from kube-system",
+            f"Allow DNS resolution from {np.dns_namespace}",
             _policy(
                 ns,
                 "allow-dns",
