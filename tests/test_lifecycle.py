@@ -191,6 +191,40 @@ def test_file_without_final_newline_and_quoted_ips():
     assert result.text == text + '\n  - name: b\n    ip: "10.0.0.2"\n'
 
 
+def test_crlf_line_endings_are_kept():
+    text = (
+        "version: 1\r\npool: 10.0.0.0/28\r\ntenants:  # mine\r\n  - name: a\r\n    ip: 10.0.0.1\r\n"
+    )
+    added = add_tenant(text, "b")
+    assert added.text == text + "  - name: b\r\n    ip: 10.0.0.2\r\n"
+    assert remove_tenant(added.text, "b").text == text
+    emptied = remove_tenant(text, "a").text
+    assert emptied == "version: 1\r\npool: 10.0.0.0/28\r\ntenants: []  # mine\r\n"
+
+
+def test_dash_on_its_own_line_and_comments_at_column_zero():
+    text = textwrap.dedent(
+        """\
+        version: 1
+        pool: 10.0.0.0/28
+        tenants:
+          -
+            name: a
+            ip: 10.0.0.1
+        # section two (column 0: belongs to no tenant)
+          -
+            name: b
+            ip: 10.0.0.2
+        defaults: {}
+        """
+    )
+    assert remove_tenant(add_tenant(text, "z").text, "z").text == text
+    without_a = remove_tenant(text, "a").text
+    assert without_a == text.replace("  -\n    name: a\n    ip: 10.0.0.1\n", "")
+    without_b = remove_tenant(text, "b").text
+    assert without_b == text.replace("  -\n    name: b\n    ip: 10.0.0.2\n", "")
+
+
 def test_names_that_yaml_would_not_read_as_strings_are_quoted():
     text = "version: 1\npool: 10.0.0.0/29\ntenants:\n  - name: a\n    ip: 10.0.0.1\n"
     for name in ("123", "true", "null", "1e3"):

@@ -252,13 +252,14 @@ def add_tenant(text: str, name: str, ip: str | None = None, label: str = "tenant
         _, stop = _item_span(lines, block, last)
         offset = block.content[last] - block.dash
         quote = _ip_quote(lines, doc, last)
+        newline = "\r\n" if lines[0].endswith("\r\n") else "\n"
         new = [
-            " " * block.dash + "-" + " " * (offset - 1) + f"name: {_scalar(name)}\n",
-            " " * block.content[last] + f"ip: {_scalar(address, quote)}\n",
+            " " * block.dash + "-" + " " * (offset - 1) + f"name: {_scalar(name)}{newline}",
+            " " * block.content[last] + f"ip: {_scalar(address, quote)}{newline}",
         ]
         head = lines[:stop]
         if head and not head[-1].endswith("\n"):
-            head[-1] += "\n"
+            head[-1] += newline
         new_text = "".join([*head, *new, *lines[stop:]])
     else:
         new_text = _roundtrip_add(text, name, address)
@@ -299,8 +300,10 @@ def remove_tenant(text: str, name: str, label: str = "tenants.yaml") -> Edit:
             colon = key_line.index(":", doc.keys[("tenants",)][1] - 1)
             rest = key_line[colon + 1 :]
             comment = rest.strip()
-            kept[key_row] = key_line[: colon + 1] + " []" + (f"  {comment}" if comment else "")
-            kept[key_row] = kept[key_row].rstrip("\n") + "\n"
+            ending = key_line[len(key_line.rstrip("\r\n")) :] or "\n"
+            kept[key_row] = (
+                key_line[: colon + 1] + " []" + (f"  {comment}" if comment else "") + ending
+            )
         new_text = "".join(kept)
     else:
         new_text = _roundtrip_remove(text, index)
