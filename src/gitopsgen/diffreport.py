@@ -213,9 +213,16 @@ def _section(t: TenantDiff, level: str) -> str:
     head = _md_escape(tenant_line(t))
     parts = [f"<details>\n<summary><code>{head}</code></summary>\n\n"]
     if level == "full":
+        removed = [o for o in t.objects if o.op == "removed"]
+        if removed:
+            # Deletions: one block listing every object Flux prunes.
+            parts.append(f"**{_plural(len(removed), 'object')} removed, pruned by Flux**\n\n")
+            parts.append(_fence([f"- {o.id.display()}" for o in removed]) + "\n")
         for o in t.objects:
-            where = f"`{o.api_version}` in `{o.path}`"
-            parts.append(f"**{_md_escape(_object_title(o))}** ({where})\n\n")
+            if o.op == "removed":
+                continue
+            title = _md_escape(_object_title(o))
+            parts.append(f"**{title}** <sub>`{o.api_version}`</sub>\n\n")
             parts.append(_fence(_diff_lines(o)) + "\n")
     else:
         lines = [_object_title(o) for o in t.objects]
@@ -275,6 +282,13 @@ def to_markdown(result: DiffResult, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
             + "".join(s for s in sections if s)
         )
 
+    def names(level: str) -> str:
+        titles = [t.title for t, lv in zip(result.tenants, levels, strict=True) if lv == level]
+        shown = ", ".join(titles[:8])
+        if len(titles) > 8:
+            shown += f" and {len(titles) - 8} more"
+        return shown
+
     def trim_note(dropped_rows: int) -> str:
         brief = levels.count("brief")
         gone = levels.count("none")
@@ -282,15 +296,18 @@ def to_markdown(result: DiffResult, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
             return ""
         what = []
         if brief:
-            what.append(f"field details of {_plural(brief, 'section')} (largest first)")
+            what.append(
+                f"object bodies and field details of {_plural(brief, 'section')} "
+                f"({names('brief')}), largest first"
+            )
         if gone:
-            what.append(f"all details of {_plural(gone, 'section')}")
+            what.append(f"every detail of {_plural(gone, 'section')} ({names('none')})")
         if dropped_rows:
             what.append(f"{dropped_rows} summary rows")
         return (
-            f"> [!NOTE]\n> This comment is trimmed to {max_bytes} bytes: omitted "
+            f"> [!NOTE]\n> This comment is trimmed to fit {max_bytes} bytes. Omitted: "
             + "; ".join(what)
-            + ". Run `gitopsgen diff` (or `--format json`) locally for everything.\n\n"
+            + ". Run `gitopsgen diff` (or `--format json`) locally for the full diff.\n\n"
         )
 
     text = assemble(rows, "")
