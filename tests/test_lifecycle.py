@@ -395,3 +395,39 @@ def test_makefile_targets(project):
     taken = run("add-tenant", "TENANT_NAME=a")
     assert taken.returncode != 0
     assert "tenant 'a' already exists" in taken.stderr
+
+
+def test_crlf_file_through_the_command(project):
+    cfg = project()
+    crlf = cfg.read_bytes().replace(b"\n", b"\r\n")
+    cfg.write_bytes(crlf)
+    res = invoke("add-tenant", "-c", str(cfg), "d", "--no-build")
+    assert res.code == 0, res.err
+    assert cfg.read_bytes() == crlf + b"  - name: d\r\n    ip: 172.18.0.201\r\n"
+    assert invoke("remove-tenant", "-c", str(cfg), "d", "--no-build").code == 0
+    assert cfg.read_bytes() == crlf
+
+
+def test_concurrent_edits_do_not_lose_a_tenant(project):
+    """Many add-tenant processes at once: every tenant lands, each on its own address."""
+    import subprocess
+    import sys
+
+    cfg = project()
+    gitopsgen = str(Path(sys.executable).parent / "gitopsgen")
+    procs = [
+        subprocess.Popen(
+            [gitopsgen, "add-tenant", "-c", str(cfg), f"n{i}", "--no-build"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for i in range(6)
+    ]
+    for proc in procs:
+        _, stderr = proc.communicate()
+        assert proc.returncode == 0, stderr.decode()
+    config, _ = parse(cfg.read_text())
+    names = [t.name for t in config.tenants]
+    assert sorted(names[3:]) == [f"n{i}" for i in range(6)]
+    ips = [t.ip for t in config.tenants]
+    assert len(set(ips)) == len(ips)

@@ -20,11 +20,14 @@ and key order too. Either way the result is validated by parsing it again.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import io
 import os
 import re
 import stat
 import tempfile
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 from pathlib import Path
@@ -36,7 +39,9 @@ from gitopsgen.ipam import in_pool, lowest_free, parse_address, parse_range
 from gitopsgen.model import NAME_MAX, NAME_PATTERN, Config
 from gitopsgen.reader import Document
 
-__all__ = ["Edit", "EditError", "add_tenant", "remove_tenant", "write_atomic"]
+__all__ = ["Edit", "EditError", "add_tenant", "locked", "remove_tenant", "write_atomic"]
+
+LOCK_WAIT_SECONDS = 30.0
 
 _NAME = re.compile(NAME_PATTERN)
 # Plain scalars a YAML loader would not read back as the string itself.
@@ -407,3 +412,30 @@ def write_atomic(path: Path, data: str | bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+@contextlib.contextmanager
+def locked(path: Path, wait: float = LOCK_WAIT_SECONDS) -> Iterator[None]:
+    """An exclusive lock for a read-edit-write of ``path``, held on its directory (the
+    file itself is replaced on write, so a lock on it would not exclude a later reader)."""
+    directory = path.parent if str(path.parent) else Path(".")
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        yield  # the read that follows reports a missing directory or file
+        return
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise EditError(
+                        f"{path}: another gitopsgen command is editing it; waited {wait:g} s"
+                    ) from None
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)

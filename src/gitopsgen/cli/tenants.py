@@ -4,12 +4,16 @@ commands that edit the one source of truth, tenants.yaml, and rebuild the tree."
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from gitopsgen.cli.common import config_option, err
+
+if TYPE_CHECKING:
+    from gitopsgen.edit import Edit
 
 _NO_BUILD = click.option(
     "--no-build", is_flag=True, help="Only edit tenants.yaml; do not rebuild the tree."
@@ -17,21 +21,24 @@ _NO_BUILD = click.option(
 
 
 def _read(config: str) -> str:
-    """The text of tenants.yaml; the edit validates it before changing it."""
+    """The text of tenants.yaml, line endings untouched; the edit validates it."""
     from gitopsgen.config import load
 
     try:
-        return Path(config).read_text(encoding="utf-8")
+        return Path(config).read_bytes().decode("utf-8")
     except (OSError, UnicodeDecodeError):
         load(config, allow_outside=True)  # reports the problem as every command does
         raise
 
 
-def _apply(config: str, text: str, message: str, no_build: bool) -> None:
-    from gitopsgen.edit import write_atomic
+def _edit(config: str, change: Callable[[str], Edit], no_build: bool) -> None:
+    """Read, change, validate and write tenants.yaml under a lock, then build."""
+    from gitopsgen.edit import locked, write_atomic
 
-    write_atomic(Path(config), text)
-    click.echo(f"{config}: {message}")
+    with locked(Path(config)):
+        result = change(_read(config))
+        write_atomic(Path(config), result.text)
+    click.echo(f"{config}: {result.message}")
     if not no_build:
         from gitopsgen.cli.core import run_build
 
@@ -57,8 +64,7 @@ def add_tenant(config: str, name: str, ip: str | None, no_build: bool) -> None:
     """
     from gitopsgen import edit
 
-    result = edit.add_tenant(_read(config), name, ip, config)
-    _apply(config, result.text, result.message, no_build)
+    _edit(config, lambda text: edit.add_tenant(text, name, ip, config), no_build)
 
 
 @click.command("remove-tenant")
@@ -73,8 +79,7 @@ def remove_tenant(config: str, name: str, no_build: bool) -> None:
     """
     from gitopsgen import edit
 
-    result = edit.remove_tenant(_read(config), name, config)
-    _apply(config, result.text, result.message, no_build)
+    _edit(config, lambda text: edit.remove_tenant(text, name, config), no_build)
 
 
 # ---------------------------------------------------------------- ips
