@@ -431,3 +431,16 @@ def test_concurrent_edits_do_not_lose_a_tenant(project):
     assert sorted(names[3:]) == [f"n{i}" for i in range(6)]
     ips = [t.ip for t in config.tenants]
     assert len(set(ips)) == len(ips)
+
+
+def test_build_failure_after_the_edit_says_the_file_changed(project):
+    cfg = project()
+    foreign = cfg.parent / "generated/clusters/vcluster-d/kustomization.yaml"
+    foreign.parent.mkdir(parents=True)
+    foreign.write_text("# mine\n")
+    res = invoke("add-tenant", "-c", str(cfg), "d")
+    assert res.code == 2
+    assert "is changed, but the build failed" in res.err
+    assert "clusters/vcluster-d/kustomization.yaml" in res.err
+    assert "  - name: d\n" in cfg.read_text()
+    assert foreign.read_text() == "# mine\n"

@@ -41,8 +41,13 @@ def _edit(config: str, change: Callable[[str], Edit], no_build: bool) -> None:
     click.echo(f"{config}: {result.message}")
     if not no_build:
         from gitopsgen.cli.core import run_build
+        from gitopsgen.errors import GitopsgenError
 
-        run_build(config)
+        try:
+            run_build(config)
+        except GitopsgenError:
+            err(f"{config} is changed, but the build failed; fix this and run `gitopsgen build`:")
+            raise
 
 
 @click.command("add-tenant")
