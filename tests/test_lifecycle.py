@@ -6,6 +6,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import SEED_TENANTS, invoke
 from gitopsgen.config import parse
@@ -444,3 +446,67 @@ def test_build_failure_after_the_edit_says_the_file_changed(project):
     assert "clusters/vcluster-d/kustomization.yaml" in res.err
     assert "  - name: d\n" in cfg.read_text()
     assert foreign.read_text() == "# mine\n"
+
+
+# ---------------------------------------------------------------- properties
+
+
+_tenant_shape = st.fixed_dictionaries(
+    {
+        "heading": st.booleans(),
+        "eol": st.booleans(),
+        "inner": st.booleans(),
+        "nested": st.booleans(),
+        "blank_before": st.booleans(),
+    }
+)
+
+
+def _file(shapes: list[dict[str, bool]], dash: int, footer: str) -> str:
+    pad, body = " " * dash, " " * (dash + 2)
+    out = ["# header (owner: none)\n", "version: 1\n", "pool: 10.0.0.0/24\n", "tenants:\n"]
+    for i, shape in enumerate(shapes):
+        if shape["blank_before"]:
+            out.append("\n")
+        if shape["heading"]:
+            out.append(f"{pad}# heads t{i} (owner: t{i})\n")
+        out.append(
+            f"{pad}- name: t{i}" + (f"   # eol (owner: t{i})" if shape["eol"] else "") + "\n"
+        )
+        out.append(f"{body}ip: 10.0.0.{i + 10}\n")
+        if shape["inner"]:
+            out.append(f"{body}# inside (owner: t{i})\n")
+        if shape["nested"]:
+            out.append(f"{body}vcluster:\n{body}  authDelegator: true  # (owner: t{i})\n")
+    if footer == "comment":
+        out.append("# footer (owner: none)\n")
+    elif footer == "key":
+        out.append("\n# defaults (owner: none)\ndefaults: {}\n")
+    return "".join(out)
+
+
+def _owned_comments(text: str, owner: str | None = None) -> list[str]:
+    return [c for c in comments(text) if owner is None or f"(owner: {owner})" not in c]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    shapes=st.lists(_tenant_shape, min_size=1, max_size=5),
+    dash=st.sampled_from([0, 2, 4]),
+    footer=st.sampled_from(["none", "comment", "key"]),
+    data=st.data(),
+)
+def test_property_edits_keep_everything_else(shapes, dash, footer, data):
+    text = _file(shapes, dash, footer)
+    names = [f"t{i}" for i in range(len(shapes))]
+    assert [t.name for t in parse(text)[0].tenants] == names
+    # add then remove: byte-identical
+    added = add_tenant(text, "new")
+    assert [t.name for t in parse(added.text)[0].tenants] == [*names, "new"]
+    assert comments(added.text) == comments(text)
+    assert remove_tenant(added.text, "new").text == text
+    # remove one: the others stay in order, and exactly its own comments go
+    victim = data.draw(st.sampled_from(names))
+    removed = remove_tenant(text, victim).text
+    assert [t.name for t in parse(removed)[0].tenants] == [n for n in names if n != victim]
+    assert comments(removed) == _owned_comments(text, victim)
