@@ -193,3 +193,32 @@ def test_small_markdown_is_complete_without_a_note(fifty: Path) -> None:
     block = "  spec.values.external.platform.apiServerHost:\n-   10.0.0.10\n+   10.0.0.99\n```"
     assert block in run.out
     assert run.out.count("<details>") == 1
+
+
+def test_fast_path_matches_a_full_compile() -> None:
+    from conftest import SEED_TENANTS
+    from gitopsgen.config import parse
+    from gitopsgen.diff import changed_tenants, compare_configs
+    from gitopsgen.diffreport import to_json_data
+
+    old, _ = parse(SEED_TENANTS)
+    full = side_from_config("full", old)
+    every = side_from_config("every", old, only={t.name for t in old.tenants})
+    assert every.objects == full.objects  # shared renderers are the same as plan's
+    assert side_from_config("none", old, only=set()).objects.keys() < full.objects.keys()
+
+    new, _ = parse(
+        SEED_TENANTS.replace("172.18.0.211", "172.18.0.215").split("  - name: c\n")[0]
+        + "  - name: d\n    ip: 172.18.0.216\n"
+    )
+    assert changed_tenants(old, new, "./generated", "./generated") == {"b", "c", "d"}
+    fast = to_json_data(compare_configs("old", old, "new", new))
+    slow = to_json_data(compare_sides(side_from_config("old", old), side_from_config("new", new)))
+    assert fast == slow
+    assert fast["summary"]["tenants"] == {"added": 1, "removed": 1, "changed": 1}
+    # a default change means every tenant is compiled
+    image_changed, _ = parse(
+        SEED_TENANTS + "defaults:\n  workload:\n    image: nginx:1.28-alpine\n"
+    )
+    assert changed_tenants(old, image_changed, "./generated", "./generated") is None
+    assert changed_tenants(old, old, "./generated", "./other") is None

@@ -26,7 +26,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from gitopsgen.config import hostname_of
 from gitopsgen.errors import ConfigError, GitopsgenError
@@ -41,6 +41,8 @@ __all__ = [
     "Side",
     "SideError",
     "TenantDiff",
+    "changed_tenants",
+    "compare_configs",
     "compare_sides",
     "diff_against_disk",
     "diff_files",
@@ -98,9 +100,8 @@ class SideError(GitopsgenError):
         return [f"{self.side}: {line}" for line in self.inner.lines()]
 
 
-@dataclass(frozen=True, order=True)
-class ObjectId:
-    """Who an object is, wherever it is written."""
+class ObjectId(NamedTuple):
+    """Who an object is, wherever it is written (a tuple: cheap to make and hash)."""
 
     cluster: str  # "host" or "vcluster-<n>"
     group: str  # API group; "" for the core group
@@ -116,8 +117,7 @@ class ObjectId:
         return text
 
 
-@dataclass(frozen=True)
-class Located:
+class Located(NamedTuple):
     """One object on one side."""
 
     id: ObjectId
@@ -276,13 +276,83 @@ def flux_root_of(config: Config) -> str:
     return "./" + posixpath.relpath(out, root)
 
 
-def side_from_config(label: str, config: Config, flux_root: str | None = None) -> Side:
-    """The objects ``gitopsgen build`` would write for ``config``, compiled in memory."""
+def side_from_config(
+    label: str,
+    config: Config,
+    flux_root: str | None = None,
+    only: set[str] | None = None,
+) -> Side:
+    """The objects ``gitopsgen build`` would write for ``config``, compiled in memory.
+
+    With ``only``, the per-tenant objects of the other tenants are left out (the
+    shared objects, every tenant name and attribute stay): see :func:`compare_configs`.
+    """
     from gitopsgen.plan import render_outputs
 
-    outputs = render_outputs(config, flux_root or flux_root_of(config))
+    root = flux_root or flux_root_of(config)
     attributes = {t.name: tenant_attributes(t, config) for t in config.tenants}
+    if only is None:
+        outputs = render_outputs(config, root)
+    else:
+        outputs = _shared_outputs(config, root)
+        subset = [t for t in config.tenants if t.name in only]
+        if subset:
+            outputs += [
+                o
+                for o in render_outputs(config.model_copy(update={"tenants": subset}), root)
+                if o.tenant is not None
+            ]
     return side_from_outputs(label, outputs, attributes, attributes)
+
+
+def _shared_outputs(config: Config, flux_root: str) -> list[Output]:
+    """The files no tenant owns, as :func:`gitopsgen.plan.render_outputs` makes them
+    (a test holds the two to the same result)."""
+    from gitopsgen.render import flux, gateway, netpol
+    from gitopsgen.render.base import Context
+
+    ctx = Context(config, flux_root)
+    tenants = sorted(config.tenants, key=lambda t: t.name)
+    return [
+        *flux.render_shared(ctx, tenants),
+        *netpol.render_shared(ctx, tenants),
+        *gateway.render_shared(tenants),
+    ]
+
+
+def changed_tenants(old: Config, new: Config, old_root: str, new_root: str) -> set[str] | None:
+    """The tenants whose own objects may differ, or None when every tenant's may.
+
+    A tenant's own objects are a function of the tenant, ``defaults`` and the
+    output paths; when only ``tenants`` differ (the common pull request), tenants
+    equal on both sides have equal objects and need not be compiled or compared.
+    """
+    if old_root != new_root:
+        return None
+    if old.model_copy(update={"tenants": []}) != new.model_copy(update={"tenants": []}):
+        return None
+    before = {t.name: t for t in old.tenants}
+    after = {t.name: t for t in new.tenants}
+    return {n for n in before.keys() | after.keys() if before.get(n) != after.get(n)}
+
+
+def compare_configs(
+    old_label: str,
+    old: Config,
+    new_label: str,
+    new: Config,
+    new_root: str | None = None,
+) -> DiffResult:
+    """Compile both configs in memory and compare them; tenants that are equal on
+    both sides (with equal defaults) are skipped, which keeps a one-tenant change
+    cheap at thousands of tenants."""
+    old_root = flux_root_of(old)
+    new_root = new_root or flux_root_of(new)
+    only = changed_tenants(old, new, old_root, new_root)
+    return compare_sides(
+        side_from_config(old_label, old, old_root, only),
+        side_from_config(new_label, new, new_root, only),
+    )
 
 
 def empty_side(label: str) -> Side:
@@ -477,25 +547,24 @@ def diff_git(config_path: Path, base_ref: str | None = None) -> DiffResult:
         side_name = f"base ({base.short}:{rel})"
     raw = gitutil.read_blob(base.commit, rel, top)
     label = f"{rel} at {base.label}"
-    if raw is None:
-        old = empty_side(label)
-        note = f"{rel} does not exist at {base.label}: everything is added"
-    else:
-        old = side_from_config(label, parse_side(raw, rel, side_name))
-        note = ""
-    new = _head_side(config_path, load)
-    result = compare_sides(old, new)
-    if note:
-        result.notes.append(note)
-    return result
+    old_config = None if raw is None else parse_side(raw, rel, side_name)
+    project = _head_project(config_path, load)
+    head_label = f"{config_path} (working tree)"
+    if old_config is None:
+        result = compare_sides(
+            empty_side(label),
+            side_from_config(head_label, project.config, project.flux_root),
+        )
+        result.notes.append(f"{rel} does not exist at {base.label}: everything is added")
+        return result
+    return compare_configs(label, old_config, head_label, project.config, project.flux_root)
 
 
-def _head_side(config_path: Path, load: Any) -> Side:
+def _head_project(config_path: Path, load: Any) -> Any:
     try:
-        project = load(config_path, allow_outside=True)
+        return load(config_path, allow_outside=True)
     except ConfigError as exc:
         raise SideError(f"working tree ({config_path})", exc) from None
-    return side_from_config(f"{config_path} (working tree)", project.config, project.flux_root)
 
 
 def diff_files(base_path: Path, config_path: Path) -> DiffResult:
@@ -506,8 +575,10 @@ def diff_files(base_path: Path, config_path: Path) -> DiffResult:
         raw = Path(base_path).read_bytes()
     except OSError as exc:
         raise GitopsgenError(f"--base {base_path}: cannot read: {exc.strerror}") from None
-    old = side_from_config(str(base_path), parse_side(raw, str(base_path), f"base ({base_path})"))
-    return compare_sides(old, _head_side(Path(config_path), load))
+    old = parse_side(raw, str(base_path), f"base ({base_path})")
+    project = _head_project(Path(config_path), load)
+    head_label = f"{config_path} (working tree)"
+    return compare_configs(str(base_path), old, head_label, project.config, project.flux_root)
 
 
 # Where each generated file of a tenant lives; used to attribute files on disk
@@ -566,10 +637,7 @@ def diff_against_disk(config_path: Path) -> DiffResult:
     from gitopsgen.plan import MANIFEST, plan_project
     from gitopsgen.tree import compare
 
-    try:
-        project = load(config_path, allow_outside=True)
-    except ConfigError as exc:
-        raise SideError(f"working tree ({config_path})", exc) from None
+    project = _head_project(Path(config_path), load)
     plan = plan_project(project)
     cmp = compare(plan, project.output_dir)
     root = project.output_dir
