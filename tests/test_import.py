@@ -160,3 +160,9 @@ def test_values_override_merges_back_to_the_actual_values(actual, default):
     assert deep_merge(default, override) == actual
     if actual == default:
         assert override == {}
+
+
+def test_output_in_a_missing_directory_is_an_explained_error(tmp_path):
+    res = invoke("import", str(FIXTURE), "-o", str(tmp_path / "no/such/dir/tenants.yaml"))
+    assert res.code == 2
+    assert "cannot write" in res.err

@@ -489,7 +489,7 @@ def _owned_comments(text: str, owner: str | None = None) -> list[str]:
     return [c for c in comments(text) if owner is None or f"(owner: {owner})" not in c]
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(
     shapes=st.lists(_tenant_shape, min_size=1, max_size=5),
     dash=st.sampled_from([0, 2, 4]),
