@@ -101,7 +101,7 @@ class _Block:
     end: int  # first line after the sequence
 
 
-def _block_sequence(text: str, lines: list[str], doc: Document) -> _Block | None:
+def _block_sequence(lines: list[str], doc: Document) -> _Block | None:
     """The tenants sequence if it is a non-empty block sequence, else None."""
     tenants = doc.data.get("tenants") if isinstance(doc.data, dict) else None
     if not isinstance(tenants, list) or not tenants:
@@ -168,10 +168,6 @@ def _item_span(lines: list[str], block: _Block, index: int) -> tuple[int, int]:
             continue
         last = row
     return first, last + 1
-
-
-def _ensure_newline(text: str) -> str:
-    return text if not text or text.endswith("\n") else text + "\n"
 
 
 def _validate(text: str, label: str) -> tuple[Config, Document]:
@@ -251,7 +247,7 @@ def add_tenant(text: str, name: str, ip: str | None = None, label: str = "tenant
     _check_name(name, config, doc, label)
     address = _choose_address(ip, config, doc, label)
     lines = text.splitlines(keepends=True)
-    block = _block_sequence(text, lines, doc)
+    block = _block_sequence(lines, doc)
     if block is not None:
         last = len(block.starts) - 1
         _, stop = _item_span(lines, block, last)
@@ -286,7 +282,7 @@ def remove_tenant(text: str, name: str, label: str = "tenants.yaml") -> Edit:
         raise EditError(f"no tenant {name!r} in {label} (tenants: {known})")
     address = config.tenants[index].ip
     lines = text.splitlines(keepends=True)
-    block = _block_sequence(text, lines, doc)
+    block = _block_sequence(lines, doc)
     if block is not None:
         first, stop = _item_span(lines, block, index)
         if (
