@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from gitopsgen.config import hostname_of
 from gitopsgen.model import Config, Tenant
 from gitopsgen.names import synced_service_name
 
 Obj = dict[str, Any]
+T = TypeVar("T")
 
 KUSTOMIZE_API = "kustomize.config.k8s.io/v1beta1"
 FLUX_KUSTOMIZATION_API = "kustomize.toolkit.fluxcd.io/v1"
@@ -39,6 +41,21 @@ class Context:
 
     config: Config
     flux_root: str  # "./generated"
+    _shared: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def shared(self, key: str, make: Callable[[], T]) -> T:
+        """The one object ``make()`` returns for this build, made on first use.
+
+        For parts of documents that do not depend on the tenant (a Deployment,
+        NetworkPolicy specs): every tenant's documents hold the same object, which
+        keeps a 5000-tenant plan's memory in check. Rendered documents are
+        therefore read-only: nothing may modify them in place.
+        """
+        try:
+            return cast(T, self._shared[key])
+        except KeyError:
+            value = self._shared[key] = make()
+            return value
 
     def flux_path(self, *parts: str) -> str:
         return "/".join((self.flux_root, *parts))

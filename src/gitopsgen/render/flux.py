@@ -20,7 +20,9 @@ def _flux_ks(
     if depends_on:
         spec["dependsOn"] = [{"name": dep} for dep in depends_on]
     spec["interval"] = flux.interval
-    spec["sourceRef"] = {"kind": flux.source_ref.kind, "name": flux.source_ref.name}
+    spec["sourceRef"] = ctx.shared(
+        "flux.sourceRef", lambda: {"kind": flux.source_ref.kind, "name": flux.source_ref.name}
+    )
     spec["path"] = path
     spec["prune"] = True
     if timeout:

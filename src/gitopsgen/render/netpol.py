@@ -25,16 +25,97 @@ def _policy(namespace: str, name: str, spec: Obj) -> Obj:
     }
 
 
-def policies(ctx: Context, tenant: Tenant) -> list[tuple[str, Obj]]:
-    """(comment, NetworkPolicy) pairs for one vcluster namespace."""
+def _specs(ctx: Context) -> list[tuple[str, Obj]]:
+    """(name, spec) of the eight policies: the same for every vcluster namespace."""
     np = ctx.config.defaults.network_policies
-    ns = f"vcluster-{tenant.name}"
     flux_ns = ctx.config.defaults.flux.namespace
     every: Obj = {}
     vcluster_pods: Obj = {"matchLabels": {"app": "vcluster"}}
     ingress = ["Ingress"]
     api_port = np.vcluster_api_port
-    # The comments name what the policies allow, as configured (the seed's text by default).
+    return [
+        ("deny-all-ingress", {"podSelector": every, "policyTypes": ingress}),
+        (
+            "allow-same-namespace",
+            {
+                "podSelector": every,
+                "policyTypes": ingress,
+                "ingress": [{"from": [{"podSelector": {}}]}],
+            },
+        ),
+        (
+            "allow-traefik-ingress",
+            {
+                "podSelector": every,
+                "policyTypes": ingress,
+                "ingress": [
+                    {
+                        "from": [_from_namespace(np.ingress_namespace)],
+                        "ports": [{"protocol": "TCP", "port": ctx.config.defaults.workload.port}],
+                    }
+                ],
+            },
+        ),
+        (
+            "allow-flux-to-vcluster-api",
+            {
+                "podSelector": vcluster_pods,
+                "policyTypes": ingress,
+                "ingress": [
+                    {
+                        "from": [_from_namespace(flux_ns)],
+                        "ports": [{"protocol": "TCP", "port": api_port}],
+                    }
+                ],
+            },
+        ),
+        (
+            "allow-dns",
+            {
+                "podSelector": every,
+                "policyTypes": ingress,
+                "ingress": [
+                    {
+                        "from": [_from_namespace(np.dns_namespace)],
+                        "ports": [
+                            {"protocol": "UDP", "port": 53},
+                            {"protocol": "TCP", "port": 53},
+                        ],
+                    }
+                ],
+            },
+        ),
+        (
+            "allow-prometheus-scraping",
+            {
+                "podSelector": every,
+                "policyTypes": ingress,
+                "ingress": [{"from": [_from_namespace(np.prometheus_namespace)]}],
+            },
+        ),
+        (
+            "allow-external-vcluster-api",
+            {
+                "podSelector": vcluster_pods,
+                "policyTypes": ingress,
+                "ingress": [{"ports": [{"protocol": "TCP", "port": api_port}]}],
+            },
+        ),
+        (
+            "allow-metallb",
+            {
+                "podSelector": every,
+                "policyTypes": ingress,
+                "ingress": [{"from": [_from_namespace(np.metallb_namespace)]}],
+            },
+        ),
+    ]
+
+
+def _comments(ctx: Context, ns: str) -> list[str]:
+    """The comment above each policy in ``ns``: what it allows, as configured (the
+    seed's text by default)."""
+    np = ctx.config.defaults.network_policies
     ingress_who = (
         "Traefik"
         if np.ingress_namespace == "traefik"
@@ -42,117 +123,29 @@ def policies(ctx: Context, tenant: Tenant) -> list[tuple[str, Obj]]:
     )
     workload = ctx.config.defaults.workload.name
     return [
-        (
-            f"Default deny all ingress traffic to {ns} namespace",
-            _policy(ns, "deny-all-ingress", {"podSelector": every, "policyTypes": ingress}),
-        ),
-        (
-            f"Allow pods within {ns} to communicate with each other",
-            _policy(
-                ns,
-                "allow-same-namespace",
-                {
-                    "podSelector": every,
-                    "policyTypes": ingress,
-                    "ingress": [{"from": [{"podSelector": {}}]}],
-                },
-            ),
-        ),
-        (
-            f"Allow {ingress_who} to reach synced {workload} services (HTTP routing)",
-            _policy(
-                ns,
-                "allow-traefik-ingress",
-                {
-                    "podSelector": every,
-                    "policyTypes": ingress,
-                    "ingress": [
-                        {
-                            "from": [_from_namespace(np.ingress_namespace)],
-                            "ports": [
-                                {"protocol": "TCP", "port": ctx.config.defaults.workload.port}
-                            ],
-                        }
-                    ],
-                },
-            ),
-        ),
-        (
-            "Allow Flux to reach the vcluster API server (workload deployment)",
-            _policy(
-                ns,
-                "allow-flux-to-vcluster-api",
-                {
-                    "podSelector": vcluster_pods,
-                    "policyTypes": ingress,
-                    "ingress": [
-                        {
-                            "from": [_from_namespace(flux_ns)],
-                            "ports": [{"protocol": "TCP", "port": api_port}],
-                        }
-                    ],
-                },
-            ),
-        ),
-        (
-            f"Allow DNS resolution from {np.dns_namespace}",
-            _policy(
-                ns,
-                "allow-dns",
-                {
-                    "podSelector": every,
-                    "policyTypes": ingress,
-                    "ingress": [
-                        {
-                            "from": [_from_namespace(np.dns_namespace)],
-                            "ports": [
-                                {"protocol": "UDP", "port": 53},
-                                {"protocol": "TCP", "port": 53},
-                            ],
-                        }
-                    ],
-                },
-            ),
-        ),
-        (
-            "Allow Prometheus to scrape metrics",
-            _policy(
-                ns,
-                "allow-prometheus-scraping",
-                {
-                    "podSelector": every,
-                    "policyTypes": ingress,
-                    "ingress": [{"from": [_from_namespace(np.prometheus_namespace)]}],
-                },
-            ),
-        ),
-        (
-            "Allow external access to vcluster API (vcluster connect, kubectl)\n"
-            "Traffic from outside the cluster arrives via kube-proxy SNAT with pod CIDR "
-            "source IPs.\nThe vcluster API server has its own TLS client certificate "
-            "authentication.",
-            _policy(
-                ns,
-                "allow-external-vcluster-api",
-                {
-                    "podSelector": vcluster_pods,
-                    "policyTypes": ingress,
-                    "ingress": [{"ports": [{"protocol": "TCP", "port": api_port}]}],
-                },
-            ),
-        ),
-        (
-            "Allow MetalLB speaker communication",
-            _policy(
-                ns,
-                "allow-metallb",
-                {
-                    "podSelector": every,
-                    "policyTypes": ingress,
-                    "ingress": [{"from": [_from_namespace(np.metallb_namespace)]}],
-                },
-            ),
-        ),
+        f"Default deny all ingress traffic to {ns} namespace",
+        f"Allow pods within {ns} to communicate with each other",
+        f"Allow {ingress_who} to reach synced {workload} services (HTTP routing)",
+        "Allow Flux to reach the vcluster API server (workload deployment)",
+        f"Allow DNS resolution from {np.dns_namespace}",
+        "Allow Prometheus to scrape metrics",
+        "Allow external access to vcluster API (vcluster connect, kubectl)\n"
+        "Traffic from outside the cluster arrives via kube-proxy SNAT with pod CIDR "
+        "source IPs.\nThe vcluster API server has its own TLS client certificate "
+        "authentication.",
+        "Allow MetalLB speaker communication",
+    ]
+
+
+def policies(ctx: Context, tenant: Tenant) -> list[tuple[str, Obj]]:
+    """(comment, NetworkPolicy) pairs for one vcluster namespace.
+
+    The specs are rendered once per build and shared by every tenant's policies."""
+    ns = f"vcluster-{tenant.name}"
+    specs = ctx.shared("netpol.specs", lambda: _specs(ctx))
+    return [
+        (comment, _policy(ns, name, spec))
+        for comment, (name, spec) in zip(_comments(ctx, ns), specs, strict=True)
     ]
 
 

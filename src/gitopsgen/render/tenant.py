@@ -15,50 +15,62 @@ def render(ctx: Context, tenant: Tenant) -> list[Output]:
     vname = f"vcluster-{tenant.name}"
     base = f"tenant/{tname}"
     labels = {"app": wl.name}
-    source = {
-        "kind": flux.source_ref.kind,
-        "name": flux.source_ref.name,
-        "namespace": flux.namespace,
-    }
+    source = ctx.shared(
+        "tenant.source",
+        lambda: {
+            "kind": flux.source_ref.kind,
+            "name": flux.source_ref.name,
+            "namespace": flux.namespace,
+        },
+    )
 
-    deployment: Obj = {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": wl.name, "labels": dict(labels)},
-        "spec": {
-            "selector": {"matchLabels": dict(labels)},
-            "template": {
-                "metadata": {"labels": dict(labels)},
-                "spec": {
-                    "containers": [
-                        {
-                            "image": wl.image,
-                            "name": wl.name,
-                            "resources": {
-                                "requests": {
-                                    "cpu": wl.resources.requests.cpu,
-                                    "memory": wl.resources.requests.memory,
+    def make_deployment() -> Obj:
+        return {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": wl.name, "labels": dict(labels)},
+            "spec": {
+                "selector": {"matchLabels": dict(labels)},
+                "template": {
+                    "metadata": {"labels": dict(labels)},
+                    "spec": {
+                        "containers": [
+                            {
+                                "image": wl.image,
+                                "name": wl.name,
+                                "resources": {
+                                    "requests": {
+                                        "cpu": wl.resources.requests.cpu,
+                                        "memory": wl.resources.requests.memory,
+                                    },
+                                    "limits": {
+                                        "cpu": wl.resources.limits.cpu,
+                                        "memory": wl.resources.limits.memory,
+                                    },
                                 },
-                                "limits": {
-                                    "cpu": wl.resources.limits.cpu,
-                                    "memory": wl.resources.limits.memory,
-                                },
-                            },
-                        }
-                    ]
+                            }
+                        ]
+                    },
                 },
             },
-        },
-    }
-    service: Obj = {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": wl.name, "labels": dict(labels)},
-        "spec": {
-            "ports": [{"port": wl.port, "protocol": "TCP", "targetPort": wl.port}],
-            "selector": dict(labels),
-        },
-    }
+        }
+
+    # The same for every tenant: rendered once per build, shared.
+    deployment = ctx.shared("tenant.deployment", make_deployment)
+
+    def make_service() -> Obj:
+        return {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": wl.name, "labels": dict(labels)},
+            "spec": {
+                "ports": [{"port": wl.port, "protocol": "TCP", "targetPort": wl.port}],
+                "selector": dict(labels),
+            },
+        }
+
+    # The same for every tenant: rendered once per build, shared.
+    service = ctx.shared("tenant.service", make_service)
     gateway = d.ingress.gateway
     route: Obj = {
         "apiVersion": "gateway.networking.k8s.io/v1",
@@ -89,7 +101,7 @@ def render(ctx: Context, tenant: Tenant) -> list[Output]:
             "kubeConfig": {"secretRef": {"name": f"vc-{vname}", "key": "config"}},
             "targetNamespace": wl.namespace,
             "interval": flux.interval,
-            "sourceRef": dict(source),
+            "sourceRef": source,
             "path": ctx.flux_path(base, "workload"),
             "prune": True,
             "timeout": flux.timeout,
@@ -104,7 +116,7 @@ def render(ctx: Context, tenant: Tenant) -> list[Output]:
             + [{"name": dep, "namespace": flux.namespace} for dep in flux.routes_depends_on],
             "targetNamespace": tname,
             "interval": flux.interval,
-            "sourceRef": dict(source),
+            "sourceRef": source,
             "path": ctx.flux_path(base, "routes"),
             "prune": True,
             "timeout": flux.timeout,
@@ -135,11 +147,16 @@ def render(ctx: Context, tenant: Tenant) -> list[Output]:
         Output(f"{base}/workload/{svc_file}", (service,), t, wl.namespace, vname),
         Output(
             f"{base}/workload/kustomization.yaml",
-            (kustomization([wl_file, svc_file]),),
+            (ctx.shared("tenant.workload-index", lambda: kustomization([wl_file, svc_file])),),
             t,
             wl.namespace,
             vname,
         ),
         Output(f"{base}/routes/{route_file}", (route,), t, tname),
-        Output(f"{base}/routes/kustomization.yaml", (kustomization([route_file]),), t, tname),
+        Output(
+            f"{base}/routes/kustomization.yaml",
+            (ctx.shared("tenant.routes-index", lambda: kustomization([route_file])),),
+            t,
+            tname,
+        ),
     ]

@@ -8,6 +8,21 @@ from gitopsgen.render.base import Context, Obj, Output, deep_merge, kustomizatio
 SYNC_TO_HOST = ("pods", "services", "configMaps", "secrets", "endpoints", "persistentVolumeClaims")
 
 
+# Parts of the values that are the same for every tenant: made once per build and
+# shared (deep_merge copies what it changes, so sharing is safe).
+def _stateful_set() -> Obj:
+    return {
+        "env": [
+            {"name": "K3S_KUBECONFIG_OUTPUT", "value": "/data/k3s-config/kube-config.yaml"},
+            {"name": "K3S_KUBECONFIG_MODE", "value": "644"},
+        ]
+    }
+
+
+def _sync() -> Obj:
+    return {"toHost": {kind: {"enabled": True} for kind in SYNC_TO_HOST}}
+
+
 def helm_values(ctx: Context, tenant: Tenant) -> Obj:
     """The seed's vcluster values for one tenant, then the defaults' and the
     tenant's own values deep-merged over them."""
@@ -21,17 +36,12 @@ def helm_values(ctx: Context, tenant: Tenant) -> Obj:
                 "spec": {"type": "LoadBalancer"},
             },
             "distro": {"k3s": {"enabled": True, "extraArgs": [f"--tls-san={ip}"]}},
-            "statefulSet": {
-                "env": [
-                    {"name": "K3S_KUBECONFIG_OUTPUT", "value": "/data/k3s-config/kube-config.yaml"},
-                    {"name": "K3S_KUBECONFIG_MODE", "value": "644"},
-                ]
-            },
+            "statefulSet": ctx.shared("vcluster.statefulSet", _stateful_set),
             "proxy": {"extraSANs": [ip]},
         },
         "exportKubeConfig": {"server": f"https://{name}.{name}:{port}"},
         "external": {"platform": {"apiServerHost": ip, "apiServerPort": port}},
-        "sync": {"toHost": {kind: {"enabled": True} for kind in SYNC_TO_HOST}},
+        "sync": ctx.shared("vcluster.sync", _sync),
     }
     defaults = ctx.config.defaults.vcluster.values
     if defaults:
@@ -51,23 +61,29 @@ def render(ctx: Context, tenant: Tenant) -> list[Output]:
             "kind": "HelmRelease",
             "metadata": {"name": name},
             "spec": {
-                "chart": {
-                    "spec": {
-                        "chart": chart.name,
-                        "sourceRef": {"kind": "HelmRepository", "name": chart.repository.name},
-                        "version": chart.version,
-                    }
-                },
+                "chart": ctx.shared(
+                    "vcluster.chart",
+                    lambda: {
+                        "spec": {
+                            "chart": chart.name,
+                            "sourceRef": {"kind": "HelmRepository", "name": chart.repository.name},
+                            "version": chart.version,
+                        }
+                    },
+                ),
                 "interval": ctx.config.defaults.vcluster.interval,
                 "values": helm_values(ctx, tenant),
             },
         },
-        f"{name}_helmrepository.yaml": {
-            "apiVersion": "source.toolkit.fluxcd.io/v1",
-            "kind": "HelmRepository",
-            "metadata": {"name": chart.repository.name},
-            "spec": {"interval": chart.repository.interval, "url": chart.repository.url},
-        },
+        f"{name}_helmrepository.yaml": ctx.shared(
+            "vcluster.helmrepository",
+            lambda: {
+                "apiVersion": "source.toolkit.fluxcd.io/v1",
+                "kind": "HelmRepository",
+                "metadata": {"name": chart.repository.name},
+                "spec": {"interval": chart.repository.interval, "url": chart.repository.url},
+            },
+        ),
         f"{name}_namespace.yaml": {
             "apiVersion": "v1",
             "kind": "Namespace",
