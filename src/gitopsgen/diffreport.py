@@ -148,13 +148,11 @@ def to_text(result: DiffResult, style: Style = plain_style, *, bodies: bool = Tr
         lines.append(style(t.title, "bold"))
         for o in t.objects:
             title = _object_title(o)
-            extra = f"  [{o.api_version}, {o.path}]"
+            extra = f"  [{o.api_version}]"
             if o.op == "removed":
                 extra += " pruned by Flux"
             lines.append(style(f"  {title}", _COLOURS[title[0]]) + extra)
             if o.op == "changed":
-                if o.old is not None and o.old.path != o.path:
-                    lines.append(f"      (moved from {o.old.path})")
                 for f in o.fields:
                     lines += _field_lines(f, "      ", style)
             elif o.op == "added" and bodies and o.new is not None:
