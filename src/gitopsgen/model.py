@@ -23,6 +23,7 @@ __all__ = [
     "Config",
     "Defaults",
     "Tenant",
+    "Wiring",
 ]
 
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -142,6 +143,12 @@ class Flux(_Model):
         default_factory=lambda: ["cilium"],
         description="Flux Kustomizations the network policies wait for, besides every vcluster",
     )
+    external: list[ObjectName] = Field(
+        default_factory=lambda: ["cilium", "metallb", "metallb-config", "gateway-api", "traefik"],
+        description="Flux Kustomizations (in the Flux namespace) outside the generated tree "
+        "that generated Kustomizations may depend on; build refuses a dependsOn naming "
+        "anything else that the tree does not define",
+    )
 
 
 class NetworkPolicies(_Model):
@@ -154,6 +161,20 @@ class NetworkPolicies(_Model):
     prometheus_namespace: Namespace = "kube-prometheus-stack"
     metallb_namespace: Namespace = "metallb-system"
     vcluster_api_port: int = Field(8443, ge=1, le=65535, description="vcluster API container port")
+
+
+class Wiring(_Model):
+    """The repository's own kustomizations that must include the generated tree, so that
+    Flux reaches it; paths relative to the repository root, null to skip a check."""
+
+    host_cluster: str | None = Field(
+        "clusters/host-cluster/kustomization.yaml",
+        description="the Flux entry point; must include <output>/clusters/host-cluster",
+    )
+    traefik_config: str | None = Field(
+        "infrastructure/traefik/config/kustomization.yaml",
+        description="must include <output>/infrastructure/traefik/config (the ReferenceGrants)",
+    )
 
 
 class Defaults(_Model):
@@ -210,6 +231,10 @@ class Config(_Model):
         default_factory=dict, description="pool addresses held by platform services"
     )
     defaults: Defaults = Field(default_factory=Defaults)
+    wiring: Wiring = Field(
+        default_factory=Wiring,
+        description="where `gitopsgen check` looks for the lines that wire the tree into Flux",
+    )
     tenants: list[Tenant] = Field(default_factory=list)
 
     @field_validator("pool", mode="before")

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
-from gitopsgen.cli.common import EXIT_DRIFT, config_option, err
+from gitopsgen.cli.common import config_option, err
+
+if TYPE_CHECKING:
+    from gitopsgen.report import Report
 
 _ALLOW_OUTSIDE = click.option(
     "--allow-outside",
@@ -32,11 +36,13 @@ def build(config: str, allow_outside: bool, quiet: bool) -> None:
 def run_build(config: str, *, allow_outside: bool = False, quiet: bool = False) -> None:
     """What ``build`` does; add-tenant and remove-tenant call it after editing."""
     from gitopsgen.config import load
+    from gitopsgen.consistency import verify
     from gitopsgen.plan import plan_project
     from gitopsgen.tree import write
 
     project = load(config, allow_outside=allow_outside)
     plan = plan_project(project)
+    verify(plan, project)
     result = write(plan, project.output_dir)
     if not quiet:
         click.echo(
@@ -48,76 +54,96 @@ def run_build(config: str, *, allow_outside: bool = False, quiet: bool = False) 
             click.echo(f"{len(result.foreign)} file(s) not written by gitopsgen left alone")
 
 
-def _short_diff(old: bytes, new: bytes, path: str, limit: int = 20) -> list[str]:
-    import difflib
+_FORMAT = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "github"]),
+    default="text",
+    show_default=True,
+    help="text for people, json for tools, github for GitHub Actions annotations.",
+)
 
-    lines = list(
-        difflib.unified_diff(
-            old.decode(errors="replace").splitlines(),
-            new.decode(errors="replace").splitlines(),
-            f"a/{path}",
-            f"b/{path}",
-            n=1,
-            lineterm="",
-        )
-    )
-    if len(lines) > limit:
-        lines = [*lines[:limit], f"... ({len(lines) - limit} more diff lines)"]
-    return lines
+
+def _emit(report: Report, fmt: str, quiet: bool) -> None:
+    from gitopsgen.report import render
+
+    out, errs = render(report, fmt, quiet=quiet)
+    for line in out:
+        click.echo(line)
+    for line in errs:
+        err(line)
+    if report.exit_code:
+        sys.exit(report.exit_code)
 
 
 @click.command()
 @config_option
 @_ALLOW_OUTSIDE
 @click.option("-q", "--quiet", is_flag=True, help="Only the exit code and a one-line summary.")
-def check(config: str, allow_outside: bool, quiet: bool) -> None:
-    """Compare the tree on disk with what build would write. Writes nothing.
+@_FORMAT
+def check(config: str, allow_outside: bool, quiet: bool, fmt: str) -> None:
+    """Compare the tree on disk with what build would write, and check that the
+    repository's kustomizations include it (see `wiring:`). Writes nothing.
 
-    Exit 0 when in sync, 1 on drift (missing, changed or stale files, or a
-    foreign file where build must write), 2 on invalid input.
+    Exit 0 when in sync, 1 on drift (missing, changed or stale files, a foreign
+    file where build must write, or a missing wiring line), 2 on invalid input
+    or an inconsistent tree.
     """
     from gitopsgen.config import load
+    from gitopsgen.consistency import ConsistencyError, verify
+    from gitopsgen.errors import ConfigError
     from gitopsgen.plan import plan_project
+    from gitopsgen.report import check_report, consistency_report, invalid_report
     from gitopsgen.tree import compare
+    from gitopsgen.wiring import check_wiring
 
-    project = load(config, allow_outside=allow_outside)
-    plan = plan_project(project)
-    result = compare(plan, project.output_dir)
-    out = project.output_dir
-    if result.foreign and not quiet:
-        err(f"note: {len(result.foreign)} file(s) in {out} not written by gitopsgen (left alone):")
-        for rel in result.foreign:
-            err(f"  {rel}")
-    if result.in_sync:
-        if not quiet:
-            click.echo(f"{out}: in sync with {project.config_path} ({len(plan) - 1} files)")
+    try:
+        project = load(config, allow_outside=allow_outside)
+    except ConfigError as exc:
+        if fmt == "text":
+            raise
+        _emit(invalid_report("check", config, exc), fmt, quiet)
         return
-    count = len(result.missing) + len(result.changed) + len(result.stale) + len(result.conflicts)
-    err(f"{out}: {count} file(s) out of sync with {project.config_path}; run `gitopsgen build`")
-    if not quiet:
-        for rel in result.missing:
-            err(f"  missing  {rel}")
-        for rel in result.changed:
-            err(f"  changed  {rel}")
-            for line in _short_diff(result.old[rel], plan[rel].data, rel):
-                err(f"           {line}")
-        for rel in result.stale:
-            err(f"  stale    {rel}")
-        for rel in result.conflicts:
-            err(f"  foreign  {rel} (not written by gitopsgen, stands where build must write)")
-    sys.exit(EXIT_DRIFT)
+    plan = plan_project(project)
+    try:
+        verify(plan, project)
+    except ConsistencyError as exc:
+        if fmt == "text":
+            raise
+        head = exc.lines()[0]
+        _emit(consistency_report("check", config, str(exc.prefix), exc.problems, head), fmt, quiet)
+        return
+    result = compare(plan, project.output_dir)
+    report = check_report(
+        config=str(project.config_path),
+        output=project.output_dir,
+        files=len(plan) - 1,
+        tenants=len(project.config.tenants),
+        comparison=result,
+        planned=plan.contents(),
+        wiring=check_wiring(project),
+    )
+    _emit(report, fmt, quiet)
 
 
 @click.command()
 @config_option
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing on success.")
-def validate(config: str, quiet: bool) -> None:
+@_FORMAT
+def validate(config: str, quiet: bool, fmt: str) -> None:
     """Validate tenants.yaml only; every problem is reported as FILE:LINE:COL."""
     from gitopsgen.config import load
+    from gitopsgen.errors import ConfigError
+    from gitopsgen.report import invalid_report, validate_report
 
-    project = load(config, allow_outside=True)
-    if not quiet:
-        click.echo(f"{config}: valid ({len(project.config.tenants)} tenants)")
+    try:
+        project = load(config, allow_outside=True)
+    except ConfigError as exc:
+        if fmt == "text":
+            raise
+        _emit(invalid_report("validate", config, exc), fmt, quiet)
+        return
+    _emit(validate_report(config, len(project.config.tenants)), fmt, quiet)
 
 
 @click.command()

@@ -1,0 +1,300 @@
+"""Internal consistency of a plan: the generated tree must hold together on its own.
+
+Checked in memory on every build and check, before anything is written:
+
+- every Flux Kustomization ``dependsOn`` names a Flux Kustomization of the tree, or
+  one declared external (``defaults.flux.external``, in the Flux namespace);
+- every Flux Kustomization ``path`` is a directory of the tree;
+- every HTTPRoute backend in another namespace is allowed by a ReferenceGrant;
+- no two objects are the same object (cluster, API group, kind, namespace, name).
+
+Each rule is one pass over the objects with dictionaries keyed by name, so the cost
+grows linearly with the number of tenants. A failure is a misconfiguration of
+tenants.yaml or a bug of gitopsgen, never drift: the CLI exits 2 and writes nothing.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from gitopsgen.config import Project
+from gitopsgen.errors import GitopsgenError
+from gitopsgen.plan import Plan
+
+__all__ = ["ConsistencyError", "Inconsistency", "find_inconsistencies", "verify"]
+
+FLUX_KUSTOMIZATION_API = "kustomize.toolkit.fluxcd.io/"
+KUSTOMIZE_API = "kustomize.config.k8s.io/"
+GATEWAY_GROUP = "gateway.networking.k8s.io"
+
+# Kinds without a namespace: their effective namespace is ignored.
+CLUSTER_SCOPED = frozenset(
+    {
+        "APIService",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "CustomResourceDefinition",
+        "GatewayClass",
+        "IngressClass",
+        "MutatingWebhookConfiguration",
+        "Namespace",
+        "Node",
+        "PersistentVolume",
+        "PriorityClass",
+        "StorageClass",
+        "ValidatingWebhookConfiguration",
+    }
+)
+
+
+@dataclass(frozen=True, order=True)
+class Inconsistency:
+    """One broken rule; ``path`` is the plan-relative file that breaks it."""
+
+    path: str
+    rule: str  # depends-on | path | reference-grant | duplicate
+    message: str
+
+    def format(self, prefix: str = "") -> str:
+        where = posixpath.join(prefix, self.path) if prefix else self.path
+        return f"{where}: {self.message}"
+
+
+class ConsistencyError(GitopsgenError):
+    """The planned tree contradicts itself; nothing was written."""
+
+    exit_code = 2
+
+    def __init__(self, problems: Iterable[Inconsistency], prefix: str = "") -> None:
+        self.problems = sorted(problems)
+        self.prefix = prefix
+        super().__init__("\n".join(self.lines()))
+
+    def lines(self) -> list[str]:
+        head = (
+            f"gitopsgen: the generated tree is inconsistent ({len(self.problems)} problem(s)); "
+            "nothing was written. This is a misconfiguration in tenants.yaml or a bug in "
+            "gitopsgen:"
+        )
+        return [head, *(f"  {p.format(self.prefix)}" for p in self.problems)]
+
+
+@dataclass(frozen=True)
+class _Obj:
+    path: str
+    doc: dict[str, Any]
+    cluster: str
+    namespace: str | None  # effective namespace; None for cluster-scoped kinds
+
+    @property
+    def group(self) -> str:
+        api = str(self.doc.get("apiVersion", ""))
+        return api.rpartition("/")[0] if "/" in api else ""
+
+    @property
+    def kind(self) -> str:
+        return str(self.doc.get("kind", ""))
+
+    @property
+    def name(self) -> str:
+        meta = self.doc.get("metadata")
+        return str(meta.get("name", "")) if isinstance(meta, dict) else ""
+
+    def ref(self) -> str:
+        ns = f"{self.namespace}/" if self.namespace else ""
+        where = "" if self.cluster == "host" else f" (in {self.cluster})"
+        return f"{self.kind} {ns}{self.name}{where}"
+
+
+def _objects(plan: Plan) -> Iterator[_Obj]:
+    for path, planned in plan.items():
+        out = planned.output
+        for doc in out.docs:
+            if not isinstance(doc, dict):
+                continue
+            api = str(doc.get("apiVersion", ""))
+            if api.startswith(KUSTOMIZE_API):
+                continue  # a kustomize index file, not an object
+            kind = str(doc.get("kind", ""))
+            meta = doc.get("metadata")
+            own = meta.get("namespace") if isinstance(meta, dict) else None
+            namespace = None if kind in CLUSTER_SCOPED else (own or out.namespace)
+            yield _Obj(path, doc, out.cluster, namespace)
+
+
+def _directories(plan: Plan) -> set[str]:
+    dirs: set[str] = set()
+    for path in plan:
+        parent = posixpath.dirname(path)
+        while parent and parent not in dirs:
+            dirs.add(parent)
+            parent = posixpath.dirname(parent)
+    return dirs
+
+
+def _relative_to_root(path: str, flux_root: str) -> str | None:
+    """The plan-relative directory a Flux ``path`` names, or None when outside the tree."""
+    norm = posixpath.normpath(path)
+    root = posixpath.normpath(flux_root)
+    if norm == root:
+        return ""
+    if norm.startswith(root + "/"):
+        return norm[len(root) + 1 :]
+    return None
+
+
+def find_inconsistencies(
+    plan: Plan,
+    *,
+    flux_root: str,
+    external: Iterable[str] = (),
+    flux_namespace: str = "flux-system",
+) -> list[Inconsistency]:
+    """Every broken rule of ``plan`` (empty when the tree holds together).
+
+    ``flux_root`` is the tree as Flux paths name it (``./generated``); ``external``
+    are the names of Flux Kustomizations in ``flux_namespace`` that live outside it.
+    """
+    objects = list(_objects(plan))
+    problems: list[Inconsistency] = []
+
+    # No object twice. Also the index the other rules use.
+    seen: dict[tuple[str, str, str, str, str], _Obj] = {}
+    for obj in objects:
+        key = (obj.cluster, obj.group, obj.kind, obj.namespace or "", obj.name)
+        first = seen.get(key)
+        if first is None:
+            seen[key] = obj
+        else:
+            where = "earlier in the same file" if first.path == obj.path else f"in {first.path}"
+            problems.append(
+                Inconsistency(
+                    obj.path,
+                    "duplicate",
+                    f"{obj.ref()} ({obj.doc.get('apiVersion')}) is defined twice: also {where}",
+                )
+            )
+
+    flux_objs = [
+        o for o in objects if str(o.doc.get("apiVersion", "")).startswith(FLUX_KUSTOMIZATION_API)
+    ]
+    flux_objs = [o for o in flux_objs if o.kind == "Kustomization"]
+    defined = {(o.cluster, o.namespace or "", o.name) for o in flux_objs}
+    outside = {("host", flux_namespace, name) for name in external}
+    dirs = _directories(plan)
+
+    for obj in flux_objs:
+        spec = obj.doc.get("spec")
+        if not isinstance(spec, dict):
+            continue
+        for dep in spec.get("dependsOn") or ():
+            if not isinstance(dep, dict):
+                continue
+            name = str(dep.get("name", ""))
+            ns = str(dep.get("namespace") or obj.namespace or "")
+            ref = (obj.cluster, ns, name)
+            if ref in defined or ref in outside:
+                continue
+            hint = (
+                f"add {name!r} to defaults.flux.external in tenants.yaml if it is a "
+                "Flux Kustomization of the platform"
+                if ns == flux_namespace
+                else f"declared external names are in namespace {flux_namespace!r}"
+            )
+            problems.append(
+                Inconsistency(
+                    obj.path,
+                    "depends-on",
+                    f"Flux {obj.ref()} depends on {ns}/{name}, which is neither generated nor "
+                    f"declared external; {hint}",
+                )
+            )
+        path = spec.get("path")
+        if isinstance(path, str):
+            rel = _relative_to_root(path, flux_root)
+            if rel is None:
+                problems.append(
+                    Inconsistency(
+                        obj.path,
+                        "path",
+                        f"Flux {obj.ref()} has path {path!r}, outside the generated tree "
+                        f"{flux_root!r}",
+                    )
+                )
+            elif rel and rel not in dirs:
+                problems.append(
+                    Inconsistency(
+                        obj.path,
+                        "path",
+                        f"Flux {obj.ref()} has path {path!r}, which is not a directory of "
+                        "the generated tree",
+                    )
+                )
+
+    # Cross-namespace HTTPRoute backends need a ReferenceGrant in the backend's namespace.
+    grants: set[tuple[str, str, str, str, str, str]] = set()
+    for obj in objects:
+        if obj.kind != "ReferenceGrant" or obj.group != GATEWAY_GROUP:
+            continue
+        spec = obj.doc.get("spec")
+        if not isinstance(spec, dict):
+            continue
+        for frm in spec.get("from") or ():
+            if not isinstance(frm, dict) or frm.get("kind") != "HTTPRoute":
+                continue
+            if frm.get("group") != GATEWAY_GROUP:
+                continue
+            for to in spec.get("to") or ():
+                if not isinstance(to, dict):
+                    continue
+                grants.add(
+                    (
+                        obj.cluster,
+                        obj.namespace or "",
+                        str(frm.get("namespace", "")),
+                        str(to.get("group", "")),
+                        str(to.get("kind", "")),
+                        str(to.get("name") or ""),
+                    )
+                )
+    for obj in objects:
+        if obj.kind != "HTTPRoute" or obj.group != GATEWAY_GROUP:
+            continue
+        spec = obj.doc.get("spec")
+        rules = spec.get("rules") if isinstance(spec, dict) else None
+        for rule in rules or ():
+            refs = rule.get("backendRefs") if isinstance(rule, dict) else None
+            for ref in refs or ():
+                if not isinstance(ref, dict):
+                    continue
+                target_ns = ref.get("namespace")
+                if not target_ns or target_ns == obj.namespace:
+                    continue
+                group, kind = str(ref.get("group", "")), str(ref.get("kind", "Service"))
+                name = str(ref.get("name", ""))
+                base = (obj.cluster, str(target_ns), obj.namespace or "", group, kind)
+                if (*base, "") in grants or (*base, name) in grants:
+                    continue
+                problems.append(
+                    Inconsistency(
+                        obj.path,
+                        "reference-grant",
+                        f"{obj.ref()} routes to {kind} {target_ns}/{name}, but no ReferenceGrant "
+                        f"in namespace {target_ns} allows HTTPRoutes from namespace "
+                        f"{obj.namespace} to reach it",
+                    )
+                )
+    return sorted(problems)
+
+
+def verify(plan: Plan, project: Project) -> None:
+    """Raise :class:`ConsistencyError` when the plan of ``project`` breaks a rule."""
+    flux = project.config.defaults.flux
+    problems = find_inconsistencies(
+        plan, flux_root=project.flux_root, external=flux.external, flux_namespace=flux.namespace
+    )
+    if problems:
+        raise ConsistencyError(problems, str(project.output_dir))
