@@ -26,6 +26,9 @@ JSON_FORMAT_VERSION = 1
 
 Style = Callable[[str, str], str]  # (text, colour name) -> text
 
+# Room kept for the trimming note, which names up to 8 sections per kind.
+_NOTE_RESERVE = 1500
+
 
 def plain_style(text: str, colour: str) -> str:
     return text
@@ -312,24 +315,37 @@ def to_markdown(result: DiffResult, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
     if _size(text) <= max_bytes:
         return text
     # Largest sections lose their field details first, then their object lists.
+    # Sizes are kept as running sums (linear in the number of sections); the note
+    # gets a reserve, as its length depends on what it names.
+    sizes = [_size(sec) for sec in sections]
+    fixed = _size(text) - sum(sizes) + _NOTE_RESERVE
+    total = fixed + sum(sizes)
     for level in ("brief", "none"):
-        order = sorted(range(len(sections)), key=lambda i: -_size(sections[i]))
-        for i in order:
-            if _size(assemble(rows, trim_note(0))) <= max_bytes:
+        for i in sorted(range(len(sections)), key=lambda i: -sizes[i]):
+            if total <= max_bytes:
                 break
             if level == "brief" and levels[i] == "full":
                 brief = _section(result.tenants[i], "brief")
-                if _size(brief) < _size(sections[i]):
-                    sections[i], levels[i] = brief, "brief"
+                if _size(brief) < sizes[i]:
+                    total += _size(brief) - sizes[i]
+                    sections[i], levels[i], sizes[i] = brief, "brief", _size(brief)
             elif level == "none" and levels[i] != "none":
-                sections[i], levels[i] = "", "none"
+                total -= sizes[i]
+                sections[i], levels[i], sizes[i] = "", "none", 0
     text = assemble(rows, trim_note(0))
-    dropped = 0
-    while _size(text) > max_bytes and len(rows) > 2:
-        rows = rows[:-1]
-        dropped += 1
-        marker = f"| | … and {dropped} more (omitted) | | | |"
-        text = assemble([*rows, marker], trim_note(dropped))
+    if _size(text) > max_bytes and len(rows) > 2:
+        # Drop summary rows from the end, then check exactly (a few rounds at most).
+        row_sizes = [_size(r) + 1 for r in rows]
+        dropped = 0
+        excess = _size(text) - max_bytes
+        while len(rows) > 2 and _size(text) > max_bytes:
+            while excess > 0 and len(rows) > 2:
+                excess -= row_sizes.pop()
+                rows = rows[:-1]
+                dropped += 1
+            marker = f"| | … and {dropped} more (omitted) | | | |"
+            text = assemble([*rows, marker], trim_note(dropped))
+            excess = _size(text) - max_bytes
     if _size(text) > max_bytes:  # a budget too small even for the headline
         note = f"gitopsgen diff: {_totals(result)}. Output trimmed to {max_bytes} bytes."
         text = note.encode()[:max_bytes].decode(errors="ignore")
