@@ -1,0 +1,438 @@
+"""Benchmark gitopsgen as a user runs it: whole processes, medians, peak RSS.
+
+``python benchmarks/run.py`` (or ``make bench``) generates synthetic tenants.yaml
+files with N tenants (a /16 pool, ~15% of tenants with overrides: Helm values,
+authDelegator, a custom hostname) and, for each N, times:
+
+- ``build`` cold, into an empty directory, and ``build`` again with nothing changed;
+- ``check`` with nothing changed, and with one tenant's address changed;
+- ``add-tenant`` on the N-tenant file, and ``diff --base HEAD`` with one tenant changed;
+- the floor: ``cp -r`` of the produced tree into an empty directory, and ``cat`` of
+  all its files.
+
+Each figure is the median of several runs of ``.venv/bin/gitopsgen`` as a
+subprocess; peak RSS comes from ``os.wait4`` of that very process. A command
+that is not installed yet is reported as ``n/a`` with the reason. The table is
+printed and written as JSON to ``benchmarks/results/latest.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "latest.json"
+DEFAULT_SIZES = (10, 100, 1000, 5000)
+QUICK_SIZES = (10, 100)
+
+# Targets at N=1000 (ratios measured in the same run) and the memory limit at N=5000.
+TARGETS: dict[str, tuple[str, float]] = {
+    "build-cold": ("cp -r", 3.0),
+    "build-nochange": ("cat", 3.0),
+    "check-nochange": ("cat", 3.0),
+}
+ABSOLUTE_TARGETS = {"add-tenant": 0.5, "diff-one": 1.0}
+MEMORY_LIMIT_MB = 300.0
+
+
+def gitopsgen_exe() -> str:
+    """The gitopsgen of the virtualenv next to this interpreter, else of .venv."""
+    for candidate in (Path(sys.executable).parent / "gitopsgen", ROOT / ".venv/bin/gitopsgen"):
+        if candidate.exists():
+            return str(candidate)
+    found = shutil.which("gitopsgen")
+    if found is None:
+        raise SystemExit("gitopsgen is not installed: run `make install` first")
+    return found
+
+
+# --------------------------------------------------------------------------- input
+
+
+def tenant_name(i: int) -> str:
+    return f"t{i:05d}"
+
+
+def tenant_ip(i: int) -> str:
+    # 10.20.0.0/16; .0.0-.0.9 are left to `reserved` and add-tenant.
+    value = 10 + i
+    return f"10.20.{value // 256}.{value % 256}"
+
+
+def tenants_yaml(n: int) -> str:
+    """A valid tenants.yaml with ``n`` tenants, about 17% of them with overrides
+    (a custom hostname, authDelegator, Helm values)."""
+    lines = [
+        "# yaml-language-server: $schema=schema/tenants.schema.json",
+        "# Synthetic tenants.yaml written by benchmarks/run.py.",
+        "version: 1",
+        "output: generated              # tree root, relative to this file",
+        "pool:",
+        "  - 10.20.0.0/16",
+        "reserved:",
+        "  traefik: 10.20.0.1",
+        "  grafana: 10.20.0.2",
+        "  prometheus: 10.20.0.3",
+        "defaults:",
+        "  vcluster:",
+        "    values:",
+        "      telemetry: {enabled: false}",
+        "tenants:" if n else "tenants: []",
+    ]
+    for i in range(n):
+        lines.append(f"  - name: {tenant_name(i)}          # team {i % 37}")
+        lines.append(f"    ip: {tenant_ip(i)}")
+        if i % 17 == 5:
+            lines.append(f"    hostname: shop-{i}.example.com")
+        auth, values = i % 23 == 3, i % 13 == 7
+        if auth or values:
+            lines.append("    vcluster:")
+            if auth:
+                lines.append("      authDelegator: true")
+            if values:
+                lines += [
+                    "      values:",
+                    "        sync:",
+                    "          fromHost:",
+                    "            nodes: {enabled: true, syncBackChanges: false}",
+                    "            storageClasses: {enabled: true}",
+                    "        controlPlane:",
+                    "          statefulSet:",
+                    "            resources:",
+                    f"              limits: {{memory: {1 + i % 4}Gi}}",
+                ]
+    return "\n".join(lines) + "\n"
+
+
+def change_one_tenant(text: str, n: int) -> str:
+    """The same file with the address of the middle tenant changed."""
+    i = n // 2
+    old = f"    ip: {tenant_ip(i)}\n"
+    new = f"    ip: 10.20.255.{200 + i % 50}\n"
+    assert text.count(old) == 1, old
+    return text.replace(old, new)
+
+
+# --------------------------------------------------------------------------- running
+
+
+@dataclass
+class Sample:
+    seconds: float
+    rss_kb: int
+    returncode: int
+
+
+@dataclass
+class Row:
+    n: int
+    op: str
+    seconds: float | None = None
+    runs: list[float] = field(default_factory=list)
+    rss_mb: float | None = None
+    files: int | None = None
+    floor: str | None = None
+    ratio: float | None = None
+    note: str = ""
+
+
+def spawn(argv: Sequence[str], cwd: Path, ok: Sequence[int] = (0,)) -> Sample:
+    """Run one process to completion; its wall time and its own peak RSS."""
+    with tempfile.TemporaryFile() as out:
+        start = time.perf_counter()
+        proc = subprocess.Popen(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - start
+        proc.returncode = code = os.waitstatus_to_exitcode(status)
+        if code not in ok:
+            out.seek(0)
+            tail = out.read().decode(errors="replace")[-2000:]
+            raise RuntimeError(f"{' '.join(argv)} exited {code}:\n{tail}")
+    return Sample(elapsed, usage.ru_maxrss, code)
+
+
+def measure(
+    run: Callable[[], Sample],
+    repeat: int,
+    setup: Callable[[], None] | None = None,
+    teardown: Callable[[], None] | None = None,
+) -> tuple[list[float], int]:
+    times: list[float] = []
+    rss = 0
+    for _ in range(repeat):
+        if setup is not None:
+            setup()
+        sample = run()
+        if teardown is not None:
+            teardown()
+        times.append(sample.seconds)
+        rss = max(rss, sample.rss_kb)
+    return times, rss
+
+
+def command_missing(exe: str, command: str) -> str | None:
+    """Why ``gitopsgen COMMAND`` cannot be measured, or None when it exists."""
+    proc = subprocess.run([exe, command, "--help"], capture_output=True, text=True)
+    if proc.returncode == 0:
+        return None
+    message = (proc.stderr or proc.stdout).strip().splitlines()
+    return f"`gitopsgen {command}` is not available ({message[-1] if message else proc.returncode})"
+
+
+def git(cwd: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.invalid", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+    )
+
+
+def bench_size(exe: str, n: int, repeat: int, missing: dict[str, str | None]) -> list[Row]:
+    rows: list[Row] = []
+    text = tenants_yaml(n)
+    changed = change_one_tenant(text, n)
+    with tempfile.TemporaryDirectory(prefix=f"gitopsgen-bench-{n}-") as tmp:
+        work = Path(tmp) / "repo"
+        work.mkdir()
+        config = work / "tenants.yaml"
+        config.write_text(text)
+        out = work / "generated"
+        cfg = ["-c", str(config)]
+
+        def add(op: str, times: list[float], rss_kb: int | None, floor: str | None = None) -> Row:
+            row = Row(n, op, statistics.median(times), [round(t, 4) for t in times], floor=floor)
+            if rss_kb is not None:
+                row.rss_mb = round(rss_kb / 1024, 1)
+            rows.append(row)
+            return row
+
+        def wipe() -> None:
+            shutil.rmtree(out, ignore_errors=True)
+
+        # build, cold: an empty output directory every time.
+        times, rss = measure(lambda: spawn([exe, "build", *cfg, "-q"], work), repeat, setup=wipe)
+        add("build-cold", times, rss, "cp -r")
+        files = sum(len(f) for _, _, f in os.walk(out))
+        times, rss = measure(lambda: spawn([exe, "build", *cfg, "-q"], work), repeat)
+        add("build-nochange", times, rss, "cat")
+        times, rss = measure(lambda: spawn([exe, "check", *cfg, "-q"], work), repeat)
+        add("check-nochange", times, rss, "cat")
+
+        # The floor: copy the tree into an empty directory, read every file.
+        copy = Path(tmp) / "copy"
+
+        def wipe_copy() -> None:
+            shutil.rmtree(copy, ignore_errors=True)
+
+        times, _ = measure(
+            lambda: spawn(["cp", "-r", str(out), str(copy)], work), repeat, setup=wipe_copy
+        )
+        add("floor: cp -r", times, None)
+        wipe_copy()
+        cat = ["sh", "-c", f"find '{out}' -type f -exec cat {{}} + > /dev/null"]
+        times, _ = measure(lambda: spawn(cat, work), repeat)
+        add("floor: cat", times, None)
+
+        # check with one tenant changed: exit 1, drift in that tenant's files.
+        config.write_text(changed)
+        times, rss = measure(lambda: spawn([exe, "check", *cfg, "-q"], work, ok=(1,)), repeat)
+        add("check-one", times, rss, "cat")
+        config.write_text(text)
+
+        # add-tenant on the N-tenant file (edit + build); restore the file and tree after.
+        if missing["add-tenant"]:
+            rows.append(Row(n, "add-tenant", note=missing["add-tenant"] or ""))
+        else:
+
+            def restore() -> None:
+                config.write_text(text)
+                spawn([exe, "build", *cfg, "-q"], work)
+
+            times, rss = measure(
+                lambda: spawn([exe, "add-tenant", *cfg, "zz-bench-new"], work),
+                repeat,
+                teardown=restore,
+            )
+            add("add-tenant", times, rss)
+
+        # diff --base HEAD with one tenant changed in the working tree.
+        if missing["diff"]:
+            rows.append(Row(n, "diff-one", note=missing["diff"] or ""))
+        else:
+            git(work, "init", "-q", "-b", "main")
+            (work / ".gitignore").write_text("generated/\n")
+            git(work, "add", "tenants.yaml", ".gitignore")
+            git(work, "commit", "-q", "-m", "base")
+            config.write_text(changed)
+            times, rss = measure(
+                lambda: spawn([exe, "diff", *cfg, "--base", "HEAD"], work, ok=(0, 1)), repeat
+            )
+            add("diff-one", times, rss)
+            config.write_text(text)
+
+    floors = {r.op.split(": ")[1]: r.seconds for r in rows if r.op.startswith("floor: ")}
+    for row in rows:
+        row.files = files
+        if row.floor and row.seconds is not None and floors.get(row.floor):
+            row.ratio = round(row.seconds / floors[row.floor], 2)
+    return rows
+
+
+def bench_startup(exe: str, repeat: int) -> list[Row]:
+    rows = []
+    for op, argv in (
+        ("python -c pass", [sys.executable, "-c", "pass"]),
+        ("gitopsgen --help", [exe, "--help"]),
+    ):
+        times, rss = measure(lambda argv=argv: spawn(argv, ROOT), repeat)
+        rows.append(Row(0, op, statistics.median(times), [round(t, 4) for t in times]))
+        rows[-1].rss_mb = round(rss / 1024, 1)
+    return rows
+
+
+# --------------------------------------------------------------------------- report
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpus": os.cpu_count(),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def verdicts(rows: list[Row], sizes: Sequence[int]) -> list[str]:
+    lines: list[str] = []
+    target_n = 1000 if 1000 in sizes else max(sizes)
+    by = {(r.n, r.op): r for r in rows}
+    for op, (floor, limit) in TARGETS.items():
+        row = by.get((target_n, op))
+        if row is None or row.ratio is None:
+            continue
+        ok = "ok  " if row.ratio <= limit else "MISS"
+        lines.append(f"{ok} N={target_n} {op}: {row.ratio:.2f}x {floor} (target <= {limit:g}x)")
+    for op, limit in ABSOLUTE_TARGETS.items():
+        row = by.get((target_n, op))
+        if row is None:
+            continue
+        if row.seconds is None:
+            lines.append(f"n/a  N={target_n} {op}: {row.note}")
+            continue
+        ok = "ok  " if row.seconds <= limit else "MISS"
+        lines.append(f"{ok} N={target_n} {op}: {row.seconds:.3f} s (target <= {limit:g} s)")
+    big = max(sizes)
+    peak = max((r.rss_mb or 0.0 for r in rows if r.n == big), default=0.0)
+    if peak:
+        ok = "ok  " if peak <= MEMORY_LIMIT_MB or big < 5000 else "MISS"
+        lines.append(
+            f"{ok} N={big} peak RSS: {peak:.0f} MB (target <= {MEMORY_LIMIT_MB:g} MB at 5000)"
+        )
+    return lines
+
+
+def table(rows: list[Row]) -> str:
+    head = ("N", "operation", "median", "vs floor", "peak RSS", "per tenant", "runs")
+    body: list[tuple[str, ...]] = []
+    for r in rows:
+        if r.seconds is None:
+            body.append((str(r.n), r.op, "n/a", "", "", "", r.note))
+            continue
+        ratio = f"{r.ratio:.2f}x {r.floor}" if r.ratio is not None else ""
+        rss = f"{r.rss_mb:.0f} MB" if r.rss_mb is not None else ""
+        per = f"{r.seconds / r.n * 1e6:.0f} us" if r.n else ""
+        body.append(
+            (
+                str(r.n) if r.n else "-",
+                r.op,
+                f"{r.seconds * 1000:.0f} ms",
+                ratio,
+                rss,
+                per,
+                str(len(r.runs)),
+            )
+        )
+    widths = [max(len(row[i]) for row in (head, *body)) for i in range(len(head))]
+
+    def fmt(row: tuple[str, ...]) -> str:
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |"
+
+    sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    return "\n".join([fmt(head), sep, *(fmt(row) for row in body)])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--sizes",
+        type=lambda s: [int(x) for x in s.split(",") if x],
+        help="comma-separated tenant counts (default 10,100,1000,5000)",
+    )
+    parser.add_argument("--repeat", type=int, default=5, help="runs per figure (default 5)")
+    parser.add_argument("--quick", action="store_true", help="sizes 10,100 and 3 runs: a smoke run")
+    parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON")
+    parser.add_argument(
+        "--generate", type=int, metavar="N", help="print a synthetic tenants.yaml with N tenants"
+    )
+    args = parser.parse_args(argv)
+    if args.generate is not None:
+        sys.stdout.write(tenants_yaml(args.generate))
+        return 0
+    sizes = args.sizes or (list(QUICK_SIZES) if args.quick else list(DEFAULT_SIZES))
+    repeat = min(args.repeat, 3) if args.quick else args.repeat
+    exe = gitopsgen_exe()
+    missing = {cmd: command_missing(exe, cmd) for cmd in ("add-tenant", "diff")}
+    info = machine()
+    print(
+        f"gitopsgen benchmark: {info['cpus']} x {info['cpu']}, Python {info['python']}", flush=True
+    )
+    rows = bench_startup(exe, repeat)
+    for n in sizes:
+        # The largest size is slow: fewer runs (still a median of at least 3).
+        runs = max(3, min(repeat, 3)) if n >= 5000 else repeat
+        started = time.perf_counter()
+        rows += bench_size(exe, n, runs, missing)
+        print(f"  N={n}: {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    print(table(rows))
+    for line in verdicts(rows, sizes):
+        print(line)
+    result = {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": info,
+        "gitopsgen": exe,
+        "sizes": sizes,
+        "repeat": repeat,
+        "rows": [asdict(r) for r in rows],
+        "verdicts": verdicts(rows, sizes),
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
