@@ -78,14 +78,38 @@ def _manifest(paths: list[str], source: str) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
+def _emit(out: Output, header: str) -> bytes:
+    return dump_stream(out.docs, header=header, comments=out.comments).encode()
+
+
 def make_plan(config: Config, flux_root: str, source: str = "tenants.yaml") -> Plan:
     header = header_line(source)
     files: dict[str, PlannedFile] = {}
-    for out in sorted(render_outputs(config, flux_root), key=lambda o: o.path):
+    outputs = sorted(render_outputs(config, flux_root), key=lambda o: o.path)
+    # Renderers share the documents that are the same for every tenant (one
+    # Deployment object for all tenants, ...): a file of such documents is emitted
+    # once. Keyed by object identity, which is sound while ``outputs`` holds them.
+    seen: set[int] = set()
+    shared: set[int] = set()
+    for out in outputs:
+        for doc in out.docs:
+            key = id(doc)
+            if key in seen:
+                shared.add(key)
+            seen.add(key)
+    emitted: dict[tuple[tuple[int, ...], tuple[str | None, ...] | None], bytes] = {}
+    for out in outputs:
         if out.path in files:
             raise AssertionError(f"two renderers produce {out.path}")
-        text = dump_stream(out.docs, header=header, comments=out.comments)
-        files[out.path] = PlannedFile(out, text.encode())
+        ids = tuple(id(doc) for doc in out.docs)
+        if ids and shared.issuperset(ids):
+            memo = (ids, out.comments)
+            data = emitted.get(memo)
+            if data is None:
+                data = emitted[memo] = _emit(out, header)
+        else:
+            data = _emit(out, header)
+        files[out.path] = PlannedFile(out, data)
     manifest = Output(MANIFEST, ())
     files[MANIFEST] = PlannedFile(manifest, _manifest(sorted(files), source))
     return Plan(dict(sorted(files.items())))
