@@ -32,6 +32,7 @@ _IMPLICIT = re.compile(
     | [-+]?0b[0-1_]+
     | [-+]?0o?[0-7_]+
     | [-+]?0x[0-9a-fA-F_]+
+    | [-+][0-9_]+                   # YAML 1.2 (ruamel): "-_" is an int
     | [-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?
     | [-+]?(?:\.[0-9_]+|[0-9][0-9_]*(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9]+)?
     | [-+]?\.(?:inf|Inf|INF)
@@ -44,7 +45,8 @@ _IMPLICIT = re.compile(
 )
 
 # Printable ASCII that may appear in a plain scalar (flow indicators excluded).
-_PLAIN_CHARS = re.compile(r"^[\x20-\x7e]+$")
+# \Z, not $: "$" also matches before a final newline, and "x\n" is not plain.
+_PLAIN_CHARS = re.compile(r"^[\x20-\x7e]+\Z")
 _BAD_START = frozenset("?:,[]{}#&*!|>'\"%@`")
 _FLOW = re.compile(r"[\[\]{},]")
 
@@ -70,6 +72,12 @@ _NAMED = {
 
 
 _CONTAINERS = (Mapping, list, tuple)
+
+
+# Characters a YAML reader refuses (or reads as a line break) even inside a comment.
+_COMMENT_BAD = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff]"
+)
 
 
 def _escape_char(match: re.Match[str]) -> str:
@@ -142,6 +150,8 @@ def _lines(value: Any, indent: int, out: list[str]) -> None:
     if t is dict or (t is not list and isinstance(value, Mapping)):
         for key, item in value.items():
             k = _format_str(key) if isinstance(key, str) else format_scalar(key)
+            if len(k) > 1000:  # YAML caps implicit keys at 1024 characters: "? key"
+                k = f"? {k}\n{pad}"
             t = type(item)
             if t is str:
                 append(f"{pad}{k}: {_format_str(item)}")
@@ -192,7 +202,11 @@ def dump(data: Any) -> str:
 def _comment_lines(comment: str | None) -> str:
     if not comment:
         return ""
-    return "".join(f"# {line}".rstrip() + "\n" for line in comment.splitlines())
+    lines = comment.splitlines()
+    if _COMMENT_BAD.search(comment):
+        # A comment may carry a file name: never let it make the stream unreadable.
+        lines = [_COMMENT_BAD.sub(lambda m: f"\\u{ord(m.group()):04X}", line) for line in lines]
+    return "".join(f"# {line}".rstrip() + "\n" for line in lines)
 
 
 def dump_stream(
