@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install build check test lint typecheck selfcheck bench add-tenant remove-tenant clean
+.PHONY: install build check test lint typecheck selfcheck hooks bench add-tenant remove-tenant clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,8 +35,12 @@ selfcheck: $(STAMP)
 	$(BIN)/gitopsgen schema | diff -u schema/tenants.schema.json - \
 		|| { echo "schema/tenants.schema.json is stale: run 'gitopsgen schema > schema/tenants.schema.json'"; exit 1; }
 
-## test: install, then lint, type-check, self-check and run the whole test suite
-test: lint typecheck selfcheck
+## hooks: this repository's own pre-commit hooks (.pre-commit-config.yaml) on every file
+hooks: $(STAMP)
+	$(BIN)/pre-commit run --all-files --show-diff-on-failure
+
+## test: install, then lint, type-check, self-check, run the hooks and the whole test suite
+test: lint typecheck selfcheck hooks
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
