@@ -18,7 +18,7 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from gitopsgen.config import Project
 from gitopsgen.errors import GitopsgenError
@@ -26,7 +26,7 @@ from gitopsgen.plan import Plan
 
 __all__ = ["ConsistencyError", "Inconsistency", "find_inconsistencies", "verify"]
 
-FLUX_KUSTOMIZATION_API = "kustomize.toolkit.fluxcd.io/"
+FLUX_GROUP = "kustomize.toolkit.fluxcd.io"
 KUSTOMIZE_API = "kustomize.config.k8s.io/"
 GATEWAY_GROUP = "gateway.networking.k8s.io"
 
@@ -82,26 +82,14 @@ class ConsistencyError(GitopsgenError):
         return [head, *(f"  {p.format(self.prefix)}" for p in self.problems)]
 
 
-@dataclass(frozen=True)
-class _Obj:
+class _Obj(NamedTuple):
     path: str
     doc: dict[str, Any]
     cluster: str
     namespace: str | None  # effective namespace; None for cluster-scoped kinds
-
-    @property
-    def group(self) -> str:
-        api = str(self.doc.get("apiVersion", ""))
-        return api.rpartition("/")[0] if "/" in api else ""
-
-    @property
-    def kind(self) -> str:
-        return str(self.doc.get("kind", ""))
-
-    @property
-    def name(self) -> str:
-        meta = self.doc.get("metadata")
-        return str(meta.get("name", "")) if isinstance(meta, dict) else ""
+    group: str
+    kind: str
+    name: str
 
     def ref(self) -> str:
         ns = f"{self.namespace}/" if self.namespace else ""
@@ -110,7 +98,7 @@ class _Obj:
 
 
 def _objects(plan: Plan) -> Iterator[_Obj]:
-    for path, planned in plan.items():
+    for path, planned in plan.files.items():
         out = planned.output
         for doc in out.docs:
             if not isinstance(doc, dict):
@@ -120,18 +108,25 @@ def _objects(plan: Plan) -> Iterator[_Obj]:
                 continue  # a kustomize index file, not an object
             kind = str(doc.get("kind", ""))
             meta = doc.get("metadata")
-            own = meta.get("namespace") if isinstance(meta, dict) else None
+            if isinstance(meta, dict):
+                own, name = meta.get("namespace"), str(meta.get("name", ""))
+            else:
+                own, name = None, ""
             namespace = None if kind in CLUSTER_SCOPED else (own or out.namespace)
-            yield _Obj(path, doc, out.cluster, namespace)
+            group = api.rpartition("/")[0]
+            yield _Obj(path, doc, out.cluster, namespace, group, kind, name)
 
 
 def _directories(plan: Plan) -> set[str]:
     dirs: set[str] = set()
-    for path in plan:
-        parent = posixpath.dirname(path)
-        while parent and parent not in dirs:
+    for path in plan.files:
+        cut = path.rfind("/")
+        while cut > 0:
+            parent = path[:cut]
+            if parent in dirs:
+                break
             dirs.add(parent)
-            parent = posixpath.dirname(parent)
+            cut = parent.rfind("/")
     return dirs
 
 
@@ -158,13 +153,23 @@ def find_inconsistencies(
     ``flux_root`` is the tree as Flux paths name it (``./generated``); ``external``
     are the names of Flux Kustomizations in ``flux_namespace`` that live outside it.
     """
-    objects = list(_objects(plan))
     problems: list[Inconsistency] = []
+    flux_objs: list[_Obj] = []
+    grant_objs: list[_Obj] = []
+    route_objs: list[_Obj] = []
 
-    # No object twice. Also the index the other rules use.
+    # No object twice; on the way, pick out what the other rules look at.
     seen: dict[tuple[str, str, str, str, str], _Obj] = {}
-    for obj in objects:
-        key = (obj.cluster, obj.group, obj.kind, obj.namespace or "", obj.name)
+    for obj in _objects(plan):
+        kind, group = obj.kind, obj.group
+        if kind == "Kustomization" and group == FLUX_GROUP:
+            flux_objs.append(obj)
+        elif group == GATEWAY_GROUP:
+            if kind == "ReferenceGrant":
+                grant_objs.append(obj)
+            elif kind == "HTTPRoute":
+                route_objs.append(obj)
+        key = (obj.cluster, group, kind, obj.namespace or "", obj.name)
         first = seen.get(key)
         if first is None:
             seen[key] = obj
@@ -178,10 +183,6 @@ def find_inconsistencies(
                 )
             )
 
-    flux_objs = [
-        o for o in objects if str(o.doc.get("apiVersion", "")).startswith(FLUX_KUSTOMIZATION_API)
-    ]
-    flux_objs = [o for o in flux_objs if o.kind == "Kustomization"]
     defined = {(o.cluster, o.namespace or "", o.name) for o in flux_objs}
     outside = {("host", flux_namespace, name) for name in external}
     dirs = _directories(plan)
@@ -236,9 +237,7 @@ def find_inconsistencies(
 
     # Cross-namespace HTTPRoute backends need a ReferenceGrant in the backend's namespace.
     grants: set[tuple[str, str, str, str, str, str]] = set()
-    for obj in objects:
-        if obj.kind != "ReferenceGrant" or obj.group != GATEWAY_GROUP:
-            continue
+    for obj in grant_objs:
         spec = obj.doc.get("spec")
         if not isinstance(spec, dict):
             continue
@@ -260,9 +259,7 @@ def find_inconsistencies(
                         str(to.get("name") or ""),
                     )
                 )
-    for obj in objects:
-        if obj.kind != "HTTPRoute" or obj.group != GATEWAY_GROUP:
-            continue
+    for obj in route_objs:
         spec = obj.doc.get("spec")
         rules = spec.get("rules") if isinstance(spec, dict) else None
         for rule in rules or ():

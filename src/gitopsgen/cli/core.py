@@ -120,7 +120,7 @@ def check(config: str, allow_outside: bool, quiet: bool, fmt: str) -> None:
         files=len(plan) - 1,
         tenants=len(project.config.tenants),
         comparison=result,
-        planned=plan.contents(),
+        planned={rel: plan[rel].data for rel in result.changed},
         wiring=check_wiring(project),
     )
     _emit(report, fmt, quiet)
