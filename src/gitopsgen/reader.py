@@ -10,22 +10,35 @@ reported as located problems, never as tracebacks.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import CollectionEndEvent, CollectionStartEvent
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from ruamel.yaml.reader import ReaderError
 
 from gitopsgen.errors import ConfigError, Problem
 
-__all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_NODES", "Document", "Path", "format_path", "read_text"]
+__all__ = [
+    "MAX_ALIAS_NODES",
+    "MAX_BYTES",
+    "MAX_DEPTH",
+    "MAX_NODES",
+    "Document",
+    "Path",
+    "format_path",
+    "read_text",
+]
 
 Path = tuple[str | int, ...]
 
 MAX_BYTES = 8 * 1024 * 1024
 MAX_NODES = 2_000_000
 MAX_DEPTH = 64
+MAX_ALIAS_NODES = 100_000
 
 _TAG = "tag:yaml.org,2002:"
 _PLAIN_TAGS = {_TAG + "str", _TAG + "timestamp"}
@@ -82,6 +95,10 @@ class _Builder:
         self.constructor = constructor
         self.count = 0
         self.problems: list[Problem] = []
+        # Set by read_text when the text has aliases: nodes built once, and how many
+        # nodes were built again through an alias (a "billion laughs" expands here).
+        self.seen: set[int] | None = None
+        self.expanded = 0
 
     def _at(self, node: Node) -> tuple[int, int]:
         mark = node.start_mark
@@ -95,6 +112,16 @@ class _Builder:
         self.count += 1
         if self.count > MAX_NODES:
             raise _TooBig(node, f"document expands to more than {MAX_NODES} nodes (alias bomb?)")
+        if self.seen is not None:
+            if id(node) in self.seen:
+                self.expanded += 1
+                if self.expanded > MAX_ALIAS_NODES and self.expanded > 10 * len(self.seen):
+                    raise _TooBig(
+                        node,
+                        f"aliases expand to more than {MAX_ALIAS_NODES} nodes (alias bomb?)",
+                    )
+            else:
+                self.seen.add(id(node))
         if depth > MAX_DEPTH:
             raise _TooBig(node, f"document is nested deeper than {MAX_DEPTH} levels")
         self.doc.values.setdefault(loc, self._at(node))
@@ -152,8 +179,9 @@ class _Builder:
             return node.value
         try:
             return self.constructor.construct_object(node, deep=True)
-        except (YAMLError, ValueError, OverflowError) as exc:
-            self._fail(node, loc, f"invalid {tag[len(_TAG) :]} value {node.value!r}: {exc}")
+        except Exception as exc:  # ruamel's constructors raise KeyError, ValueError, ...
+            reason = exc.problem if isinstance(exc, MarkedYAMLError) and exc.problem else exc
+            self._fail(node, loc, f"invalid {tag[len(_TAG) :]} value {node.value!r}: {reason}")
             return node.value
 
 
@@ -181,6 +209,35 @@ def _decode(raw: bytes, path: str) -> str:
         ) from None
 
 
+# ruamel.yaml.clib composes recursively in C: some 20,000 nested levels overflow the
+# C stack, a segfault rather than an exception. Each flow level needs a '[' or '{',
+# and every two block levels need one more column of indentation or a compact
+# "- " / "? " / ": " indicator, so this cheap bound is never below the real depth.
+# Only when it is large is the depth counted first on the (iterative) event stream.
+_SAFE_NESTING = 2000
+_BLOCK_PREFIX = re.compile(r"^[ \t]*(?:(?:[-?:]|[&!][^ \t\n]*)[ \t]+)*", re.MULTILINE)
+
+
+def _nesting_bound(text: str) -> int:
+    flow = text.count("[") + text.count("{")
+    if flow > _SAFE_NESTING:
+        return flow
+    return flow + 2 * max(map(len, _BLOCK_PREFIX.findall(text)), default=0) + 2
+
+
+def _check_nesting(yaml: YAML, text: str, path: str) -> None:
+    depth = 0
+    for event in yaml.parse(text):
+        if isinstance(event, CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                mark = event.start_mark
+                message = f"document is nested deeper than {MAX_DEPTH} levels"
+                raise ConfigError([Problem(mark.line + 1, mark.column + 1, "", message, path)])
+        elif isinstance(event, CollectionEndEvent):
+            depth -= 1
+
+
 def read_text(raw: bytes | str, path: str) -> Document:
     """Parse one YAML document; raise :class:`ConfigError` with located problems."""
     if len(raw) > MAX_BYTES:
@@ -196,6 +253,8 @@ def read_text(raw: bytes | str, path: str) -> Document:
     yaml = _yaml()
     doc = Document(data=None, path=path)
     try:
+        if _nesting_bound(text) > _SAFE_NESTING:
+            _check_nesting(yaml, text, path)
         node = yaml.compose(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -204,12 +263,30 @@ def read_text(raw: bytes | str, path: str) -> Document:
         raise ConfigError(
             [Problem(line, column, "", f"YAML syntax error: {message}", path)]
         ) from None
-    except (YAMLError, RecursionError, ValueError) as exc:
-        raise ConfigError([Problem(1, 1, "", f"YAML syntax error: {exc}", path)]) from None
+    except ReaderError as exc:
+        # A character YAML does not allow (control characters, U+FFFE, ...).
+        char = exc.character if isinstance(exc.character, int) else -1
+        offset = min(max(int(exc.position), 0), len(text))
+        if text[offset : offset + 1] != chr(max(char, 0)):
+            # The C parser counts UTF-8 bytes, the pure one characters.
+            head = text.encode("utf-8", "surrogatepass")[:offset]
+            offset = len(head.decode("utf-8", "ignore"))
+        line = text.count("\n", 0, offset) + 1
+        column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+        message = f"character U+{char:04X} is not allowed in YAML ({exc.reason})"
+        raise ConfigError([Problem(line, column, "", message, path)]) from None
+    except RecursionError:
+        message = f"document is nested deeper than {MAX_DEPTH} levels"
+        raise ConfigError([Problem(1, 1, "", message, path)]) from None
+    except (YAMLError, ValueError) as exc:
+        message = " ".join(str(exc).split())
+        raise ConfigError([Problem(1, 1, "", f"YAML syntax error: {message}", path)]) from None
     if node is None:
         doc.data = None
         return doc
     builder = _Builder(doc, yaml.constructor)
+    if "*" in text:
+        builder.seen = set()
     try:
         doc.data = builder.build(node, (), 0)
     except _TooBig as exc:
