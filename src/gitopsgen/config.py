@@ -56,7 +56,14 @@ class Project:
 
     @property
     def source_name(self) -> str:
-        return self.config_path.name
+        name = self.config_path.name
+        if not name.isprintable():
+            # It goes into every file header and the line-based manifest: a newline,
+            # control character or undecodable byte (a surrogate) is written escaped.
+            name = "".join(
+                c if c.isprintable() else c.encode("unicode_escape").decode() for c in name
+            )
+        return name
 
 
 def hostname_of(tenant: model.Tenant, config: Config) -> str:
@@ -417,9 +424,45 @@ def _resolve_dirs(
                 "permit it)",
             )
         )
+    if not problems and not allow_outside:
+        problems += _real_dir_problems(config, doc, base, root, output)
     if problems:
         raise ConfigError(problems)
     return output, root
+
+
+def _inside(child: str, parent: str) -> bool:
+    rel = os.path.relpath(child, parent)
+    return rel != ".." and not rel.startswith(".." + os.sep)
+
+
+def _real_dir_problems(
+    config: Config, doc: Document, base: FsPath, root: FsPath, output: FsPath
+) -> list[Problem]:
+    """The same rules on the real paths (symbolic links followed), and the repository
+    root no higher than the Git work tree of tenants.yaml: a tenants.yaml cannot
+    point its output out of the repository through a link or a far-up root."""
+    real_base = os.path.realpath(base)
+    real_root = os.path.realpath(root)
+    real_out = os.path.realpath(output)
+    hint = " (pass --allow-outside to permit it)"
+    if not _inside(real_base, real_root):
+        message = f"the repository root {config.repository_root!r} does not contain this file"
+        return [doc.problem(("repositoryRoot",), message + hint)]
+    top = real_base
+    while not os.path.exists(os.path.join(top, ".git")) and os.path.dirname(top) != top:
+        top = os.path.dirname(top)
+    if os.path.exists(os.path.join(top, ".git")) and not _inside(real_root, top):
+        message = f"the repository root {config.repository_root!r} is above the Git work tree {top}"
+        return [doc.problem(("repositoryRoot",), message + hint)]
+    where = f"the output directory {config.output!r} leads through a symbolic link to {real_out}"
+    if real_out == real_root:
+        return [doc.problem(("output",), f"{where}, the repository root")]
+    if _inside(real_base, real_out):
+        return [doc.problem(("output",), f"{where}, which contains tenants.yaml")]
+    if not _inside(real_out, real_root):
+        return [doc.problem(("output",), f"{where}, outside the repository root" + hint)]
+    return []
 
 
 def load(path: str | os.PathLike[str], *, allow_outside: bool = False) -> Project:

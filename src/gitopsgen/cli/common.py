@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -29,11 +30,23 @@ def err(message: str) -> None:
     click.echo(message, err=True)
 
 
+def _printable(text: str) -> str:
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
 def run_cli(group: click.Group, argv: list[str] | None) -> Any:
     """Run the group; turn gitopsgen errors into messages and exit codes."""
-    from gitopsgen.errors import GitopsgenError
+    from gitopsgen.errors import ConfigError, GitopsgenError
 
     debug = "--debug" in (sys.argv[1:] if argv is None else argv)
+    for stream in (sys.stdout, sys.stderr):
+        # A path may hold bytes that are not UTF-8 (surrogates): print them escaped.
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            with contextlib.suppress(Exception):
+                reconfigure(errors="backslashreplace")
     try:
         return group.main(args=argv, prog_name="gitopsgen", standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -46,7 +59,10 @@ def run_cli(group: click.Group, argv: list[str] | None) -> Any:
         sys.exit(130)
     except GitopsgenError as exc:
         for line in exc.lines():
-            err(line)
+            # One line per problem: a newline or control character quoted from
+            # tenants.yaml (a key, a value) is printed escaped, never raw.
+            parts = [line] if isinstance(exc, ConfigError) else line.split("\n")
+            err("\n".join(_printable(part) for part in parts))
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err("Interrupted.")
