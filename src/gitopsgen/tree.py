@@ -106,10 +106,17 @@ def scan(root: Path) -> DiskState:
         stack.extend(sorted(subdirs, reverse=True))
     manifest = state.files.get(MANIFEST)
     if manifest is not None:
-        for line in manifest.read_text(encoding="utf-8", errors="replace").splitlines():
-            if line and not line.startswith("#"):
+        for line in _read(manifest).decode("utf-8", "replace").splitlines():
+            # Only plain relative paths: a line such as "../x" or "/x" (a hand-edited
+            # or forged manifest) must never let build touch anything outside root.
+            if line and not line.startswith("#") and _is_relative(line):
                 state.manifest.add(line)
     return state
+
+
+def _is_relative(rel: str) -> bool:
+    parts = rel.split("/")
+    return "" not in parts and "." not in parts and ".." not in parts and "\0" not in rel
 
 
 def _read(path: Path) -> bytes:
@@ -195,8 +202,8 @@ def lock(root: Path, wait: float = LOCK_WAIT_SECONDS) -> Iterator[None]:
 def _atomic_write(root: Path, rel: str, data: bytes) -> None:
     target = root / rel
     tmp = target.with_name(f".{target.name}{_TMP_MARK}{os.getpid()}")
-    _step("write", rel)
     try:
+        _step("write", rel)  # inside the try: tests raise OSError here for a full disk
         target.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as handle:
             handle.write(data)
@@ -237,6 +244,16 @@ def write(plan: Plan, root: Path) -> WriteResult:
     """Make the directory match the plan; refuse before writing if a foreign file or
     a symbolic link stands in a planned place."""
     try:
+        return _write(plan, root)
+    except OSError as exc:
+        # Any I/O failure not explained where it happened (lock, manifest, ...):
+        # a message and exit 2, never a traceback. Every file is old or new.
+        where = exc.filename or root
+        raise OutputError(f"{where}: {exc.strerror or exc}") from None
+
+
+def _write(plan: Plan, root: Path) -> WriteResult:
+    try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"{root}: cannot create: {exc.strerror}") from None
@@ -272,8 +289,8 @@ def write(plan: Plan, root: Path) -> WriteResult:
         for rel in to_write:
             _atomic_write(root, rel, plan[rel].data)
         for rel in result.stale:
-            _step("remove", rel)
             try:
+                _step("remove", rel)
                 (root / rel).unlink()
             except FileNotFoundError:
                 pass
