@@ -179,8 +179,10 @@ def _starts_with_header(path: Path) -> bool:
 
 
 @contextlib.contextmanager
-def lock(root: Path, wait: float = LOCK_WAIT_SECONDS) -> Iterator[None]:
-    """An exclusive lock on the output directory for the duration of a build."""
+def lock(root: Path, wait: float | None = None) -> Iterator[None]:
+    """An exclusive lock on the output directory for the duration of a build;
+    waits up to ``wait`` seconds (default ``LOCK_WAIT_SECONDS``, read at call time)."""
+    wait = LOCK_WAIT_SECONDS if wait is None else wait
     fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
     try:
         deadline = time.monotonic() + wait
@@ -280,6 +282,9 @@ def _write(plan: Plan, root: Path) -> WriteResult:
             with contextlib.suppress(OSError):
                 tmp.unlink()
         to_write = [rel for rel in (*result.missing, *result.changed) if rel != MANIFEST]
+        escaping = [rel for rel in to_write if not _is_relative(rel)]
+        if escaping:  # a renderer bug or a name validation missed: never write there
+            raise OutputError(f"{root}: refusing to write outside the output directory: {escaping}")
         planned = set(plan) - {MANIFEST}
         if to_write or result.stale:
             # Widen the ownership record first: it covers every file about to exist.
