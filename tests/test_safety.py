@@ -448,3 +448,13 @@ def test_two_builds_at_once_never_interleave(repo: Path) -> None:
             if p.is_file()
         }
         assert disk in (plans["a"], plans["b"]), "the tree mixes two builds"
+
+
+def test_allow_outside_never_permits_the_repository_root_through_a_link(repo: Path) -> None:
+    (repo / "up").symlink_to(repo.parent)
+    cfg = write_cfg(repo, SEED_TENANTS + f"output: up/{repo.name}\n")
+    before = snapshot(repo)
+    res = invoke("build", "--allow-outside", "-c", str(cfg))
+    assert res.code == 2
+    assert "the repository root" in res.err
+    assert snapshot(repo) == before

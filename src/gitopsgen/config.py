@@ -424,8 +424,8 @@ def _resolve_dirs(
                 "permit it)",
             )
         )
-    if not problems and not allow_outside:
-        problems += _real_dir_problems(config, doc, base, root, output)
+    if not problems:
+        problems += _real_dir_problems(config, doc, base, root, output, allow_outside)
     if problems:
         raise ConfigError(problems)
     return output, root
@@ -437,7 +437,12 @@ def _inside(child: str, parent: str) -> bool:
 
 
 def _real_dir_problems(
-    config: Config, doc: Document, base: FsPath, root: FsPath, output: FsPath
+    config: Config,
+    doc: Document,
+    base: FsPath,
+    root: FsPath,
+    output: FsPath,
+    allow_outside: bool,
 ) -> list[Problem]:
     """The same rules on the real paths (symbolic links followed), and the repository
     root no higher than the Git work tree of tenants.yaml: a tenants.yaml cannot
@@ -446,6 +451,13 @@ def _real_dir_problems(
     real_root = os.path.realpath(root)
     real_out = os.path.realpath(output)
     hint = " (pass --allow-outside to permit it)"
+    where = f"the output directory {config.output!r} leads through a symbolic link to {real_out}"
+    if real_out == real_root:
+        return [doc.problem(("output",), f"{where}, the repository root")]
+    if _inside(real_base, real_out):
+        return [doc.problem(("output",), f"{where}, which contains tenants.yaml")]
+    if allow_outside:
+        return []
     if not _inside(real_base, real_root):
         message = f"the repository root {config.repository_root!r} does not contain this file"
         return [doc.problem(("repositoryRoot",), message + hint)]
@@ -455,11 +467,6 @@ def _real_dir_problems(
     if os.path.exists(os.path.join(top, ".git")) and not _inside(real_root, top):
         message = f"the repository root {config.repository_root!r} is above the Git work tree {top}"
         return [doc.problem(("repositoryRoot",), message + hint)]
-    where = f"the output directory {config.output!r} leads through a symbolic link to {real_out}"
-    if real_out == real_root:
-        return [doc.problem(("output",), f"{where}, the repository root")]
-    if _inside(real_base, real_out):
-        return [doc.problem(("output",), f"{where}, which contains tenants.yaml")]
     if not _inside(real_out, real_root):
         return [doc.problem(("output",), f"{where}, outside the repository root" + hint)]
     return []
