@@ -44,7 +44,9 @@ def _step(kind: str, path: str) -> None:
 class DiskState:
     """What is under the output directory now."""
 
-    files: dict[str, Path] = field(default_factory=dict)  # regular files
+    # regular files: relative POSIX path -> OS path (a str: 80k Path objects of a
+    # 5000-tenant tree would cost ~45 MB and ~0.1 s)
+    files: dict[str, str] = field(default_factory=dict)
     links: set[str] = field(default_factory=set)  # symbolic links, never followed
     temporaries: list[Path] = field(default_factory=list)  # left over by a killed build
     manifest: set[str] = field(default_factory=set)
@@ -102,7 +104,7 @@ def scan(root: Path) -> DiskState:
             elif entry.is_symlink():
                 state.links.add(rel)
             else:
-                state.files[rel] = Path(entry.path)
+                state.files[rel] = entry.path
         stack.extend(sorted(subdirs, reverse=True))
     manifest = state.files.get(MANIFEST)
     if manifest is not None:
@@ -119,7 +121,7 @@ def _is_relative(rel: str) -> bool:
     return "" not in parts and "." not in parts and ".." not in parts and "\0" not in rel
 
 
-def _read(path: Path) -> bytes:
+def _read(path: str | Path) -> bytes:
     try:
         with open(path, "rb") as handle:  # cheaper than Path.read_bytes
             return handle.read()
@@ -170,9 +172,9 @@ def compare(plan: Plan, root: Path, state: DiskState | None = None) -> Compariso
     return result
 
 
-def _starts_with_header(path: Path) -> bool:
+def _starts_with_header(path: str | Path) -> bool:
     try:
-        with path.open("rb") as handle:
+        with open(path, "rb") as handle:
             return handle.read(len(_HEADER)) == _HEADER
     except OSError:
         return False
