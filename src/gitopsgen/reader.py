@@ -292,6 +292,12 @@ def read_text(raw: bytes | str, path: str) -> Document:
     except _TooBig as exc:
         mark = exc.node.start_mark
         raise ConfigError([Problem(mark.line + 1, mark.column + 1, "", str(exc), path)]) from None
+    finally:
+        # The YAML object and its loader reference each other, and the constructor
+        # keeps every node it constructed: release those nodes now instead of
+        # leaving them to the cyclic GC (which the CLI runs rarely). At 5000
+        # tenants they pin ~20 MB of otherwise free memory.
+        yaml.constructor.constructed_objects.clear()
     if builder.problems:
         raise ConfigError(builder.problems)
     return doc
