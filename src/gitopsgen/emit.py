@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
-__all__ = ["dump", "dump_stream", "format_scalar"]
+__all__ = ["Shared", "dump", "dump_stream", "format_scalar"]
 
 # Strings that some YAML 1.1 or 1.2 resolver turns into a non-string when plain.
 _IMPLICIT = re.compile(
@@ -140,8 +140,34 @@ def format_scalar(value: Any) -> str:
     raise TypeError(f"cannot emit a value of type {type(value).__name__}")
 
 
-def _lines(value: Any, indent: int, out: list[str]) -> None:
+class Shared:
+    """Emitted lines of containers that several documents hold (by identity).
+
+    For a caller that renders many documents sharing parts (one NetworkPolicy
+    spec object for every tenant): each shared container is emitted once per
+    indent. Sound only while every object in ``ids`` stays alive and unmodified,
+    which the caller guarantees (``make_plan`` holds every rendered document).
+    """
+
+    def __init__(self, ids: set[int]) -> None:
+        self.ids = ids
+        self.lines: dict[tuple[int, int], list[str] | None] = {}
+
+
+def _lines(value: Any, indent: int, out: list[str], shared: Shared | None = None) -> None:
     """Append the block lines of a non-empty mapping or sequence at ``indent``."""
+    if shared is not None and id(value) in shared.ids:
+        key = (id(value), indent)
+        if key not in shared.lines:
+            shared.lines[key] = None  # being emitted: the call below emits it plainly
+            start = len(out)
+            _lines(value, indent, out, shared)
+            shared.lines[key] = out[start:]
+            return
+        cached = shared.lines[key]
+        if cached is not None:
+            out.extend(cached)
+            return
     # Hot path: exact-type checks first (``isinstance`` against the ``Mapping`` ABC
     # costs far more than a type comparison); the ABC check only for other types.
     pad = " " * indent
@@ -159,7 +185,7 @@ def _lines(value: Any, indent: int, out: list[str]) -> None:
                 if item:
                     append(f"{pad}{k}:")
                     # Sequences are indented under their key, as in the seed repository.
-                    _lines(item, indent + 2, out)
+                    _lines(item, indent + 2, out, shared)
                 else:
                     append(f"{pad}{k}: {_inline(item)}")
             else:
@@ -172,7 +198,7 @@ def _lines(value: Any, indent: int, out: list[str]) -> None:
         elif t is dict or t is list or (t is not int and isinstance(item, _CONTAINERS)):
             if item:
                 start = len(out)
-                _lines(item, indent + 2, out)
+                _lines(item, indent + 2, out, shared)
                 out[start] = f"{pad}- {out[start][indent + 2 :]}"
             else:
                 append(f"{pad}- {_inline(item)}")
@@ -188,11 +214,11 @@ def _inline(value: Any) -> str:
     return format_scalar(value)
 
 
-def dump(data: Any) -> str:
+def dump(data: Any, *, shared: Shared | None = None) -> str:
     """One YAML document (without a ``---`` marker), ending in a newline."""
     if isinstance(data, (Mapping, list, tuple)) and data:
         out: list[str] = []
-        _lines(data, 0, out)
+        _lines(data, 0, out, shared)
         out.append("")
         return "\n".join(out)
     return _inline(data) + "\n"
@@ -214,14 +240,15 @@ def dump_stream(
     *,
     header: str | None = None,
     comments: Iterable[str | None] | None = None,
+    shared: Shared | None = None,
 ) -> str:
     """Several documents separated by ``---``; an optional file header comment and
-    an optional comment above each document."""
+    an optional comment above each document. ``shared``: see :class:`Shared`."""
     notes = list(comments) if comments is not None else [None] * len(docs)
     parts = [_comment_lines(header)]
     for i, (doc, note) in enumerate(zip(docs, notes, strict=True)):
         if i:
             parts.append("---\n")
         parts.append(_comment_lines(note))
-        parts.append(dump(doc))
+        parts.append(dump(doc, shared=shared))
     return "".join(parts)

@@ -6,11 +6,12 @@ compares two, so what ``check`` compares is exactly what ``build`` writes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from gitopsgen.config import Project
-from gitopsgen.emit import dump_stream
+from gitopsgen.emit import Shared, dump_stream
 from gitopsgen.model import Config
 from gitopsgen.render import flux, gateway, netpol, tenant, vcluster
 from gitopsgen.render.base import Context, Output
@@ -55,7 +56,11 @@ class Plan(Mapping[str, PlannedFile]):
 
 def render_outputs(config: Config, flux_root: str) -> list[Output]:
     """Every generated file's objects, tenants in name order."""
-    ctx = Context(config, flux_root)
+    return _render(Context(config, flux_root))
+
+
+def _render(ctx: Context) -> list[Output]:
+    config = ctx.config
     tenants = sorted(config.tenants, key=lambda t: t.name)
     outputs: list[Output] = []
     for t in tenants:
@@ -78,17 +83,37 @@ def _manifest(paths: list[str], source: str) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def _emit(out: Output, header: str) -> bytes:
-    return dump_stream(out.docs, header=header, comments=out.comments).encode()
+def _emit(out: Output, header: str, shared: Shared) -> bytes:
+    return dump_stream(out.docs, header=header, comments=out.comments, shared=shared).encode()
+
+
+def _containers(objects: list[Any]) -> set[int]:
+    """Identities of the non-empty mappings and sequences in ``objects``, nested too."""
+    ids: set[int] = set()
+    stack = list(objects)
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            children: Iterable[Any] = value.values()
+        elif isinstance(value, (list, tuple)):
+            children = value
+        else:
+            continue
+        if value and id(value) not in ids:
+            ids.add(id(value))
+            stack.extend(children)
+    return ids
 
 
 def make_plan(config: Config, flux_root: str, source: str = "tenants.yaml") -> Plan:
     header = header_line(source)
     files: dict[str, PlannedFile] = {}
-    outputs = sorted(render_outputs(config, flux_root), key=lambda o: o.path)
-    # Renderers share the documents that are the same for every tenant (one
-    # Deployment object for all tenants, ...): a file of such documents is emitted
-    # once. Keyed by object identity, which is sound while ``outputs`` holds them.
+    ctx = Context(config, flux_root)
+    outputs = sorted(_render(ctx), key=lambda o: o.path)
+    # The parts renderers share between tenants (Context.shared) are emitted once
+    # per indent, and so is a file made only of shared documents. Both are keyed by
+    # object identity, which is sound while ``outputs`` holds every document.
+    parts = Shared(_containers(ctx.shared_objects()))
     seen: set[int] = set()
     shared: set[int] = set()
     for out in outputs:
@@ -106,9 +131,9 @@ def make_plan(config: Config, flux_root: str, source: str = "tenants.yaml") -> P
             memo = (ids, out.comments)
             data = emitted.get(memo)
             if data is None:
-                data = emitted[memo] = _emit(out, header)
+                data = emitted[memo] = _emit(out, header, parts)
         else:
-            data = _emit(out, header)
+            data = _emit(out, header, parts)
         files[out.path] = PlannedFile(out, data)
     manifest = Output(MANIFEST, ())
     files[MANIFEST] = PlannedFile(manifest, _manifest(sorted(files), source))

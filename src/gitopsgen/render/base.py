@@ -57,6 +57,10 @@ class Context:
             value = self._shared[key] = make()
             return value
 
+    def shared_objects(self) -> list[Any]:
+        """Every object :meth:`shared` made so far."""
+        return list(self._shared.values())
+
     def flux_path(self, *parts: str) -> str:
         return "/".join((self.flux_root, *parts))
 
