@@ -182,6 +182,15 @@ def test_allow_outside_permits_an_outside_output(repo: Path) -> None:
     assert (repo.parent / "elsewhere" / MANIFEST).exists()
 
 
+def test_validate_applies_the_same_output_rules_as_build(repo: Path) -> None:
+    cfg = write_cfg(repo, SEED_TENANTS + "output: ../elsewhere\n")
+    res = invoke("validate", "-c", str(cfg))
+    assert res.code == 2
+    assert "is outside the repository root (pass --allow-outside" in res.err
+    assert invoke("validate", "--allow-outside", "-c", str(cfg)).code == 0
+    assert not (repo.parent / "elsewhere").exists()
+
+
 def test_output_may_not_be_the_tenants_file(repo: Path) -> None:
     cfg = write_cfg(repo, SEED_TENANTS + "output: tenants.yaml\n")
     res = invoke("build", "-c", str(cfg))

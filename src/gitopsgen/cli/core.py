@@ -128,16 +128,20 @@ def check(config: str, allow_outside: bool, quiet: bool, fmt: str) -> None:
 
 @click.command()
 @config_option
+@_ALLOW_OUTSIDE
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing on success.")
 @_FORMAT
-def validate(config: str, quiet: bool, fmt: str) -> None:
-    """Validate tenants.yaml only; every problem is reported as FILE:LINE:COL."""
+def validate(config: str, allow_outside: bool, quiet: bool, fmt: str) -> None:
+    """Validate tenants.yaml only; every problem is reported as FILE:LINE:COL.
+
+    The same rules as build apply, including where the output directory may be.
+    """
     from gitopsgen.config import load
     from gitopsgen.errors import ConfigError
     from gitopsgen.report import invalid_report, validate_report
 
     try:
-        project = load(config, allow_outside=True)
+        project = load(config, allow_outside=allow_outside)
     except ConfigError as exc:
         if fmt == "text":
             raise
