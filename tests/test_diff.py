@@ -135,6 +135,10 @@ def test_remove_a_tenant_lists_everything_flux_prunes(repo: Repo) -> None:
     text = repo.diff()
     assert f"- tenant c ({len(removed)} objects, pruned by Flux)" in text.out
     assert "- Deployment default/nginx (in vcluster-c)" in text.out
+    # The tenant's grant lives in the shared referencegrant.yaml, yet is the tenant's.
+    assert ("host", "ReferenceGrant", "vcluster-c", "allow-tenant-c-to-vcluster-c") in removed
+    shared = [t for t in data["tenants"] if t["name"] is None]
+    assert all(o["kind"] != "ReferenceGrant" for t in shared for o in t["objects"])
     # Deletions stay listed even in the smallest markdown.
     md = repo.diff("--format", "markdown")
     assert "pruned by Flux" in md.out

@@ -246,14 +246,15 @@ def side_from_outputs(
 ) -> Side:
     side = Side(label, tenants=set(tenants), attributes=attributes)
     for out in outputs:
-        for doc in out.docs:
+        for index, doc in enumerate(out.docs):
             if not isinstance(doc, dict):
                 continue
             ident = _identity(doc, out)
             if ident is None:
                 continue
             key, api_version = ident
-            side.objects.setdefault(key, Located(key, api_version, doc, out.tenant, out.path))
+            owner = out.owner(index)
+            side.objects.setdefault(key, Located(key, api_version, doc, owner, out.path))
             if out.tenant is not None:
                 side.tenants.add(out.tenant)
     return side
@@ -599,6 +600,26 @@ def tenant_of_path(rel: str) -> str | None:
     return None
 
 
+def _disk_output(rel: str, docs: tuple[Obj, ...], like: Output) -> Output:
+    """An Output for documents read from disk, laid out like ``like``. In a shared
+    file (the ReferenceGrants) each document's tenant is the one whose
+    ``vcluster-<n>`` or ``tenant-<n>`` namespace it lives in."""
+    owners = None
+    if like.tenant is None:
+        owners = tuple(_tenant_of_namespace(d) for d in docs)
+    return Output(rel, docs, like.tenant, like.namespace, like.cluster, doc_tenants=owners)
+
+
+def _tenant_of_namespace(doc: Obj) -> str | None:
+    meta = doc.get("metadata")
+    namespace = meta.get("namespace") if isinstance(meta, dict) else None
+    if isinstance(namespace, str):
+        for prefix in ("vcluster-", "tenant-"):
+            if namespace.startswith(prefix) and len(namespace) > len(prefix):
+                return namespace[len(prefix) :]
+    return None
+
+
 def _layout(
     rel: str, config: Config, flux_root: str, cache: dict[str, dict[str, Output]]
 ) -> Output:
@@ -646,9 +667,8 @@ def diff_against_disk(config_path: Path) -> DiffResult:
     for rel in cmp.changed:
         if rel == MANIFEST:
             continue
-        out = plan[rel].output
         docs = _load_docs(cmp.old[rel], str(root / rel))
-        old_outputs.append(Output(rel, docs, out.tenant, out.namespace, out.cluster))
+        old_outputs.append(_disk_output(rel, docs, plan[rel].output))
     for rel in cmp.stale:
         if rel == MANIFEST:
             continue
@@ -657,9 +677,10 @@ def diff_against_disk(config_path: Path) -> DiffResult:
             data = path.read_bytes()
         except OSError as exc:
             raise GitopsgenError(f"{path}: cannot read: {exc.strerror}") from None
-        out = _layout(rel, project.config, project.flux_root, cache)
         docs = _load_docs(data, str(path))
-        old_outputs.append(Output(rel, docs, out.tenant, out.namespace, out.cluster))
+        old_outputs.append(
+            _disk_output(rel, docs, _layout(rel, project.config, project.flux_root, cache))
+        )
     new_outputs = [plan[rel].output for rel in (*cmp.missing, *cmp.changed) if rel != MANIFEST]
     owned = set(cmp.changed) | set(cmp.unchanged) | set(cmp.stale)
     on_disk = {n for rel in owned if (n := tenant_of_path(rel)) is not None}

@@ -63,7 +63,7 @@ def _attribute_text(a: FieldChange, arrow: str = "->") -> str:
 
 
 def tenant_line(t: TenantDiff) -> str:
-    """``+ tenant d (15 objects)`` and friends: one line of the summary."""
+    """``+ tenant d (20 objects)`` and friends: one line of the summary."""
     objects = len(t.objects)
     if t.op == "added":
         return f"+ {t.title} ({_plural(objects, 'object')})"

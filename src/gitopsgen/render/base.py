@@ -25,6 +25,9 @@ class Output:
     themselves (from the kustomization's ``namespace`` or Flux's
     ``targetNamespace``); ``cluster`` is ``host`` or the vcluster they are
     applied to; ``tenant`` is the owning tenant's name, or None when shared.
+    ``doc_tenants``, for a shared file, names the tenant each document belongs to
+    (a ReferenceGrant file holds one grant per tenant), so that a review
+    attributes each object to its tenant.
     """
 
     path: str
@@ -33,6 +36,13 @@ class Output:
     namespace: str | None = None
     cluster: str = "host"
     comments: tuple[str | None, ...] | None = field(default=None)
+    doc_tenants: tuple[str | None, ...] | None = field(default=None)
+
+    def owner(self, index: int) -> str | None:
+        """The tenant the document at ``index`` belongs to, or None when shared."""
+        if self.doc_tenants is not None:
+            return self.doc_tenants[index]
+        return self.tenant
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,10 @@ def grant(tenant: Tenant) -> Obj:
 
 def render_shared(tenants: Sequence[Tenant]) -> list[Output]:
     return [
-        Output(f"{BASE}/{FILE}", tuple(grant(t) for t in tenants)),
+        Output(
+            f"{BASE}/{FILE}",
+            tuple(grant(t) for t in tenants),
+            doc_tenants=tuple(t.name for t in tenants),
+        ),
         Output(f"{BASE}/kustomization.yaml", (kustomization([FILE]),)),
     ]
