@@ -230,6 +230,8 @@ def _manifest_bytes(plan: Plan, paths: set[str]) -> bytes:
 
 @dataclass
 class WriteResult:
+    """What a build did; paths of content files (the manifest is not counted)."""
+
     written: list[str]
     unchanged: list[str]
     removed: list[str]
@@ -309,8 +311,6 @@ def _write(plan: Plan, root: Path) -> WriteResult:
         manifest_path = root / MANIFEST
         if not manifest_path.exists() or manifest_path.read_bytes() != final:
             _atomic_write(root, MANIFEST, final)
-            if MANIFEST not in to_write:
-                to_write.append(MANIFEST)
         unchanged = [rel for rel in result.unchanged if rel != MANIFEST]
         return WriteResult(
             written=sorted(to_write),
