@@ -23,31 +23,13 @@ from typing import Any, NamedTuple
 from gitopsgen.config import Project
 from gitopsgen.errors import GitopsgenError
 from gitopsgen.plan import Plan
+from gitopsgen.render.base import CLUSTER_SCOPED
 
 __all__ = ["ConsistencyError", "Inconsistency", "find_inconsistencies", "verify"]
 
 FLUX_GROUP = "kustomize.toolkit.fluxcd.io"
 KUSTOMIZE_API = "kustomize.config.k8s.io/"
 GATEWAY_GROUP = "gateway.networking.k8s.io"
-
-# Kinds without a namespace: their effective namespace is ignored.
-CLUSTER_SCOPED = frozenset(
-    {
-        "APIService",
-        "ClusterRole",
-        "ClusterRoleBinding",
-        "CustomResourceDefinition",
-        "GatewayClass",
-        "IngressClass",
-        "MutatingWebhookConfiguration",
-        "Namespace",
-        "Node",
-        "PersistentVolume",
-        "PriorityClass",
-        "StorageClass",
-        "ValidatingWebhookConfiguration",
-    }
-)
 
 
 @dataclass(frozen=True, order=True)

@@ -31,7 +31,7 @@ from typing import Any, Literal, NamedTuple
 from gitopsgen.config import hostname_of
 from gitopsgen.errors import ConfigError, GitopsgenError
 from gitopsgen.model import Config, Tenant
-from gitopsgen.render.base import Output
+from gitopsgen.render.base import CLUSTER_SCOPED, Output
 
 __all__ = [
     "DiffResult",
@@ -59,30 +59,6 @@ Segment = str | int | dict[str, str]
 
 KUSTOMIZE_GROUP = "kustomize.config.k8s.io"
 
-# Kinds that have no namespace: a kustomization's namespace does not apply to them.
-CLUSTER_SCOPED = frozenset(
-    {
-        "APIService",
-        "CSIDriver",
-        "ClusterIssuer",
-        "ClusterRole",
-        "ClusterRoleBinding",
-        "CustomResourceDefinition",
-        "GatewayClass",
-        "IngressClass",
-        "MutatingWebhookConfiguration",
-        "Namespace",
-        "Node",
-        "PersistentVolume",
-        "PriorityClass",
-        "RuntimeClass",
-        "StorageClass",
-        "ValidatingAdmissionPolicy",
-        "ValidatingAdmissionPolicyBinding",
-        "ValidatingWebhookConfiguration",
-        "VolumeSnapshotClass",
-    }
-)
 
 # The tenant attributes of tenants.yaml a reviewer sees in the summary.
 TENANT_ATTRIBUTES = ("ip", "hostname", "authDelegator", "values")

@@ -20,13 +20,11 @@ and key order too. Either way the result is validated by parsing it again.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import io
 import os
 import re
 import stat
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from ipaddress import IPv4Address
@@ -36,6 +34,7 @@ from typing import Any
 from gitopsgen.config import parse
 from gitopsgen.errors import ConfigError, GitopsgenError
 from gitopsgen.ipam import in_pool, lowest_free, parse_address, parse_range
+from gitopsgen.locking import wait_for_flock
 from gitopsgen.model import NAME_MAX, NAME_PATTERN, Config
 from gitopsgen.reader import Document
 
@@ -424,17 +423,13 @@ def locked(path: Path, wait: float = LOCK_WAIT_SECONDS) -> Iterator[None]:
         yield  # the read that follows reports a missing directory or file
         return
     try:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise EditError(
-                        f"{path}: another gitopsgen command is editing it; waited {wait:g} s"
-                    ) from None
-                time.sleep(0.05)
+        wait_for_flock(
+            fd,
+            wait,
+            lambda: EditError(
+                f"{path}: another gitopsgen command is editing it; waited {wait:g} s"
+            ),
+        )
         yield
     finally:
         os.close(fd)

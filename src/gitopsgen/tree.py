@@ -15,14 +15,13 @@ builds from interleaving.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitopsgen.errors import LockedError, OutputError
+from gitopsgen.locking import wait_for_flock
 from gitopsgen.plan import HEADER_PREFIX, MANIFEST, Plan
 
 __all__ = ["Comparison", "compare", "lock", "scan", "write"]
@@ -187,17 +186,13 @@ def lock(root: Path, wait: float | None = None) -> Iterator[None]:
     wait = LOCK_WAIT_SECONDS if wait is None else wait
     fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise LockedError(
-                        f"{root}: another gitopsgen build holds the lock; waited {wait:g} s"
-                    ) from None
-                time.sleep(0.05)
+        wait_for_flock(
+            fd,
+            wait,
+            lambda: LockedError(
+                f"{root}: another gitopsgen build holds the lock; waited {wait:g} s"
+            ),
+        )
         yield
     finally:
         os.close(fd)

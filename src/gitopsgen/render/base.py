@@ -13,6 +13,32 @@ from gitopsgen.names import synced_service_name
 Obj = dict[str, Any]
 T = TypeVar("T")
 
+# Kinds that have no namespace: a kustomization's namespace does not apply to them,
+# and an object of these kinds is identified without one.
+CLUSTER_SCOPED = frozenset(
+    {
+        "APIService",
+        "CSIDriver",
+        "ClusterIssuer",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "CustomResourceDefinition",
+        "GatewayClass",
+        "IngressClass",
+        "MutatingWebhookConfiguration",
+        "Namespace",
+        "Node",
+        "PersistentVolume",
+        "PriorityClass",
+        "RuntimeClass",
+        "StorageClass",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+        "ValidatingWebhookConfiguration",
+        "VolumeSnapshotClass",
+    }
+)
+
 KUSTOMIZE_API = "kustomize.config.k8s.io/v1beta1"
 FLUX_KUSTOMIZATION_API = "kustomize.toolkit.fluxcd.io/v1"
 
