@@ -10,6 +10,7 @@ import click
 from gitopsgen.cli.common import config_option, err
 
 if TYPE_CHECKING:
+    from gitopsgen.config import Project
     from gitopsgen.report import Report
 
 _ALLOW_OUTSIDE = click.option(
@@ -76,6 +77,24 @@ def _emit(report: Report, fmt: str, quiet: bool) -> None:
         sys.exit(report.exit_code)
 
 
+def _load_or_report(
+    command: str, config: str, allow_outside: bool, fmt: str, quiet: bool
+) -> Project | None:
+    """Load tenants.yaml; invalid input is raised for text (the one error path prints
+    it) and reported in the chosen format otherwise, returning None."""
+    from gitopsgen.config import load
+    from gitopsgen.errors import ConfigError
+    from gitopsgen.report import invalid_report
+
+    try:
+        return load(config, allow_outside=allow_outside)
+    except ConfigError as exc:
+        if fmt == "text":
+            raise
+        _emit(invalid_report(command, config, exc), fmt, quiet)
+        return None
+
+
 @click.command()
 @config_option
 @_ALLOW_OUTSIDE
@@ -89,20 +108,14 @@ def check(config: str, allow_outside: bool, quiet: bool, fmt: str) -> None:
     file where build must write, or a missing wiring line), 2 on invalid input
     or an inconsistent tree.
     """
-    from gitopsgen.config import load
     from gitopsgen.consistency import ConsistencyError, verify
-    from gitopsgen.errors import ConfigError
     from gitopsgen.plan import plan_project
-    from gitopsgen.report import check_report, consistency_report, invalid_report
+    from gitopsgen.report import check_report, consistency_report
     from gitopsgen.tree import compare
     from gitopsgen.wiring import check_wiring
 
-    try:
-        project = load(config, allow_outside=allow_outside)
-    except ConfigError as exc:
-        if fmt == "text":
-            raise
-        _emit(invalid_report("check", config, exc), fmt, quiet)
+    project = _load_or_report("check", config, allow_outside, fmt, quiet)
+    if project is None:
         return
     plan = plan_project(project)
     try:
@@ -136,16 +149,10 @@ def validate(config: str, allow_outside: bool, quiet: bool, fmt: str) -> None:
 
     The same rules as build apply, including where the output directory may be.
     """
-    from gitopsgen.config import load
-    from gitopsgen.errors import ConfigError
-    from gitopsgen.report import invalid_report, validate_report
+    from gitopsgen.report import validate_report
 
-    try:
-        project = load(config, allow_outside=allow_outside)
-    except ConfigError as exc:
-        if fmt == "text":
-            raise
-        _emit(invalid_report("validate", config, exc), fmt, quiet)
+    project = _load_or_report("validate", config, allow_outside, fmt, quiet)
+    if project is None:
         return
     _emit(validate_report(config, len(project.config.tenants)), fmt, quiet)
 
