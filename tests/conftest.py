@@ -3,6 +3,7 @@ CLI in-process (click's CliRunner) the way a user would."""
 
 from __future__ import annotations
 
+import os
 import sys
 import textwrap
 from collections.abc import Callable
@@ -17,6 +18,16 @@ sys.path.insert(0, str(Path(__file__).parent))
 from gitopsgen.cli import cli
 
 REPO = Path(__file__).resolve().parents[1]
+
+# git for tests: a fixed identity, no system or user configuration.
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "Test",
+    "GIT_AUTHOR_EMAIL": "test@example.invalid",
+    "GIT_COMMITTER_NAME": "Test",
+    "GIT_COMMITTER_EMAIL": "test@example.invalid",
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_CONFIG_GLOBAL": os.devnull,
+}
 
 SEED_TENANTS = textwrap.dedent(
     """\

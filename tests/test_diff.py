@@ -15,17 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, SEED_TENANTS, invoke
+from conftest import GIT_ENV, REPO, SEED_TENANTS, invoke
 from gitopsgen.diff import side_from_config
-
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "Test",
-    "GIT_AUTHOR_EMAIL": "test@example.invalid",
-    "GIT_COMMITTER_NAME": "Test",
-    "GIT_COMMITTER_EMAIL": "test@example.invalid",
-    "GIT_CONFIG_NOSYSTEM": "1",
-    "GIT_CONFIG_GLOBAL": os.devnull,
-}
 
 
 class Repo:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import gitopsgen.diff as core
-from conftest import invoke
+from conftest import GIT_ENV, invoke
 from gitopsgen.diff import compare_sides, field_changes, side_from_config, side_from_outputs
 from gitopsgen.diffreport import DEFAULT_MAX_BYTES, to_markdown, to_text
 from gitopsgen.model import Config, Tenant
@@ -109,16 +109,6 @@ def test_text_colours_only_through_the_style_callable() -> None:
     assert "+ tenant t01 (" in plain
     styled = to_text(result, lambda text, colour: f"<{colour}>{text}</{colour}>")
     assert "<green>+ tenant t01 (" in styled
-
-
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "Test",
-    "GIT_AUTHOR_EMAIL": "test@example.invalid",
-    "GIT_COMMITTER_NAME": "Test",
-    "GIT_COMMITTER_EMAIL": "test@example.invalid",
-    "GIT_CONFIG_NOSYSTEM": "1",
-    "GIT_CONFIG_GLOBAL": os.devnull,
-}
 
 
 def _tenants_yaml(names: list[str], image: str = "nginx:1.27-alpine") -> str:

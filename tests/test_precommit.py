@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, SEED_TENANTS, invoke
+from conftest import GIT_ENV, REPO, SEED_TENANTS, invoke
 
 pytestmark = pytest.mark.slow
 
@@ -49,16 +49,7 @@ def _git(cwd: Path, *args: str) -> str:
 
 def _git_env() -> dict[str, str]:
     env = dict(os.environ)
-    env.update(
-        {
-            "GIT_AUTHOR_NAME": "test",
-            "GIT_AUTHOR_EMAIL": "test@example.invalid",
-            "GIT_COMMITTER_NAME": "test",
-            "GIT_COMMITTER_EMAIL": "test@example.invalid",
-            "GIT_CONFIG_GLOBAL": os.devnull,
-            "GIT_CONFIG_NOSYSTEM": "1",
-        }
-    )
+    env.update(GIT_ENV)
     return env
 
 
