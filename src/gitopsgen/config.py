@@ -21,21 +21,15 @@ from pydantic import BaseModel, ValidationError
 
 from gitopsgen import model
 from gitopsgen.errors import ConfigError, Problem
-from gitopsgen.ipam import PoolRange, parse_address, parse_range
-from gitopsgen.model import NAME_MAX, NAME_PATTERN, Config
+from gitopsgen.ipam import PoolRange, in_pool, parse_address, parse_range
+from gitopsgen.layout import TenantNames, name_too_long
+from gitopsgen.model import NAME_PATTERN, SUBDOMAIN_PATTERN, Config, Ingress
 from gitopsgen.reader import Document, Path, read_text
 
-__all__ = ["Project", "hostname_of", "load", "parse"]
+__all__ = ["Project", "load", "parse"]
 
 _NAME = re.compile(NAME_PATTERN)
-_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-
-# (derived name, template, limit) in the order users meet them; the strictest wins.
-_DERIVED = (
-    ("Helm release name", "vcluster-{}", 53),
-    ("namespace", "vcluster-{}", 63),
-    ("hostname label", "tenant-{}", 63),
-)
+_SUBDOMAIN = re.compile(SUBDOMAIN_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -64,10 +58,6 @@ class Project:
                 c if c.isprintable() else c.encode("unicode_escape").decode() for c in name
             )
         return name
-
-
-def hostname_of(tenant: model.Tenant, config: Config) -> str:
-    return tenant.hostname or f"tenant-{tenant.name}.{config.defaults.ingress.domain}"
 
 
 def _all_keys() -> dict[str, None]:
@@ -229,9 +219,6 @@ def _semantic_problems(doc: Document) -> Iterator[Problem]:
                 break
         pool.append(rng)
 
-    def in_pool(address: IPv4Address) -> bool:
-        return any(address in r for r in pool)
-
     pool_ok = bool(pool) and len(pool) == len(entries)
 
     # Reserved addresses: valid, inside the pool, one holder each.
@@ -247,7 +234,7 @@ def _semantic_problems(doc: Document) -> Iterator[Problem]:
             except ValueError as exc:
                 yield doc.problem(loc, str(exc))
                 continue
-            if pool_ok and not in_pool(address):
+            if pool_ok and not in_pool(address, pool):
                 yield doc.problem(loc, f"{text} is outside the pool")
             if address in holders:
                 holder, first = holders[address]
@@ -263,7 +250,7 @@ def _semantic_problems(doc: Document) -> Iterator[Problem]:
     tenants = data.get("tenants")
     if not isinstance(tenants, list):
         return
-    domain = _get(data, "defaults", "ingress", "domain", default="traefik.local")
+    domain = _get(data, "defaults", "ingress", "domain", default=Ingress().domain)
     if not isinstance(domain, str) or not _SUBDOMAIN.match(domain) or len(domain) > 253:
         if isinstance(domain, str):
             yield doc.problem(
@@ -287,14 +274,8 @@ def _semantic_problems(doc: Document) -> Iterator[Problem]:
                     f"{name!r} is not a valid name: use lowercase letters, digits and '-', "
                     "starting and ending with a letter or digit (a DNS-1123 label)",
                 )
-            elif len(name) > NAME_MAX:
-                what, template, limit = next(d for d in _DERIVED if len(d[1].format(name)) > d[2])
-                derived = template.format(name)
-                yield doc.problem(
-                    loc,
-                    f"{name!r} is too long: {what} {derived!r} would be {len(derived)} "
-                    f"characters, the limit is {limit} (names may have at most {NAME_MAX})",
-                )
+            elif (too_long := name_too_long(name)) is not None:
+                yield doc.problem(loc, too_long)
             elif name in names:
                 line, col = doc.where(names[name])
                 yield doc.problem(
@@ -311,7 +292,7 @@ def _semantic_problems(doc: Document) -> Iterator[Problem]:
             except ValueError as exc:
                 yield doc.problem(loc, str(exc))
             else:
-                if pool_ok and not in_pool(address):
+                if pool_ok and not in_pool(address, pool):
                     yield doc.problem(loc, f"{ip} is outside the pool")
                 elif address in reserved_for:
                     yield doc.problem(loc, f"{ip} is reserved for {reserved_for[address]}")
@@ -326,8 +307,8 @@ def _semantic_problems(doc: Document) -> Iterator[Problem]:
         hostname = tenant.get("hostname")
         hloc: Path = ("tenants", index, "hostname")
         what = "hostname"
-        if hostname is None and name_ok and domain is not None:
-            hostname = f"tenant-{name}.{domain}"
+        if hostname is None and name_ok and isinstance(name, str) and domain is not None:
+            hostname = TenantNames(name).default_hostname(domain)
             hloc = ("tenants", index, "name")
             what = "default hostname"
         if isinstance(hostname, str):

@@ -34,8 +34,9 @@ from typing import Any
 from gitopsgen.config import parse
 from gitopsgen.errors import ConfigError, GitopsgenError
 from gitopsgen.ipam import in_pool, lowest_free, parse_address, parse_range
+from gitopsgen.layout import name_too_long
 from gitopsgen.locking import wait_for_flock
-from gitopsgen.model import NAME_MAX, NAME_PATTERN, Config
+from gitopsgen.model import NAME_PATTERN, Config
 from gitopsgen.reader import Document
 
 __all__ = ["Edit", "EditError", "add_tenant", "locked", "remove_tenant", "write_atomic"]
@@ -188,11 +189,9 @@ def _check_name(name: str, config: Config, doc: Document, label: str) -> None:
             f"{name!r} is not a valid tenant name: use lowercase letters, digits and '-', "
             "starting and ending with a letter or digit (a DNS-1123 label)"
         )
-    if len(name) > NAME_MAX:
-        raise EditError(
-            f"{name!r} is too long: Helm release 'vcluster-{name}' would be "
-            f"{len(name) + 9} characters, the limit is 53 (names may have at most {NAME_MAX})"
-        )
+    too_long = name_too_long(name)
+    if too_long is not None:
+        raise EditError(too_long)
     for index, tenant in enumerate(config.tenants):
         if tenant.name == name:
             line, _ = doc.where(("tenants", index, "name"))

@@ -13,9 +13,9 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from gitopsgen.config import hostname_of
 from gitopsgen.errors import GitopsgenError
 from gitopsgen.model import Config
+from gitopsgen.platform import resolve
 
 __all__ = ["BEGIN", "END", "HostsUpdate", "hosts_lines", "ingress_address", "update", "write"]
 
@@ -41,8 +41,7 @@ def ingress_address(config: Config) -> str:
 def hosts_lines(config: Config) -> list[str]:
     """``ADDRESS HOSTNAME`` for every tenant, in tenant name order."""
     address = ingress_address(config)
-    tenants = sorted(config.tenants, key=lambda t: t.name)
-    return [f"{address} {hostname_of(t, config)}" for t in tenants]
+    return [f"{address} {t.hostname}" for t in resolve(config, ".").tenants()]
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
+from gitopsgen.layout import NAME_MAX
+
 __all__ = [
     "DURATION_PATTERN",
     "LABEL_PATTERN",
@@ -27,8 +29,6 @@ __all__ = [
 ]
 
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-# The Helm release name "vcluster-<name>" may have 53 characters at most.
-NAME_MAX = 53 - len("vcluster-")
 
 # Flux durations, as the Flux CRDs restrict them ("90s", "2m", "1h30m").
 DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"

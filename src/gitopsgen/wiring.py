@@ -27,8 +27,8 @@ from pathlib import Path
 
 from gitopsgen.config import Project
 from gitopsgen.errors import ConfigError
+from gitopsgen.platform import v1_layout
 from gitopsgen.reader import read_text
-from gitopsgen.render import flux, gateway
 
 __all__ = ["KUSTOMIZATION_FILES", "Link", "WiringFinding", "check_wiring", "links"]
 
@@ -66,9 +66,10 @@ def links(project: Project) -> list[Link]:
     wiring = project.config.wiring
     root = project.repository_root
     found: list[Link] = []
+    layout = v1_layout(project.config.defaults)
     for key, setting, generated in (
-        ("wiring.hostCluster", wiring.host_cluster, flux.BASE),
-        ("wiring.traefikConfig", wiring.traefik_config, gateway.BASE),
+        ("wiring.hostCluster", wiring.host_cluster, layout.flux_dir),
+        ("wiring.traefikConfig", wiring.traefik_config, layout.grants_dir),
     ):
         if setting is None:
             continue

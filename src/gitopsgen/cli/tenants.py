@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from gitopsgen.cli.common import config_option, err
+from gitopsgen.layout import TenantNames
 
 if TYPE_CHECKING:
     from gitopsgen.edit import Edit
@@ -140,7 +141,7 @@ def _allocation(config: Any) -> tuple[list[dict[str, Any]], int]:
 
 def _label(row: dict[str, Any]) -> str:
     if row["kind"] == "tenant":
-        return f"vcluster-{row['holder']}"
+        return TenantNames(str(row["holder"])).vcluster
     return str(row["holder"])
 
 
@@ -212,7 +213,7 @@ def ips(config: str, fmt: str) -> None:
         elif row["kind"] == "reserved":
             what = f"reserved: {row['holder']}"
         else:
-            what = f"tenant {row['holder']} (vcluster-{row['holder']})"
+            what = f"tenant {row['holder']} ({TenantNames(str(row['holder'])).vcluster})"
         click.echo(f"{where.ljust(width)}  {what}")
 
 

@@ -3,74 +3,90 @@ through its kubeconfig secret) and the HTTPRoute on the host Gateway."""
 
 from __future__ import annotations
 
-from gitopsgen.model import Tenant
-from gitopsgen.render.base import FLUX_KUSTOMIZATION_API, Context, Obj, Output, kustomization
+from gitopsgen.model import Flux, SourceRef, Workload
+from gitopsgen.platform import Cluster, Tenant
+from gitopsgen.render.base import (
+    FLUX_KUSTOMIZATION_API,
+    Component,
+    Context,
+    Obj,
+    RenderedFile,
+    kustomization,
+)
 
 
-def render(ctx: Context, tenant: Tenant) -> list[Output]:
-    d = ctx.config.defaults
-    wl = d.workload
-    flux = d.flux
-    tname = f"tenant-{tenant.name}"
-    vname = f"vcluster-{tenant.name}"
-    base = f"tenant/{tname}"
-    labels = {"app": wl.name}
-    source = ctx.shared(
-        "tenant.source",
-        lambda: {
-            "kind": flux.source_ref.kind,
-            "name": flux.source_ref.name,
-            "namespace": flux.namespace,
-        },
-    )
+def _source(ref: SourceRef, namespace: str) -> Obj:
+    return {"kind": ref.kind, "name": ref.name, "namespace": namespace}
 
-    def make_deployment() -> Obj:
-        return {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": wl.name, "labels": dict(labels)},
-            "spec": {
-                "selector": {"matchLabels": dict(labels)},
-                "template": {
-                    "metadata": {"labels": dict(labels)},
-                    "spec": {
-                        "containers": [
-                            {
-                                "image": wl.image,
-                                "name": wl.name,
-                                "resources": {
-                                    "requests": {
-                                        "cpu": wl.resources.requests.cpu,
-                                        "memory": wl.resources.requests.memory,
-                                    },
-                                    "limits": {
-                                        "cpu": wl.resources.limits.cpu,
-                                        "memory": wl.resources.limits.memory,
-                                    },
+
+def _labels(wl: Workload) -> Obj:
+    return {"app": wl.name}
+
+
+def _deployment(wl: Workload) -> Obj:
+    labels = _labels(wl)
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": wl.name, "labels": dict(labels)},
+        "spec": {
+            "selector": {"matchLabels": dict(labels)},
+            "template": {
+                "metadata": {"labels": dict(labels)},
+                "spec": {
+                    "containers": [
+                        {
+                            "image": wl.image,
+                            "name": wl.name,
+                            "resources": {
+                                "requests": {
+                                    "cpu": wl.resources.requests.cpu,
+                                    "memory": wl.resources.requests.memory,
                                 },
-                            }
-                        ]
-                    },
+                                "limits": {
+                                    "cpu": wl.resources.limits.cpu,
+                                    "memory": wl.resources.limits.memory,
+                                },
+                            },
+                        }
+                    ]
                 },
             },
-        }
+        },
+    }
 
-    # The same for every tenant: rendered once per build, shared.
-    deployment = ctx.shared("tenant.deployment", make_deployment)
 
-    def make_service() -> Obj:
-        return {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": {"name": wl.name, "labels": dict(labels)},
-            "spec": {
-                "ports": [{"port": wl.port, "protocol": "TCP", "targetPort": wl.port}],
-                "selector": dict(labels),
-            },
-        }
+def _service(wl: Workload) -> Obj:
+    labels = _labels(wl)
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": wl.name, "labels": dict(labels)},
+        "spec": {
+            "ports": [{"port": wl.port, "protocol": "TCP", "targetPort": wl.port}],
+            "selector": dict(labels),
+        },
+    }
 
-    # The same for every tenant: rendered once per build, shared.
-    service = ctx.shared("tenant.service", make_service)
+
+def _index(*files: str) -> Obj:
+    return kustomization(list(files))
+
+
+def _routes_depends_on(flux: Flux) -> list[Obj]:
+    return [{"name": dep, "namespace": flux.namespace} for dep in flux.routes_depends_on]
+
+
+def render(ctx: Context, cluster: Cluster, tenant: Tenant) -> list[RenderedFile]:
+    d = tenant.defaults
+    wl = d.workload
+    flux = d.flux
+    names = tenant.names
+    layout = cluster.layout
+    home = layout.tenant_dir(names)
+    workload_dir = layout.workload_dir(names)
+    routes_dir = layout.routes_dir(names)
+    source = ctx.part(_source, flux.source_ref, flux.namespace)
     gateway = d.ingress.gateway
     route: Obj = {
         "apiVersion": "gateway.networking.k8s.io/v1",
@@ -78,14 +94,14 @@ def render(ctx: Context, tenant: Tenant) -> list[Output]:
         "metadata": {"name": wl.name},
         "spec": {
             "parentRefs": [{"name": gateway.name, "namespace": gateway.namespace}],
-            "hostnames": [ctx.hostname(tenant)],
+            "hostnames": [tenant.hostname],
             "rules": [
                 {
                     "backendRefs": [
                         {
                             "kind": "Service",
-                            "name": ctx.backend_name(tenant),
-                            "namespace": vname,
+                            "name": tenant.backend_service,
+                            "namespace": names.vcluster,
                             "port": wl.port,
                         }
                     ]
@@ -96,13 +112,13 @@ def render(ctx: Context, tenant: Tenant) -> list[Output]:
     workload_ks: Obj = {
         "apiVersion": FLUX_KUSTOMIZATION_API,
         "kind": "Kustomization",
-        "metadata": {"name": "workload", "namespace": vname},
+        "metadata": {"name": "workload", "namespace": names.vcluster},
         "spec": {
-            "kubeConfig": {"secretRef": {"name": f"vc-{vname}", "key": "config"}},
+            "kubeConfig": {"secretRef": {"name": names.kubeconfig_secret, "key": "config"}},
             "targetNamespace": wl.namespace,
             "interval": flux.interval,
             "sourceRef": source,
-            "path": ctx.flux_path(base, "workload"),
+            "path": ctx.flux_path(workload_dir.path),
             "prune": True,
             "timeout": flux.timeout,
         },
@@ -110,53 +126,48 @@ def render(ctx: Context, tenant: Tenant) -> list[Output]:
     routes_ks: Obj = {
         "apiVersion": FLUX_KUSTOMIZATION_API,
         "kind": "Kustomization",
-        "metadata": {"name": "routes", "namespace": tname},
+        "metadata": {"name": "routes", "namespace": names.tenant},
         "spec": {
-            "dependsOn": [{"name": "workload", "namespace": vname}]
-            + [{"name": dep, "namespace": flux.namespace} for dep in flux.routes_depends_on],
-            "targetNamespace": tname,
+            "dependsOn": [
+                {"name": "workload", "namespace": names.vcluster},
+                *_routes_depends_on(flux),
+            ],
+            "targetNamespace": names.tenant,
             "interval": flux.interval,
             "sourceRef": source,
-            "path": ctx.flux_path(base, "routes"),
+            "path": ctx.flux_path(routes_dir.path),
             "prune": True,
             "timeout": flux.timeout,
         },
     }
-    namespace: Obj = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": tname}}
+    namespace: Obj = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": names.tenant}}
     wl_file, svc_file = f"{wl.name}_deployment.yaml", f"{wl.name}_service.yaml"
     route_file = f"{wl.name}_httproute.yaml"
-    t = tenant.name
+    ns_file = f"{names.tenant}_namespace.yaml"
+    here, wl_at, routes_at = home.placement, workload_dir.placement, routes_dir.placement
     return [
-        Output(f"{base}/{tname}_namespace.yaml", (namespace,), t),
-        Output(f"{base}/workload_kustomization.yaml", (workload_ks,), t),
-        Output(f"{base}/routes_kustomization.yaml", (routes_ks,), t),
-        Output(
-            f"{base}/kustomization.yaml",
-            (
-                kustomization(
-                    [
-                        f"{tname}_namespace.yaml",
-                        "workload_kustomization.yaml",
-                        "routes_kustomization.yaml",
-                    ]
-                ),
-            ),
-            t,
+        RenderedFile.at(home.join(ns_file), here, (namespace,)),
+        RenderedFile.at(home.join("workload_kustomization.yaml"), here, (workload_ks,)),
+        RenderedFile.at(home.join("routes_kustomization.yaml"), here, (routes_ks,)),
+        RenderedFile.at(
+            home.join("kustomization.yaml"),
+            here,
+            (kustomization([ns_file, "workload_kustomization.yaml", "routes_kustomization.yaml"]),),
         ),
-        Output(f"{base}/workload/{wl_file}", (deployment,), t, wl.namespace, vname),
-        Output(f"{base}/workload/{svc_file}", (service,), t, wl.namespace, vname),
-        Output(
-            f"{base}/workload/kustomization.yaml",
-            (ctx.shared("tenant.workload-index", lambda: kustomization([wl_file, svc_file])),),
-            t,
-            wl.namespace,
-            vname,
+        RenderedFile.at(workload_dir.join(wl_file), wl_at, (ctx.part(_deployment, wl),)),
+        RenderedFile.at(workload_dir.join(svc_file), wl_at, (ctx.part(_service, wl),)),
+        RenderedFile.at(
+            workload_dir.join("kustomization.yaml"), wl_at, (ctx.part(_index, wl_file, svc_file),)
         ),
-        Output(f"{base}/routes/{route_file}", (route,), t, tname),
-        Output(
-            f"{base}/routes/kustomization.yaml",
-            (ctx.shared("tenant.routes-index", lambda: kustomization([route_file])),),
-            t,
-            tname,
+        RenderedFile.at(routes_dir.join(route_file), routes_at, (route,)),
+        RenderedFile.at(
+            routes_dir.join("kustomization.yaml"), routes_at, (ctx.part(_index, route_file),)
         ),
     ]
+
+
+COMPONENT = Component(
+    "tenant",
+    kinds=("Namespace", "Kustomization", "Deployment", "Service", "HTTPRoute"),
+    per_tenant=render,
+)
