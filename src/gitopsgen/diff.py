@@ -31,7 +31,7 @@ from typing import Any, Literal, NamedTuple
 from gitopsgen.errors import ConfigError, GitopsgenError
 from gitopsgen.identity import ObjectId, identify
 from gitopsgen.layout import Layout
-from gitopsgen.model import Config
+from gitopsgen.model import AnyConfig
 from gitopsgen.platform import Platform, Tenant, resolve
 from gitopsgen.render import Context, RenderedFile, render_platform
 
@@ -207,7 +207,7 @@ def tenant_attributes(tenant: Tenant) -> dict[str, Any]:
     }
 
 
-def flux_root_of(config: Config) -> str:
+def flux_root_of(config: AnyConfig) -> str:
     """``./generated``: the output directory relative to the repository root, which
     depends only on the two relative paths in the file, not on where it lives."""
     root = posixpath.normpath(posixpath.join("/r/f", config.repository_root))
@@ -217,7 +217,7 @@ def flux_root_of(config: Config) -> str:
 
 def side_from_config(
     label: str,
-    config: Config,
+    config: AnyConfig,
     flux_root: str | None = None,
     only: set[str] | None = None,
 ) -> Side:
@@ -232,7 +232,9 @@ def side_from_config(
     return side_from_outputs(label, outputs, attributes, attributes)
 
 
-def changed_tenants(old: Config, new: Config, old_root: str, new_root: str) -> set[str] | None:
+def changed_tenants(
+    old: AnyConfig, new: AnyConfig, old_root: str, new_root: str
+) -> set[str] | None:
     """The tenants whose own objects may differ, or None when every tenant's may.
 
     A tenant's own objects are a function of the tenant, ``defaults`` and the
@@ -250,9 +252,9 @@ def changed_tenants(old: Config, new: Config, old_root: str, new_root: str) -> s
 
 def compare_configs(
     old_label: str,
-    old: Config,
+    old: AnyConfig,
     new_label: str,
-    new: Config,
+    new: AnyConfig,
     new_root: str | None = None,
 ) -> DiffResult:
     """Compile both configs in memory and compare them; tenants that are equal on
@@ -272,7 +274,7 @@ def empty_side(label: str) -> Side:
     return Side(label, attributes={})
 
 
-def parse_side(raw: bytes, source: str, side: str) -> Config:
+def parse_side(raw: bytes, source: str, side: str) -> AnyConfig:
     """Validate the text of one side's tenants.yaml; errors say which side."""
     from gitopsgen.config import parse
 

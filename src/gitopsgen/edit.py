@@ -36,7 +36,7 @@ from gitopsgen.errors import ConfigError, GitopsgenError
 from gitopsgen.ipam import in_pool, lowest_free, parse_address, parse_range
 from gitopsgen.layout import name_too_long
 from gitopsgen.locking import wait_for_flock
-from gitopsgen.model import NAME_PATTERN, Config
+from gitopsgen.model import NAME_PATTERN, AnyConfig, Config, Tenant, TenantV2
 from gitopsgen.reader import Document
 
 __all__ = ["Edit", "EditError", "add_tenant", "locked", "remove_tenant", "write_atomic"]
@@ -170,7 +170,7 @@ def _item_span(lines: list[str], block: _Block, index: int) -> tuple[int, int]:
     return first, last + 1
 
 
-def _validate(text: str, label: str) -> tuple[Config, Document]:
+def _validate(text: str, label: str) -> tuple[AnyConfig, Document]:
     try:
         return parse(text, label)
     except ConfigError as exc:
@@ -242,6 +242,8 @@ def _ip_quote(lines: list[str], doc: Document, index: int) -> str:
 def add_tenant(text: str, name: str, ip: str | None = None, label: str = "tenants.yaml") -> Edit:
     """Append tenant ``name`` (with ``ip``, or the lowest free pool address)."""
     config, doc = parse(text, label)
+    if not isinstance(config, Config):
+        raise EditError(f"{label}: add-tenant does not place tenants of version 2 files yet")
     _check_name(name, config, doc, label)
     address = _choose_address(ip, config, doc, label)
     lines = text.splitlines(keepends=True)
@@ -274,11 +276,12 @@ def add_tenant(text: str, name: str, ip: str | None = None, label: str = "tenant
 def remove_tenant(text: str, name: str, label: str = "tenants.yaml") -> Edit:
     """Remove tenant ``name``: its lines and the comments attached to it."""
     config, doc = parse(text, label)
-    index = next((i for i, t in enumerate(config.tenants) if t.name == name), None)
+    specs: list[Tenant | TenantV2] = list(config.tenants)
+    index = next((i for i, t in enumerate(specs) if t.name == name), None)
     if index is None:
-        known = ", ".join(t.name for t in config.tenants) or "none"
+        known = ", ".join(t.name for t in specs) or "none"
         raise EditError(f"no tenant {name!r} in {label} (tenants: {known})")
-    address = config.tenants[index].ip
+    address = specs[index].ip
     lines = text.splitlines(keepends=True)
     block = _block_sequence(lines, doc)
     if block is not None:

@@ -300,6 +300,7 @@ def import_tree(root: Path) -> ImportResult:
             + "\n".join(f"  {p.format()}" for p in exc.problems)
         ) from None
 
+    assert isinstance(config, Config), "import writes version 1 files"
     unmapped += _compare(config, objects, texts, by_key)
     return ImportResult(config, text, unmapped)
 

@@ -19,10 +19,13 @@ __all__ = [
     "DERIVED_LIMITS",
     "HOST",
     "NAME_MAX",
+    "FleetLayout",
     "Layout",
     "Placement",
+    "SeedLayout",
     "Spot",
     "TenantNames",
+    "bucket_of",
     "name_too_long",
     "safe_concat_name",
     "target_of",
@@ -179,19 +182,81 @@ class _Place:
 
 @dataclass(frozen=True)
 class Layout:
-    """The paths of one host cluster's files, relative to the output directory.
+    """The paths of one host cluster's files, relative to the output directory:
+    what every layout answers.
 
     ``cluster`` is the host cluster's name as identities carry it (None for the
-    one unnamed host cluster of version 1); ``flux_dir`` is the directory of the
-    Flux Kustomizations that Flux reaches first (``clusters/host-cluster``).
+    one unnamed host cluster of version 1).
     """
 
     cluster: str | None
-    flux_dir: str
     flux_namespace: str
     workload_namespace: str
+
+    def _places(self) -> tuple[_Place, ...]:
+        raise NotImplementedError
+
+    @property
+    def entry_dir(self) -> str:
+        """The directory of the kustomization that Flux's root sync builds first."""
+        raise NotImplementedError
+
+    def _spot(self, place: _Place, names: TenantNames) -> Spot:
+        return Spot(place.path(names).rstrip("/"), self.placement(place, names))
+
+    # --- targets ------------------------------------------------------------------
+
+    @property
+    def host(self) -> str:
+        return target_of(self.cluster)
+
+    def vcluster(self, names: TenantNames) -> str:
+        return target_of(self.cluster, names.vcluster)
+
+    def placement(self, place: _Place, names: TenantNames) -> Placement:
+        namespace = place.namespace
+        if namespace is not None:
+            namespace = namespace.format(vcluster=names.vcluster, tenant=names.tenant)
+        target = self.vcluster(names) if place.in_vcluster else self.host
+        return Placement(names.name, namespace, target)
+
+    # --- backwards ----------------------------------------------------------------
+
+    def locate(self, rel: str) -> Placement | None:
+        """The tenant a file at ``rel`` belongs to by its path, and where its objects
+        land; None for a path that belongs to no tenant."""
+        for place in self._places():
+            name = place.match(rel)
+            if name is not None:
+                return self.placement(place, TenantNames(name))
+        return None
+
+    def tenant_of_namespace(self, namespace: str | None) -> str | None:
+        """The tenant whose ``vcluster-<n>`` or ``tenant-<n>`` host namespace this is."""
+        if namespace is not None:
+            for prefix in (VCLUSTER, TENANT):
+                if namespace.startswith(prefix) and len(namespace) > len(prefix):
+                    return namespace[len(prefix) :]
+        return None
+
+    def owner(self, rel: str) -> str | None:
+        found = self.locate(rel)
+        return found.tenant if found is not None else None
+
+
+@dataclass(frozen=True)
+class SeedLayout(Layout):
+    """Version 1: the seed repository's layout (SPEC.md). ``flux_dir`` is the
+    directory of the Flux Kustomizations that Flux reaches first
+    (``clusters/host-cluster``)."""
+
+    flux_dir: str = "clusters/host-cluster"
     netpol_dir: str = "infrastructure/network-policies"
     grants_dir: str = "infrastructure/traefik/config"
+
+    @property
+    def entry_dir(self) -> str:
+        return self.flux_dir
 
     # --- per tenant: each location is one _Place, read forwards and backwards ---
 
@@ -240,9 +305,6 @@ class Layout:
             self._netpol_place,
         )
 
-    def _spot(self, place: _Place, names: TenantNames) -> Spot:
-        return Spot(place.path(names).rstrip("/"), self.placement(place, names))
-
     def vcluster_dir(self, names: TenantNames) -> Spot:
         """The vcluster's namespace, chart source and HelmRelease."""
         return self._spot(self._vcluster_place, names)
@@ -278,41 +340,79 @@ class Layout:
     def network_policies_path(self) -> str:
         return f"{self.flux_dir}/{self.network_policies}_kustomization.yaml"
 
-    # --- targets ------------------------------------------------------------------
+
+def bucket_of(name: str, buckets: int) -> int:
+    """The fan-out bucket of tenant ``name``: a hash of the name alone, so a tenant
+    never changes bucket when others come and go."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big") % buckets
+
+
+@dataclass(frozen=True)
+class FleetLayout(Layout):
+    """Version 2 (SPEC-v2 section 3): everything of host cluster ``C`` below
+    ``clusters/C/``, reachable from its entry point ``clusters/C/kustomization.yaml``::
+
+        clusters/C/kustomization.yaml          the entry point: the chart source(s) and
+                                               one Flux Kustomization per shard (or, with
+                                               no shards, per bucket)
+        clusters/C/helmrepository.yaml         one HelmRepository (per shard when sharded)
+        clusters/C/shards/S/                   a shard: one Flux Kustomization per bucket
+        [clusters/C/shards/S/]buckets/KK/      a bucket: the tenants whose name hashes to KK
+        clusters/C/tenants/N/flux/             tenant N's Flux Kustomizations
+        clusters/C/tenants/N/vcluster/         its namespace, vcluster, isolation, grants
+        clusters/C/tenants/N/tenant/           its route namespace, routes, workload Kustomization
+        clusters/C/tenants/N/workload/         what Flux applies inside its vcluster
+
+    No kustomization lists more than one bucket's tenants, so no build a Flux
+    controller runs grows with the whole fleet.
+    """
+
+    cluster: str | None
+    flux_namespace: str
+    workload_namespace: str
+    buckets: int = 16
 
     @property
-    def host(self) -> str:
-        return target_of(self.cluster)
+    def entry_dir(self) -> str:
+        return f"clusters/{self.cluster}"
 
-    def vcluster(self, names: TenantNames) -> str:
-        return target_of(self.cluster, names.vcluster)
+    @property
+    def sources_path(self) -> str:
+        return f"{self.entry_dir}/helmrepository.yaml"
 
-    def placement(self, place: _Place, names: TenantNames) -> Placement:
-        namespace = place.namespace
-        if namespace is not None:
-            namespace = namespace.format(vcluster=names.vcluster, tenant=names.tenant)
-        target = self.vcluster(names) if place.in_vcluster else self.host
-        return Placement(names.name, namespace, target)
+    def shard_dir(self, shard: str) -> str:
+        return f"{self.entry_dir}/shards/{shard}"
 
-    # --- backwards ----------------------------------------------------------------
+    def bucket_dir(self, shard: str | None, bucket: int) -> str:
+        base = self.entry_dir if shard is None else self.shard_dir(shard)
+        return f"{base}/buckets/{bucket:02x}"
 
-    def locate(self, rel: str) -> Placement | None:
-        """The tenant a file at ``rel`` belongs to by its path, and where its objects
-        land; None for a path that belongs to no tenant."""
-        for place in self._places():
-            name = place.match(rel)
-            if name is not None:
-                return self.placement(place, TenantNames(name))
-        return None
+    def tenants_dir(self) -> str:
+        return f"{self.entry_dir}/tenants"
 
-    def tenant_of_namespace(self, namespace: str | None) -> str | None:
-        """The tenant whose ``vcluster-<n>`` or ``tenant-<n>`` host namespace this is."""
-        if namespace is not None:
-            for prefix in (VCLUSTER, TENANT):
-                if namespace.startswith(prefix) and len(namespace) > len(prefix):
-                    return namespace[len(prefix) :]
-        return None
+    def _home(self, suffix: str, namespace: str | None, in_vcluster: bool = False) -> _Place:
+        return _Place(f"{self.tenants_dir()}/", suffix, True, namespace, in_vcluster)
 
-    def owner(self, rel: str) -> str | None:
-        found = self.locate(rel)
-        return found.tenant if found is not None else None
+    def _places(self) -> tuple[_Place, ...]:
+        return (
+            self._home("/flux/", self.flux_namespace),
+            self._home("/vcluster/", "{vcluster}"),
+            self._home("/tenant/", "{tenant}"),
+            self._home("/workload/", self.workload_namespace, True),
+        )
+
+    def flux_dir(self, names: TenantNames) -> Spot:
+        """The tenant's Flux Kustomizations (in the Flux namespace), listed by its bucket."""
+        return self._spot(self._places()[0], names)
+
+    def vcluster_dir(self, names: TenantNames) -> Spot:
+        """Its vcluster namespace: the namespace, HelmRelease, policies and grants."""
+        return self._spot(self._places()[1], names)
+
+    def tenant_dir(self, names: TenantNames) -> Spot:
+        """Its route namespace, routes and the Kustomization of its workload."""
+        return self._spot(self._places()[2], names)
+
+    def workload_dir(self, names: TenantNames) -> Spot:
+        """What Flux applies inside its vcluster."""
+        return self._spot(self._places()[3], names)

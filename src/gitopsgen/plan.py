@@ -12,7 +12,7 @@ from typing import Any
 
 from gitopsgen.config import Project
 from gitopsgen.emit import Shared, dump_stream
-from gitopsgen.model import Config
+from gitopsgen.model import AnyConfig
 from gitopsgen.platform import Platform, resolve
 from gitopsgen.render import Context, RenderedFile, render_platform
 
@@ -62,7 +62,7 @@ class Plan(Mapping[str, PlannedFile]):
         return {path: f.data for path, f in self.files.items()}
 
 
-def render_outputs(config: Config, flux_root: str) -> list[RenderedFile]:
+def render_outputs(config: AnyConfig, flux_root: str) -> list[RenderedFile]:
     """Every generated file's objects."""
     return render_platform(Context(resolve(config, flux_root)))
 
@@ -98,7 +98,7 @@ def _containers(objects: list[Any]) -> set[int]:
     return ids
 
 
-def make_plan(config: Config, flux_root: str, source: str = "tenants.yaml") -> Plan:
+def make_plan(config: AnyConfig, flux_root: str, source: str = "tenants.yaml") -> Plan:
     return plan_platform(resolve(config, flux_root), source)
 
 

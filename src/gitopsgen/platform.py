@@ -21,7 +21,7 @@ from ipaddress import IPv4Address
 
 from gitopsgen import model
 from gitopsgen.ipam import PoolRange, parse_address, parse_range
-from gitopsgen.layout import Layout, TenantNames
+from gitopsgen.layout import FleetLayout, Layout, SeedLayout, TenantNames, bucket_of
 
 __all__ = ["V1_CLUSTER", "Cluster", "Holder", "Platform", "Tenant", "resolve"]
 
@@ -41,12 +41,15 @@ class Holder:
 class Tenant:
     """One tenant, as it is rendered."""
 
-    spec: model.Tenant
+    spec: model.Tenant | model.TenantV2
     cluster: str
     names: TenantNames
     hostname: str
     defaults: model.Defaults  # the effective defaults (a cluster's merged over the file's)
     layout: Layout
+    shard: str | None = None
+    distro: str = "k3s"
+    bucket: int = 0
 
     @property
     def name(self) -> str:
@@ -77,6 +80,11 @@ class Cluster:
     defaults: model.Defaults
     layout: Layout
     tenants: tuple[Tenant, ...] = field(default=())
+    spec: model.ClusterSpec | None = None  # None for the one cluster of version 1
+
+    @property
+    def shards(self) -> tuple[str, ...]:
+        return tuple(self.spec.shards) if self.spec is not None else ()
 
     @cached_property
     def holders(self) -> dict[IPv4Address, Holder]:
@@ -94,7 +102,7 @@ class Cluster:
 class Platform:
     """Every cluster of a tenants.yaml, and where Flux finds the tree."""
 
-    config: model.Config
+    config: model.AnyConfig
     flux_root: str  # the output directory as Flux paths name it: "./generated"
     clusters: tuple[Cluster, ...]
 
@@ -117,22 +125,26 @@ class Platform:
         return "/".join((self.flux_root, *parts))
 
 
-def hostname(spec: model.Tenant, names: TenantNames, defaults: model.Defaults) -> str:
+def hostname(
+    spec: model.Tenant | model.TenantV2, names: TenantNames, defaults: model.Defaults
+) -> str:
     return spec.hostname or names.default_hostname(defaults.ingress.domain)
 
 
-def v1_layout(defaults: model.Defaults) -> Layout:
-    return Layout(
+def v1_layout(defaults: model.Defaults) -> SeedLayout:
+    return SeedLayout(
         cluster=None,
-        flux_dir=f"clusters/{V1_CLUSTER}",
         flux_namespace=defaults.flux.namespace,
         workload_namespace=defaults.workload.namespace,
+        flux_dir=f"clusters/{V1_CLUSTER}",
     )
 
 
-def resolve(config: model.Config, flux_root: str) -> Platform:
+def resolve(config: model.AnyConfig, flux_root: str) -> Platform:
     """The platform ``config`` describes. ``config`` is valid (see
     :func:`gitopsgen.config.parse`): addresses parse and names are unique."""
+    if isinstance(config, model.ConfigV2):
+        return _resolve_v2(config, flux_root)
     defaults = config.defaults
     layout = v1_layout(defaults)
     tenants = []
@@ -150,3 +162,56 @@ def resolve(config: model.Config, flux_root: str) -> Platform:
         tenants=tuple(tenants),
     )
     return Platform(config, flux_root, (cluster,))
+
+
+def cluster_defaults(config: model.ConfigV2, spec: model.ClusterSpec) -> model.DefaultsV2:
+    """The top-level defaults with the cluster's deep-merged over them."""
+    if not spec.defaults:
+        return config.defaults
+    merged = model.deep_merge(config.defaults.model_dump(by_alias=True), spec.defaults)
+    return model.DefaultsV2.model_validate(merged)
+
+
+def _resolve_v2(config: model.ConfigV2, flux_root: str) -> Platform:
+    specs = {c.name: c for c in config.clusters}
+    by_cluster: dict[str, list[model.TenantV2]] = {name: [] for name in specs}
+    only = config.clusters[0].name if len(config.clusters) == 1 else None
+    for spec in config.tenants:
+        by_cluster[spec.cluster or str(only)].append(spec)
+    clusters = []
+    for cspec in config.clusters:
+        defaults = cluster_defaults(config, cspec)
+        layout = FleetLayout(
+            cluster=cspec.name,
+            flux_namespace=defaults.flux.namespace,
+            workload_namespace=defaults.workload.namespace,
+            buckets=defaults.flux.buckets,
+        )
+        tenants = []
+        for t in sorted(by_cluster[cspec.name], key=lambda t: t.name):
+            names = TenantNames(t.name)
+            tenants.append(
+                Tenant(
+                    t,
+                    cspec.name,
+                    names,
+                    hostname(t, names, defaults),
+                    defaults,
+                    layout,
+                    shard=t.shard,
+                    distro=t.vcluster.distro or defaults.vcluster.distro,
+                    bucket=bucket_of(t.name, defaults.flux.buckets),
+                )
+            )
+        clusters.append(
+            Cluster(
+                name=cspec.name,
+                pool=tuple(parse_range(text) for text in cspec.pool),
+                reserved={s: parse_address(a) for s, a in cspec.reserved.items()},
+                defaults=defaults,
+                layout=layout,
+                tenants=tuple(tenants),
+                spec=cspec,
+            )
+        )
+    return Platform(config, flux_root, tuple(clusters))

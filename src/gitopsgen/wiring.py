@@ -27,6 +27,8 @@ from pathlib import Path
 
 from gitopsgen.config import Project
 from gitopsgen.errors import ConfigError
+from gitopsgen.layout import FleetLayout
+from gitopsgen.model import ConfigV2
 from gitopsgen.platform import v1_layout
 from gitopsgen.reader import read_text
 
@@ -63,14 +65,23 @@ def _norm(path: Path | str) -> Path:
 
 def links(project: Project) -> list[Link]:
     """The links ``project`` asks for (none for an entry set to null)."""
-    wiring = project.config.wiring
+    config = project.config
     root = project.repository_root
     found: list[Link] = []
-    layout = v1_layout(project.config.defaults)
-    for key, setting, generated in (
-        ("wiring.hostCluster", wiring.host_cluster, layout.flux_dir),
-        ("wiring.traefikConfig", wiring.traefik_config, layout.grants_dir),
-    ):
+    wanted: list[tuple[str, str | None, str]] = []
+    if isinstance(config, ConfigV2):
+        # Version 2: each cluster's root sync builds its entry point, directly (no
+        # entryPoint) or through a kustomization of the repository.
+        for index, spec in enumerate(config.clusters):
+            entry = FleetLayout(spec.name, "", "").entry_dir
+            wanted.append((f"clusters[{index}].entryPoint", spec.entry_point, entry))
+    else:
+        seed = v1_layout(config.defaults)
+        wanted += [
+            ("wiring.hostCluster", config.wiring.host_cluster, seed.flux_dir),
+            ("wiring.traefikConfig", config.wiring.traefik_config, seed.grants_dir),
+        ]
+    for key, setting, generated in wanted:
         if setting is None:
             continue
         root_file = _norm(root / setting)

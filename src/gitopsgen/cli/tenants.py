@@ -91,52 +91,46 @@ def remove_tenant(config: str, name: str, no_build: bool) -> None:
 # ---------------------------------------------------------------- ips
 
 
-def _allocation(config: Any) -> tuple[list[dict[str, Any]], int]:
+def _allocation(cluster: Any) -> tuple[list[dict[str, Any]], int]:
     """(rows, free count): one row per held address, one per run of free ones."""
-    from gitopsgen.ipam import parse_address, parse_range, runs
+    from gitopsgen.addresses import allocation
 
-    holders: dict[Any, tuple[str, str]] = {}
-    for service, text in config.reserved.items():
-        holders[parse_address(text)] = ("reserved", service)
-    for tenant in config.tenants:
-        holders[parse_address(tenant.ip)] = ("tenant", tenant.name)
-    rows: list[dict[str, Any]] = []
-    free_total = 0
-    for rng in sorted(parse_range(text) for text in config.pool):
-        free: list[Any] = []
+    rows: list[dict[str, Any]] = [
+        {
+            "first": str(run.first),
+            "last": str(run.last),
+            "count": run.count,
+            "kind": run.kind,
+            "holder": run.holder,
+        }
+        for run in allocation(cluster)
+    ]
+    return rows, sum(int(r["count"]) for r in rows if r["kind"] == "free")
 
-        def flush(free: list[Any] = free) -> None:
-            for first, last in runs(free):
-                rows.append(
-                    {
-                        "first": str(first),
-                        "last": str(last),
-                        "count": int(last) - int(first) + 1,
-                        "kind": "free",
-                        "holder": None,
-                    }
-                )
-            free.clear()
 
-        for address in rng:
-            held = holders.get(address)
-            if held is None:
-                free.append(address)
-                free_total += 1
-                continue
-            flush()
-            kind, who = held
-            rows.append(
-                {
-                    "first": str(address),
-                    "last": str(address),
-                    "count": 1,
-                    "kind": kind,
-                    "holder": who,
-                }
-            )
-        flush()
-    return rows, free_total
+def _cluster(config: str, name: str | None) -> Any:
+    """The cluster ``--cluster`` names (the only one when there is one)."""
+    from gitopsgen.config import load
+    from gitopsgen.errors import GitopsgenError
+    from gitopsgen.platform import resolve
+
+    project = load(config, allow_outside=True)
+    platform = resolve(project.config, project.flux_root)
+    if name is None:
+        if len(platform.clusters) > 1:
+            names = ", ".join(c.name for c in platform.clusters)
+            raise GitopsgenError(f"several clusters ({names}): pass --cluster NAME")
+        return platform.clusters[0]
+    for cluster in platform.clusters:
+        if cluster.name == name:
+            return cluster
+    names = ", ".join(c.name for c in platform.clusters)
+    raise GitopsgenError(f"no cluster {name!r} in {config} (clusters: {names})")
+
+
+_CLUSTER = click.option(
+    "--cluster", "cluster_name", metavar="NAME", help="The host cluster (when there are several)."
+)
 
 
 def _label(row: dict[str, Any]) -> str:
@@ -156,15 +150,14 @@ def _label(row: dict[str, Any]) -> str:
     help="text: one line per address, free runs compressed; json: every address; "
     "markdown: the README's IP allocation table.",
 )
-def ips(config: str, fmt: str) -> None:
-    """Show the address pool: who holds each address and what is free."""
-    from gitopsgen.config import load
-    from gitopsgen.ipam import parse_range
-
-    cfg = load(config, allow_outside=True).config
-    rows, free = _allocation(cfg)
-    size = sum(len(parse_range(text)) for text in cfg.pool)
-    pool = ", ".join(cfg.pool)
+@_CLUSTER
+def ips(config: str, fmt: str, cluster_name: str | None) -> None:
+    """Show a cluster's address pool: who holds each address and what is free."""
+    cluster = _cluster(config, cluster_name)
+    rows, free = _allocation(cluster)
+    size = cluster.pool_size()
+    pool_texts = [r.text for r in cluster.pool]
+    pool = ", ".join(pool_texts)
     if fmt == "json":
         from ipaddress import IPv4Address
 
@@ -179,10 +172,10 @@ def ips(config: str, fmt: str) -> None:
                     }
                 )
         doc = {
-            "pool": list(cfg.pool),
+            "pool": pool_texts,
             "size": size,
-            "reserved": len(cfg.reserved),
-            "tenants": len(cfg.tenants),
+            "reserved": len(cluster.reserved),
+            "tenants": len(cluster.tenants),
             "free": free,
             "addresses": addresses,
         }
@@ -230,16 +223,16 @@ def ips(config: str, fmt: str) -> None:
     help="Keep the lines in a '# BEGIN gitopsgen' ... '# END gitopsgen' block of FILE "
     "(e.g. /etc/hosts); other lines are never touched; FILE~ is the backup.",
 )
-def hosts(config: str, target: Path | None) -> None:
+@_CLUSTER
+def hosts(config: str, target: Path | None, cluster_name: str | None) -> None:
     """Print /etc/hosts lines: every tenant hostname -> the ingress address.
 
     The ingress address is the reserved address of the Gateway's service
     (reserved.<defaults.ingress.gateway.name>, `traefik` by default).
     """
     from gitopsgen import hostsfile
-    from gitopsgen.config import load
 
-    lines = hostsfile.hosts_lines(load(config, allow_outside=True).config)
+    lines = hostsfile.hosts_lines(_cluster(config, cluster_name))
     if target is None:
         for line in lines:
             click.echo(line)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
 from gitopsgen.identity import KUSTOMIZE_GROUP
-from gitopsgen.layout import HOST, Placement
+from gitopsgen.layout import HOST, FleetLayout, Placement, SeedLayout
 from gitopsgen.platform import Cluster, Platform, Tenant
 
 Obj = dict[str, Any]
@@ -120,15 +120,15 @@ def kustomization(resources: list[str], namespace: str | None = None) -> Obj:
     return obj
 
 
-def deep_merge(base: Obj, override: Obj) -> Obj:
-    """Helm-style merge: mappings merge recursively, anything else replaces, and an
-    override of ``None`` deletes the key. Neither argument is modified."""
-    out = dict(base)
-    for key, value in override.items():
-        if value is None:
-            out.pop(key, None)
-        elif isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
+def seed_layout(cluster: Cluster) -> SeedLayout:
+    """The version 1 layout of ``cluster`` (the seed components render only that)."""
+    layout = cluster.layout
+    assert isinstance(layout, SeedLayout), "a version 1 component on a version 2 cluster"
+    return layout
+
+
+def fleet_layout(cluster: Cluster) -> FleetLayout:
+    """The version 2 layout of ``cluster`` (the fleet components render only that)."""
+    layout = cluster.layout
+    assert isinstance(layout, FleetLayout), "a version 2 component on a version 1 cluster"
+    return layout

@@ -14,6 +14,7 @@ from gitopsgen.render.base import (
     Obj,
     RenderedFile,
     kustomization,
+    seed_layout,
 )
 
 
@@ -43,7 +44,7 @@ def _flux_ks(
 
 def render_tenant(ctx: Context, cluster: Cluster, tenant: Tenant) -> list[RenderedFile]:
     flux = tenant.defaults.flux
-    names, layout = tenant.names, cluster.layout
+    names, layout = tenant.names, seed_layout(cluster)
     vname, tname = names.vcluster, names.tenant
     vcluster_path = ctx.flux_path(layout.vcluster_dir(names).path)
     tenant_path = ctx.flux_path(layout.tenant_dir(names).path)
@@ -58,7 +59,7 @@ def render_tenant(ctx: Context, cluster: Cluster, tenant: Tenant) -> list[Render
 
 def render_cluster(ctx: Context, cluster: Cluster) -> list[RenderedFile]:
     flux = cluster.defaults.flux
-    layout = cluster.layout
+    layout = seed_layout(cluster)
     tenants = cluster.tenants
     depends = list(flux.network_policies_depends_on) + [t.names.vcluster for t in tenants]
     netpol = _flux_ks(

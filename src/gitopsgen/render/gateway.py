@@ -4,7 +4,7 @@ tenant's HTTPRoute may reach the Service vcluster syncs into its host namespace.
 from __future__ import annotations
 
 from gitopsgen.platform import Cluster, Tenant
-from gitopsgen.render.base import Component, Context, Obj, RenderedFile, kustomization
+from gitopsgen.render.base import Component, Context, Obj, RenderedFile, kustomization, seed_layout
 
 
 def grant(tenant: Tenant) -> Obj:
@@ -27,7 +27,7 @@ def grant(tenant: Tenant) -> Obj:
 
 
 def render_cluster(ctx: Context, cluster: Cluster) -> list[RenderedFile]:
-    layout = cluster.layout
+    layout = seed_layout(cluster)
     tenants = cluster.tenants
     host = layout.host
     return [

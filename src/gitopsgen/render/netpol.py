@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from gitopsgen.model import Defaults, NetworkPolicies
 from gitopsgen.platform import Cluster, Tenant
-from gitopsgen.render.base import Component, Context, Obj, RenderedFile, kustomization
+from gitopsgen.render.base import Component, Context, Obj, RenderedFile, kustomization, seed_layout
 
 _API = "networking.k8s.io/v1"
 
@@ -149,7 +149,7 @@ def policies(ctx: Context, tenant: Tenant) -> list[tuple[str, Obj]]:
 
 def render_tenant(ctx: Context, cluster: Cluster, tenant: Tenant) -> list[RenderedFile]:
     pairs = policies(ctx, tenant)
-    spot = cluster.layout.netpol(tenant.names)
+    spot = seed_layout(cluster).netpol(tenant.names)
     return [
         RenderedFile.at(
             spot.path,
@@ -161,7 +161,7 @@ def render_tenant(ctx: Context, cluster: Cluster, tenant: Tenant) -> list[Render
 
 
 def render_cluster(ctx: Context, cluster: Cluster) -> list[RenderedFile]:
-    layout = cluster.layout
+    layout = seed_layout(cluster)
     files = [layout.netpol(t.names).path.rpartition("/")[2] for t in cluster.tenants]
     return [
         RenderedFile(

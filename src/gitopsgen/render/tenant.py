@@ -12,6 +12,7 @@ from gitopsgen.render.base import (
     Obj,
     RenderedFile,
     kustomization,
+    seed_layout,
 )
 
 
@@ -23,7 +24,7 @@ def _labels(wl: Workload) -> Obj:
     return {"app": wl.name}
 
 
-def _deployment(wl: Workload) -> Obj:
+def deployment(wl: Workload) -> Obj:
     labels = _labels(wl)
     return {
         "apiVersion": "apps/v1",
@@ -56,7 +57,7 @@ def _deployment(wl: Workload) -> Obj:
     }
 
 
-def _service(wl: Workload) -> Obj:
+def service(wl: Workload) -> Obj:
     labels = _labels(wl)
     return {
         "apiVersion": "v1",
@@ -69,7 +70,7 @@ def _service(wl: Workload) -> Obj:
     }
 
 
-def _index(*files: str) -> Obj:
+def index(*files: str) -> Obj:
     return kustomization(list(files))
 
 
@@ -77,18 +78,20 @@ def _routes_depends_on(flux: Flux) -> list[Obj]:
     return [{"name": dep, "namespace": flux.namespace} for dep in flux.routes_depends_on]
 
 
-def render(ctx: Context, cluster: Cluster, tenant: Tenant) -> list[RenderedFile]:
-    d = tenant.defaults
-    wl = d.workload
-    flux = d.flux
-    names = tenant.names
-    layout = cluster.layout
-    home = layout.tenant_dir(names)
-    workload_dir = layout.workload_dir(names)
-    routes_dir = layout.routes_dir(names)
-    source = ctx.part(_source, flux.source_ref, flux.namespace)
-    gateway = d.ingress.gateway
-    route: Obj = {
+def deployment_file(wl: Workload) -> str:
+    return f"{wl.name}_deployment.yaml"
+
+
+def service_file(wl: Workload) -> str:
+    return f"{wl.name}_service.yaml"
+
+
+def route(tenant: Tenant) -> Obj:
+    """The sample workload's HTTPRoute: the tenant's hostname on the Gateway, to the
+    Service vcluster syncs into the tenant's vcluster namespace."""
+    wl = tenant.defaults.workload
+    gateway = tenant.defaults.ingress.gateway
+    return {
         "apiVersion": "gateway.networking.k8s.io/v1",
         "kind": "HTTPRoute",
         "metadata": {"name": wl.name},
@@ -101,7 +104,7 @@ def render(ctx: Context, cluster: Cluster, tenant: Tenant) -> list[RenderedFile]
                         {
                             "kind": "Service",
                             "name": tenant.backend_service,
-                            "namespace": names.vcluster,
+                            "namespace": tenant.names.vcluster,
                             "port": wl.port,
                         }
                     ]
@@ -109,20 +112,41 @@ def render(ctx: Context, cluster: Cluster, tenant: Tenant) -> list[RenderedFile]
             ],
         },
     }
-    workload_ks: Obj = {
+
+
+def workload_kustomization(ctx: Context, tenant: Tenant, path: str) -> Obj:
+    """The Flux Kustomization that applies ``path`` inside the tenant's vcluster,
+    through the kubeconfig Secret the chart exports."""
+    d = tenant.defaults
+    flux = d.flux
+    names = tenant.names
+    return {
         "apiVersion": FLUX_KUSTOMIZATION_API,
         "kind": "Kustomization",
         "metadata": {"name": "workload", "namespace": names.vcluster},
         "spec": {
             "kubeConfig": {"secretRef": {"name": names.kubeconfig_secret, "key": "config"}},
-            "targetNamespace": wl.namespace,
+            "targetNamespace": d.workload.namespace,
             "interval": flux.interval,
-            "sourceRef": source,
-            "path": ctx.flux_path(workload_dir.path),
+            "sourceRef": ctx.part(_source, flux.source_ref, flux.namespace),
+            "path": path,
             "prune": True,
             "timeout": flux.timeout,
         },
     }
+
+
+def render(ctx: Context, cluster: Cluster, tenant: Tenant) -> list[RenderedFile]:
+    d = tenant.defaults
+    wl = d.workload
+    flux = d.flux
+    names = tenant.names
+    layout = seed_layout(cluster)
+    home = layout.tenant_dir(names)
+    workload_dir = layout.workload_dir(names)
+    routes_dir = layout.routes_dir(names)
+    source = ctx.part(_source, flux.source_ref, flux.namespace)
+    workload_ks = workload_kustomization(ctx, tenant, ctx.flux_path(workload_dir.path))
     routes_ks: Obj = {
         "apiVersion": FLUX_KUSTOMIZATION_API,
         "kind": "Kustomization",
@@ -141,7 +165,7 @@ def render(ctx: Context, cluster: Cluster, tenant: Tenant) -> list[RenderedFile]
         },
     }
     namespace: Obj = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": names.tenant}}
-    wl_file, svc_file = f"{wl.name}_deployment.yaml", f"{wl.name}_service.yaml"
+    wl_file, svc_file = deployment_file(wl), service_file(wl)
     route_file = f"{wl.name}_httproute.yaml"
     ns_file = f"{names.tenant}_namespace.yaml"
     here, wl_at, routes_at = home.placement, workload_dir.placement, routes_dir.placement
@@ -154,14 +178,14 @@ def render(ctx: Context, cluster: Cluster, tenant: Tenant) -> list[RenderedFile]
             here,
             (kustomization([ns_file, "workload_kustomization.yaml", "routes_kustomization.yaml"]),),
         ),
-        RenderedFile.at(workload_dir.join(wl_file), wl_at, (ctx.part(_deployment, wl),)),
-        RenderedFile.at(workload_dir.join(svc_file), wl_at, (ctx.part(_service, wl),)),
+        RenderedFile.at(workload_dir.join(wl_file), wl_at, (ctx.part(deployment, wl),)),
+        RenderedFile.at(workload_dir.join(svc_file), wl_at, (ctx.part(service, wl),)),
         RenderedFile.at(
-            workload_dir.join("kustomization.yaml"), wl_at, (ctx.part(_index, wl_file, svc_file),)
+            workload_dir.join("kustomization.yaml"), wl_at, (ctx.part(index, wl_file, svc_file),)
         ),
-        RenderedFile.at(routes_dir.join(route_file), routes_at, (route,)),
+        RenderedFile.at(routes_dir.join(route_file), routes_at, (route(tenant),)),
         RenderedFile.at(
-            routes_dir.join("kustomization.yaml"), routes_at, (ctx.part(_index, route_file),)
+            routes_dir.join("kustomization.yaml"), routes_at, (ctx.part(index, route_file),)
         ),
     ]
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from gitopsgen.model import Chart
+from gitopsgen.model import Chart, deep_merge
 from gitopsgen.platform import Cluster, Tenant
-from gitopsgen.render.base import Component, Context, Obj, RenderedFile, deep_merge, kustomization
+from gitopsgen.render.base import Component, Context, Obj, RenderedFile, kustomization, seed_layout
 
 SYNC_TO_HOST = ("pods", "services", "configMaps", "secrets", "endpoints", "persistentVolumeClaims")
 
@@ -71,11 +71,63 @@ def helm_values(ctx: Context, tenant: Tenant) -> Obj:
     return values
 
 
+def auth_delegator(tenant: Tenant, subject: str) -> Obj:
+    """The ``system:auth-delegator`` ClusterRoleBinding of ServiceAccount ``subject``
+    in the vcluster's namespace."""
+    names = tenant.names
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": names.auth_delegator},
+        "roleRef": {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "ClusterRole",
+            "name": "system:auth-delegator",
+        },
+        "subjects": [{"kind": "ServiceAccount", "name": subject, "namespace": names.vcluster}],
+    }
+
+
+def fleet_values(ctx: Context, tenant: Tenant) -> Obj:
+    """Version 2 values: the tenant's distro, the current MetalLB annotation
+    (``metallb.io/loadBalancerIPs``; the ``metallb.universe.tf`` one is deprecated),
+    then the defaults' and the tenant's own values deep-merged over them."""
+    ip = tenant.ip
+    name = tenant.names.vcluster
+    port = tenant.defaults.vcluster.api_port
+    distro: Obj
+    if tenant.distro == "k3s":
+        distro = {"k3s": {"enabled": True, "extraArgs": [f"--tls-san={ip}"]}}
+    else:
+        distro = {"k8s": {"enabled": True}}
+    control_plane: Obj = {
+        "distro": distro,
+        "proxy": {"extraSANs": [ip]},
+        "service": {
+            "annotations": {"metallb.io/loadBalancerIPs": ip},
+            "spec": {"type": "LoadBalancer"},
+        },
+    }
+    if tenant.distro == "k3s":
+        control_plane["statefulSet"] = ctx.part(_stateful_set)
+    values: Obj = {
+        "controlPlane": control_plane,
+        "exportKubeConfig": {"server": f"https://{name}.{name}:{port}"},
+        "sync": ctx.part(_sync),
+    }
+    defaults = tenant.defaults.vcluster.values
+    if defaults:
+        values = deep_merge(values, defaults)
+    if tenant.vcluster.values:
+        values = deep_merge(values, tenant.vcluster.values)
+    return values
+
+
 def render(ctx: Context, cluster: Cluster, tenant: Tenant) -> list[RenderedFile]:
     names = tenant.names
     name = names.vcluster
     chart = tenant.defaults.vcluster.chart
-    home = cluster.layout.vcluster_dir(names)
+    home = seed_layout(cluster).vcluster_dir(names)
     files: dict[str, Obj] = {
         f"{name}_helmrelease.yaml": {
             "apiVersion": "helm.toolkit.fluxcd.io/v2",
@@ -95,19 +147,9 @@ def render(ctx: Context, cluster: Cluster, tenant: Tenant) -> list[RenderedFile]
         },
     }
     if tenant.vcluster.auth_delegator:
-        files[f"{name}_clusterrolebinding.yaml"] = {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "ClusterRoleBinding",
-            "metadata": {"name": names.auth_delegator},
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "ClusterRole",
-                "name": "system:auth-delegator",
-            },
-            # The seed's subject, kept for version 1: the chart's ServiceAccount is
-            # names.service_account, so this binding grants nothing (SPEC-v2 §1).
-            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": name}],
-        }
+        # The seed's subject, kept for version 1: the chart's ServiceAccount is
+        # names.service_account, so this binding grants nothing (SPEC-v2 section 1).
+        files[f"{name}_clusterrolebinding.yaml"] = auth_delegator(tenant, name)
     resources = sorted(files)
     out = [RenderedFile.at(home.join(file), home.placement, (files[file],)) for file in resources]
     index = kustomization(resources, home.placement.namespace)
