@@ -30,16 +30,22 @@ from typing import Any, Literal, NamedTuple
 
 from gitopsgen.errors import ConfigError, GitopsgenError
 from gitopsgen.identity import ObjectId, identify
-from gitopsgen.layout import Layout
+from gitopsgen.layout import Layout, TenantNames
 from gitopsgen.model import AnyConfig
 from gitopsgen.platform import Platform, Tenant, resolve
+from gitopsgen.reader import Document
+from gitopsgen.reader import Path as RawPath
 from gitopsgen.render import Context, RenderedFile, render_platform
 
 __all__ = [
+    "RISKS",
+    "ChangeGroup",
     "DiffResult",
     "FieldChange",
+    "KeyChange",
     "ObjectChange",
     "ObjectId",
+    "Risk",
     "Side",
     "SideError",
     "TenantDiff",
@@ -60,7 +66,10 @@ Op = Literal["added", "removed", "changed"]
 Segment = str | int | dict[str, str]
 
 # The tenant attributes of tenants.yaml a reviewer sees in the summary.
-TENANT_ATTRIBUTES = ("ip", "hostname", "authDelegator", "values")
+TENANT_ATTRIBUTES = ("cluster", "shard", "distro", "ip", "hostname", "authDelegator", "values")
+
+# The risk flags, in the order a reviewer reads them.
+RISKS = ("destroys", "moves", "access", "address", "distro")
 
 
 class SideError(GitopsgenError):
@@ -116,6 +125,7 @@ class ObjectChange:
     old: Located | None
     new: Located | None
     fields: list[FieldChange] = field(default_factory=list)
+    risks: list[str] = field(default_factory=list)
 
     @property
     def api_version(self) -> str:
@@ -151,12 +161,78 @@ class TenantDiff:
         return sum(1 for o in self.objects if o.op == op)
 
 
+@dataclass(frozen=True)
+class Risk:
+    """A change a reviewer must not wave through: ``flag`` is one of :data:`RISKS`."""
+
+    flag: str
+    tenant: str | None
+    object: ObjectId | None
+    reason: str
+
+
+@dataclass
+class KeyChange:
+    """One key of tenants.yaml that differs: the cause of object changes.
+
+    ``key`` reads ``defaults.workload.image``, ``tenants[b].ip`` or
+    ``clusters[eu-1].shards``; ``line`` is where it stands in the new file, or in
+    the base file (``side`` "base") when the new one no longer has it. ``tenants``
+    and ``objects`` count the changed tenants and objects in the key's scope (the
+    tenant, the cluster's tenants, or every tenant for a top-level key).
+    """
+
+    key: str
+    op: Op
+    old: Any = None
+    new: Any = None
+    line: int | None = None
+    column: int | None = None
+    side: str = "head"
+    scope: tuple[str, str | None] = ("all", None)  # ("tenant"|"cluster"|"all", name)
+    tenants: int = 0
+    objects: int = 0
+    added: tuple[Any, ...] = ()  # list items added / removed (lists of plain values)
+    removed: tuple[Any, ...] = ()
+
+
+@dataclass
+class ChangeGroup:
+    """Object changes that are the same for several tenants once each tenant's own
+    names (:class:`~gitopsgen.layout.TenantNames`) are replaced by placeholders.
+
+    ``title`` is the object as a template (``Deployment default/nginx (in
+    vcluster-{name})``), ``fields`` the templated field changes of a changed
+    object, ``doc`` the templated body of an added one.
+    """
+
+    op: Op
+    kind: str
+    api_version: str
+    title: str
+    fields: list[FieldChange]
+    doc: Obj | None
+    tenants: list[str | None] = field(default_factory=list)
+    objects: list[ObjectChange] = field(default_factory=list)
+    risks: list[str] = field(default_factory=list)
+
+
 @dataclass
 class DiffResult:
     base: str
     head: str
     tenants: list[TenantDiff] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    inputs: list[KeyChange] = field(default_factory=list)
+    groups: list[ChangeGroup] = field(default_factory=list)
+    risks: list[Risk] = field(default_factory=list)
+    base_commit: str | None = None
+    mode: str = "config"  # "config" | "migration" | "disk"
+    compared: int = 0  # objects on the new side (what "no change" vouches for)
+
+    def risk_flags(self) -> list[str]:
+        present = {r.flag for r in self.risks}
+        return [flag for flag in RISKS if flag in present]
 
     @property
     def changed(self) -> bool:
@@ -200,6 +276,9 @@ def side_from_outputs(
 
 def tenant_attributes(tenant: Tenant) -> dict[str, Any]:
     return {
+        "cluster": tenant.cluster,
+        "shard": tenant.shard,
+        "distro": tenant.distro,
         "ip": tenant.ip,
         "hostname": tenant.hostname,
         "authDelegator": tenant.vcluster.auth_delegator,
@@ -256,17 +335,27 @@ def compare_configs(
     new_label: str,
     new: AnyConfig,
     new_root: str | None = None,
+    old_doc: Document | None = None,
+    new_doc: Document | None = None,
 ) -> DiffResult:
     """Compile both configs in memory and compare them; tenants that are equal on
     both sides (with equal defaults) are skipped, which keeps a one-tenant change
-    cheap at thousands of tenants."""
+    cheap at thousands of tenants. The result starts with the keys of tenants.yaml
+    that differ (:func:`input_changes`), located in ``old_doc`` / ``new_doc``."""
     old_root = flux_root_of(old)
     new_root = new_root or flux_root_of(new)
     only = changed_tenants(old, new, old_root, new_root)
-    return compare_sides(
-        side_from_config(old_label, old, old_root, only),
-        side_from_config(new_label, new, new_root, only),
-    )
+    old_side = side_from_config(old_label, old, old_root, only)
+    new_side = side_from_config(new_label, new, new_root, only)
+    result = compare_sides(old_side, new_side)
+    clusters = {
+        name: str(attrs.get("cluster"))
+        for side in (old_side, new_side)
+        for name, attrs in (side.attributes or {}).items()
+    }
+    result.inputs = input_changes(old, new, old_doc, new_doc)
+    count_inputs(result, result.inputs, clusters)
+    return result
 
 
 def empty_side(label: str) -> Side:
@@ -274,15 +363,14 @@ def empty_side(label: str) -> Side:
     return Side(label, attributes={})
 
 
-def parse_side(raw: bytes, source: str, side: str) -> AnyConfig:
+def parse_side(raw: bytes, source: str, side: str) -> tuple[AnyConfig, Document]:
     """Validate the text of one side's tenants.yaml; errors say which side."""
     from gitopsgen.config import parse
 
     try:
-        config, _ = parse(raw, source)
+        return parse(raw, source)
     except ConfigError as exc:
         raise SideError(side, exc) from None
-    return config
 
 
 # --- comparing -------------------------------------------------------------
@@ -439,39 +527,760 @@ def compare_sides(old: Side, new: Side) -> DiffResult:
         shared.sort(key=lambda c: (_OP_ORDER[c.op], c.id))
         result.tenants.append(TenantDiff(None, "changed", [], shared))
     result.tenants.sort(key=lambda t: (t.name is None, _OP_ORDER[t.op], t.name or ""))
+    result.compared = len(new.objects)
+    result.risks = assess(result)
+    result.groups = group_changes(result)
     return result
+
+
+# --- risk ------------------------------------------------------------------------
+
+# Kinds whose removal from a vcluster's namespace takes the vcluster and its data.
+DESTROY_KINDS = frozenset({"Namespace", "PersistentVolumeClaim", "StatefulSet", "HelmRelease"})
+RBAC_KINDS = frozenset({"ClusterRole", "ClusterRoleBinding"})
+POLICY_KINDS = frozenset({"NetworkPolicy", "CiliumNetworkPolicy", "CiliumClusterwideNetworkPolicy"})
+GRANT_KIND = "ReferenceGrant"
+# Helm values of the vcluster chart that carry its address: the MetalLB annotation
+# of the control-plane Service, the SANs of its serving certificate, the external
+# address (vcluster chart v0.30.4 values.yaml: controlPlane.proxy.extraSANs,
+# controlPlane.service.annotations; external.platform.apiServerHost in the seed).
+_ADDRESS_MARKERS = ("loadbalancerip", "extrasans", "apiserverhost", "tlssan", "tls-san")
+_DISTRO_SEGMENT = "distro"
+# Rule lists of network policies (Kubernetes and Cilium).
+_RULES = ("ingress", "egress", "ingressDeny", "egressDeny")
+
+
+def _vcluster_name(tenant: str) -> str:
+    return TenantNames(tenant).vcluster
+
+
+def _inside_vcluster(ident: ObjectId) -> bool:
+    """Applied inside a vcluster (``vcluster-<n>`` or ``<cluster>/vcluster-<n>``)."""
+    return "/" in ident.cluster or ident.cluster.startswith(TenantNames("").vcluster)
+
+
+def _is_deny(doc: Obj) -> bool:
+    """A policy that isolates (a policy type with no rule for it)."""
+    spec = doc.get("spec")
+    if not isinstance(spec, dict):
+        return False
+    types = spec.get("policyTypes")
+    if isinstance(types, list):
+        return any(isinstance(t, str) and not spec.get(t.lower()) for t in types)
+    return "ingress" not in spec and "egress" not in spec and doc.get("kind") == "NetworkPolicy"
+
+
+def _policy_widens(f: FieldChange) -> bool:
+    """Whether a field change of a network policy can allow traffic it did not."""
+    segments = [s for s in f.segments if isinstance(s, str)]
+    if len(segments) < 2 or segments[0] != "spec":
+        return False
+    if segments[1] == "policyTypes":
+        return f.op != "added"
+    if segments[1].endswith("Deny"):
+        return f.op != "added"  # fewer or different deny rules
+    if segments[1] in _RULES:
+        if f.op != "removed":
+            return True  # a new or different rule, peer or port
+        # a removed selector, label or port list inside a rule broadens it
+        return len(segments) > 2
+    if segments[1] in ("podSelector", "endpointSelector"):
+        return f.op != "added"
+    return False
+
+
+def _grant_widens(f: FieldChange) -> bool:
+    segments = [s for s in f.segments if isinstance(s, str)]
+    if len(segments) < 2 or segments[0] != "spec" or segments[1] not in ("from", "to"):
+        return False
+    if f.op == "removed":
+        # without a name, a ReferenceGrant's "to" allows every object of the kind
+        return segments[-1] == "name" or (len(segments) == 2 and segments[1] == "to")
+    return True
+
+
+def _object_risks(o: ObjectChange, tenant_op: Op) -> list[tuple[str, str]]:
+    kind = o.id.kind
+    existing = tenant_op == "changed"  # a tenant that is there before and after
+    out: list[tuple[str, str]] = []
+    tenant = o.tenant
+    if o.op == "removed" and tenant is not None and kind in DESTROY_KINDS:
+        vcluster = _vcluster_name(tenant)
+        if not _inside_vcluster(o.id) and vcluster in (o.id.name, o.id.namespace):
+            out.append(("destroys", f"{o.id.display()} removed: the vcluster and its data go"))
+    if kind in RBAC_KINDS and o.op != "removed":
+        out.append(("access", f"cluster-scoped RBAC {o.op}: {o.id.display()}"))
+    if kind in POLICY_KINDS:
+        if o.op == "added" and existing:
+            out.append(("access", f"{o.id.display()} added: policies add allowed traffic"))
+        elif o.op == "removed" and existing and o.old is not None and _is_deny(o.old.doc):
+            out.append(("access", f"{o.id.display()} removed: it isolated its pods"))
+        elif o.op == "changed":
+            wider = [f.path for f in o.fields if _policy_widens(f)]
+            if wider:
+                out.append(("access", f"{o.id.display()} allows more: {', '.join(wider[:3])}"))
+    if kind == GRANT_KIND:
+        if o.op == "added" and (existing or tenant is None):
+            out.append(("access", f"{o.id.display()} added"))
+        elif o.op == "changed":
+            wider = [f.path for f in o.fields if _grant_widens(f)]
+            if wider:
+                out.append(("access", f"{o.id.display()} widened: {', '.join(wider[:3])}"))
+    release = tenant is not None and o.id.name == _vcluster_name(tenant)
+    if o.op == "changed" and kind == "HelmRelease" and release and existing:
+        moved = [f for f in o.fields if any(m in f.path.lower() for m in _ADDRESS_MARKERS)]
+        if moved:
+            f = moved[0]
+            out.append(
+                (
+                    "address",
+                    f"{o.id.display()}: {f.path} {_short(f.old)} -> {_short(f.new)}"
+                    + (f" (+{len(moved) - 1} more)" if len(moved) > 1 else "")
+                    + ": kubeconfigs and clients of the old address stop working",
+                )
+            )
+        distro = [f for f in o.fields if _DISTRO_SEGMENT in f.segments]
+        if distro:
+            out.append(
+                (
+                    "distro",
+                    f"{o.id.display()}: {distro[0].path} changes on an existing vcluster "
+                    "(not possible in place)",
+                )
+            )
+    return out
+
+
+def _short(value: Any) -> str:
+    text = repr(value) if not isinstance(value, str) else value
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def assess(result: DiffResult) -> list[Risk]:
+    """The risk flags of every change, ordered by :data:`RISKS`; sets each object's
+    ``risks`` too."""
+    risks: list[Risk] = []
+    for t in result.tenants:
+        attrs = {a.path: a for a in t.attributes}
+        tenant_level: set[str] = set()
+        for name in ("cluster", "shard"):
+            a = attrs.get(name)
+            if a is not None:
+                risks.append(
+                    Risk(
+                        "moves",
+                        t.name,
+                        None,
+                        f"tenant {t.name} moves to {name} {a.new} (from {a.old}): "
+                        + (
+                            "its vcluster is destroyed and created anew there"
+                            if name == "cluster"
+                            else "another Flux controller takes it over"
+                        ),
+                    )
+                )
+        a = attrs.get("distro")
+        if a is not None:
+            tenant_level.add("distro")
+            risks.append(
+                Risk(
+                    "distro",
+                    t.name,
+                    None,
+                    f"tenant {t.name}: distro {a.old} -> {a.new} on an existing vcluster "
+                    "(not possible in place: the vcluster must be recreated)",
+                )
+            )
+        for o in t.objects:
+            found = _object_risks(o, t.op)
+            o.risks = sorted({flag for flag, _ in found}, key=RISKS.index)
+            for flag, reason in found:
+                if flag in tenant_level:
+                    continue
+                risks.append(Risk(flag, o.tenant, o.id, reason))
+    risks.sort(key=lambda r: RISKS.index(r.flag))
+    return risks
+
+
+# --- grouping --------------------------------------------------------------------
+
+
+class _Templater:
+    """Replaces one tenant's derived names by placeholders (``vcluster-{name}``)."""
+
+    PLACEHOLDER = TenantNames("{name}")
+
+    def __init__(self, tenant: str | None) -> None:
+        self.tenant = tenant
+        if tenant is None:
+            self.pattern = None
+            return
+        names = TenantNames(tenant)
+        self.map = {
+            names.vcluster: self.PLACEHOLDER.vcluster,
+            names.tenant: self.PLACEHOLDER.tenant,
+        }
+        alternatives = "|".join(re.escape(k) for k in sorted(self.map, key=len, reverse=True))
+        self.pattern = re.compile(rf"(?<![A-Za-z0-9])(?:{alternatives})(?![A-Za-z0-9])")
+
+    def text(self, value: str) -> str:
+        if self.pattern is None:
+            return value
+        if value == self.tenant:
+            return "{name}"
+        return self.pattern.sub(lambda m: self.map[m.group(0)], value)
+
+    def value(self, value: Any) -> Any:
+        if self.pattern is None:
+            return value
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, dict):
+            return {self.text(k): self.value(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.value(v) for v in value]
+        return value
+
+    def field(self, f: FieldChange) -> FieldChange:
+        if self.pattern is None:
+            return f
+        segments = tuple(
+            {"name": self.text(s["name"])}
+            if isinstance(s, dict)
+            else (self.text(s) if isinstance(s, str) else s)
+            for s in f.segments
+        )
+        return FieldChange(self.text(f.path), segments, f.op, self.value(f.old), self.value(f.new))
+
+    def ident(self, ident: ObjectId) -> ObjectId:
+        if self.pattern is None:
+            return ident
+        return ObjectId(*(self.text(part) for part in ident))
+
+
+def group_changes(result: DiffResult) -> list[ChangeGroup]:
+    """Object changes grouped by what they are once tenant names are placeholders;
+    fleet-wide groups first. Linear in the number of changes."""
+    import json
+
+    groups: dict[str, ChangeGroup] = {}
+    for t in result.tenants:
+        tpl = _Templater(t.name)
+        for o in t.objects:
+            ident = tpl.ident(o.id)
+            fields: list[FieldChange] = []
+            doc: Obj | None = None
+            if o.op == "changed":
+                fields = [tpl.field(f) for f in o.fields]
+                body: Any = [(f.path, f.op, f.old, f.new) for f in fields]
+            elif o.op == "added" and o.new is not None:
+                doc = tpl.value(o.new.doc)
+                body = doc
+            else:
+                body = None
+            key = json.dumps([o.op, list(ident), body], sort_keys=True, default=str)
+            group = groups.get(key)
+            if group is None:
+                group = groups[key] = ChangeGroup(
+                    o.op, o.id.kind, o.api_version, ident.display(), fields, doc
+                )
+            group.tenants.append(t.name)
+            group.objects.append(o)
+            for flag in o.risks:
+                if flag not in group.risks:
+                    group.risks.append(flag)
+    out = list(groups.values())
+    out.sort(key=lambda g: (-len(g.tenants), _OP_ORDER[g.op], g.title))
+    return out
+
+
+# --- the cause: what changed in tenants.yaml --------------------------------------
+
+
+def _named(items: Any) -> dict[str, int] | None:
+    """name -> index for a list of mappings with unique names, else None."""
+    if not isinstance(items, list) or not items:
+        return None
+    names: dict[str, int] = {}
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            return None
+        if item["name"] in names:
+            return None
+        names[item["name"]] = i
+    return names
+
+
+def _plain_items(items: Any) -> bool:
+    return isinstance(items, list) and all(
+        isinstance(v, (str, int, float, bool)) or v is None for v in items
+    )
+
+
+def input_changes(
+    old: AnyConfig,
+    new: AnyConfig,
+    old_doc: Document | None = None,
+    new_doc: Document | None = None,
+) -> list[KeyChange]:
+    """Key by key, what differs between two tenants.yaml files, with the effective
+    values (defaults filled in), and where each key stands in the file."""
+    out: list[KeyChange] = []
+    a = old.model_dump(by_alias=True, mode="json")
+    b = new.model_dump(by_alias=True, mode="json")
+
+    def where(change: KeyChange, opath: RawPath | None, npath: RawPath | None) -> None:
+        for doc, path, side in ((new_doc, npath, "head"), (old_doc, opath, "base")):
+            if doc is not None and path is not None and path in doc.keys:
+                change.line, change.column = doc.keys[path]
+                change.side = side
+                return
+        for doc, path, side in ((new_doc, npath, "head"), (old_doc, opath, "base")):
+            if doc is not None and path is not None and doc.keys:
+                change.line, change.column = doc.where(path, key=True)
+                change.side = side
+                return
+
+    def emit(
+        key: str,
+        op: Op,
+        old_value: Any,
+        new_value: Any,
+        opath: RawPath | None,
+        npath: RawPath | None,
+        scope: tuple[str, str | None],
+    ) -> None:
+        change = KeyChange(key, op, old_value, new_value, scope=scope)
+        if op == "changed" and _plain_items(old_value) and _plain_items(new_value):
+            change.added = tuple(v for v in new_value if v not in old_value)
+            change.removed = tuple(v for v in old_value if v not in new_value)
+        where(change, opath, npath)
+        out.append(change)
+
+    def walk(
+        x: Any,
+        y: Any,
+        key: str,
+        opath: RawPath,
+        npath: RawPath,
+        scope: tuple[str, str | None],
+    ) -> None:
+        if x == y:
+            return
+        if isinstance(x, dict) and isinstance(y, dict):
+            for k in [*y, *(k for k in x if k not in y)]:
+                sub = f"{key}.{k}" if key else k
+                if k not in x:
+                    emit(sub, "added", None, y[k], None, (*npath, k), scope)
+                elif k not in y:
+                    emit(sub, "removed", x[k], None, (*opath, k), None, scope)
+                else:
+                    walk(x[k], y[k], sub, (*opath, k), (*npath, k), scope)
+            return
+        nx, ny = _named(x), _named(y)
+        if (nx is not None or ny is not None) and (nx is not None or x == []):
+            nx = nx or {}
+            ny = ny if ny is not None else ({} if y == [] else None)
+        if nx is not None and ny is not None:
+            assert isinstance(x, list) and isinstance(y, list)
+            for name in [*ny, *(n for n in nx if n not in ny)]:
+                sub = f"{key}[{name}]"
+                inner = scope
+                if key == "tenants":
+                    inner = ("tenant", name)
+                elif key == "clusters":
+                    inner = ("cluster", name)
+                if name not in nx:
+                    emit(sub, "added", None, y[ny[name]], None, (*npath, ny[name]), inner)
+                elif name not in ny:
+                    emit(sub, "removed", x[nx[name]], None, (*opath, nx[name]), None, inner)
+                else:
+                    walk(
+                        x[nx[name]],
+                        y[ny[name]],
+                        sub,
+                        (*opath, nx[name]),
+                        (*npath, ny[name]),
+                        inner,
+                    )
+            return
+        emit(key, "changed", x, y, opath, npath, scope)
+
+    walk(a, b, "", (), (), ("all", None))
+    return out
+
+
+def count_inputs(result: DiffResult, inputs: list[KeyChange], clusters: dict[str, str]) -> None:
+    """Fill in how many changed tenants and objects each key's scope holds.
+
+    ``clusters`` maps a tenant to its cluster (either side)."""
+    by_name = {t.name: t for t in result.tenants if t.name is not None}
+    shared = [t for t in result.tenants if t.name is None]
+    for change in inputs:
+        kind, name = change.scope
+        if kind == "tenant":
+            t = by_name.get(name or "")
+            change.tenants = 1 if t is not None else 0
+            change.objects = len(t.objects) if t is not None else 0
+            continue
+        if kind == "cluster":
+            scoped = [t for t in by_name.values() if clusters.get(t.name or "") == name]
+        else:
+            scoped = list(by_name.values())
+        if change.key != "tenants":
+            # a default or cluster setting: the tenants it changes, not those that
+            # come or go (their own keys say so)
+            scoped = [t for t in scoped if t.op == "changed"] or scoped
+        change.tenants = len(scoped)
+        change.objects = sum(len(t.objects) for t in scoped) + sum(len(t.objects) for t in shared)
 
 
 # --- the three ways to get two sides -------------------------------------------
 
 
-def diff_git(config_path: Path, base_ref: str | None = None) -> DiffResult:
+@dataclass(frozen=True)
+class BaseSpec:
+    """Which base the user named, and how: ``kind`` is "auto" (``--base``: a file
+    when it is one, else a revision), "ref", "file" or "tree" (``REF:PATH``)."""
+
+    kind: str = "auto"
+    value: str | None = None
+
+
+def diff_git(
+    config_path: Path, base_ref: str | None = None, *, option: str = "--base"
+) -> DiffResult:
     """tenants.yaml at a git revision (default: the merge base of HEAD with the
-    main branch) against the working tree's file. Nothing is checked out."""
+    main branch) against the working tree's file. Nothing is checked out.
+
+    When tenants.yaml does not exist at the base but the tree there holds objects
+    of the kinds gitopsgen generates (a hand-made repository being migrated), the
+    base's objects are compared with what the working tree's file generates plus
+    the repository's other files (:func:`diff_tree`)."""
     from gitopsgen import gitutil
     from gitopsgen.config import load
 
     config_path = Path(config_path)
     where = config_path.resolve().parent if config_path.exists() else Path.cwd()
     top = gitutil.toplevel(where)
-    base = gitutil.named_base(base_ref, top) if base_ref else gitutil.default_base(top)
+    base = gitutil.named_base(base_ref, top, option) if base_ref else gitutil.default_base(top)
     rel = Path(config_path.resolve()).relative_to(top.resolve()).as_posix()
     side_name = f"base ({base.ref}:{rel})"
     if not base_ref:
         side_name = f"base ({base.short}:{rel})"
     raw = gitutil.read_blob(base.commit, rel, top)
     label = f"{rel} at {base.label}"
-    old_config = None if raw is None else parse_side(raw, rel, side_name)
+    parsed = None if raw is None else parse_side(raw, rel, side_name)
     project = _head_project(config_path, load)
     head_label = f"{config_path} (working tree)"
-    if old_config is None:
-        result = compare_sides(
-            empty_side(label),
-            side_from_config(head_label, project.config, project.flux_root),
-        )
-        result.notes.append(f"{rel} does not exist at {base.label}: everything is added")
+    if parsed is None:
+        root_rel = _top_relative(project.repository_root, top)
+        files = gitutil.list_tree(base.commit, root_rel, top) or []
+        result = _tree_diff(project, top, base.commit, base.label, root_rel, files)
+        if result is None:
+            result = compare_sides(
+                empty_side(label),
+                side_from_config(head_label, project.config, project.flux_root),
+            )
+            result.notes.append(f"{rel} does not exist at {base.label}: everything is added")
+        result.base_commit = base.commit
         return result
-    return compare_configs(label, old_config, head_label, project.config, project.flux_root)
+    old_config, old_doc = parsed
+    result = compare_configs(
+        label,
+        old_config,
+        head_label,
+        project.config,
+        project.flux_root,
+        old_doc,
+        project.document,
+    )
+    result.base_commit = base.commit
+    return result
+
+
+def _top_relative(path: Path, top: Path) -> str:
+    rel = Path(path).resolve().relative_to(top.resolve()).as_posix()
+    return "" if rel == "." else rel
+
+
+def diff_tree(config_path: Path, spec: str) -> DiffResult:
+    """``--base-tree REF:PATH``: the objects of the (hand-made) tree at ``PATH`` in
+    revision ``REF`` against what tenants.yaml generates plus the repository's
+    other files, object by object."""
+    from gitopsgen import gitutil
+    from gitopsgen.config import load
+
+    ref, sep, path = spec.partition(":")
+    if not sep or not ref:
+        raise GitopsgenError(f"--base-tree {spec}: expected REF:PATH, e.g. main:. or v1.2:platform")
+    config_path = Path(config_path)
+    where = config_path.resolve().parent if config_path.exists() else Path.cwd()
+    top = gitutil.toplevel(where)
+    base = gitutil.named_base(ref, top, "--base-tree")
+    tree = posixpath.normpath(path.strip("/")) if path.strip("/") else ""
+    tree = "" if tree == "." else tree
+    files = gitutil.list_tree(base.commit, tree, top)
+    if files is None:
+        raise GitopsgenError(f"--base-tree {spec}: {tree or '.'} does not exist at {base.label}")
+    project = _head_project(config_path, load)
+    result = _tree_diff(project, top, base.commit, base.label, tree, files, forced=True)
+    assert result is not None
+    result.base_commit = base.commit
+    return result
+
+
+_YAML_SUFFIXES = (".yaml", ".yml")
+_DOC_MARKER = re.compile(r"^(---|\.\.\.)(?=[ \t]|$)(.*)$")
+
+
+def read_documents(raw: bytes, path: str) -> list[Document]:
+    """Every document of a (multi-document) YAML file, each read by
+    :func:`gitopsgen.reader.read_text` with its limits and located errors (with the
+    file's line numbers). A marker line (``---`` or ``...`` at the start of a line)
+    always ends a document in YAML 1.2, so the file is split there."""
+    import dataclasses
+
+    from gitopsgen.reader import MAX_BYTES, read_text
+
+    if len(raw) > MAX_BYTES:
+        read_text(raw, path)  # raises the located size error
+    try:
+        text = raw.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError:
+        read_text(raw, path)  # raises the located encoding error
+        raise
+    lines = text.split("\n")
+    docs: list[Document] = []
+
+    def read(start: int, end: int) -> None:
+        body = lines[start:end]
+        if not any(line.strip() and not line.lstrip().startswith("#") for line in body):
+            return
+        try:
+            docs.append(read_text("\n".join(body), path))
+        except ConfigError as exc:
+            shifted = [dataclasses.replace(p, line=p.line + start) for p in exc.problems]
+            raise ConfigError(shifted) from None
+
+    start = 0
+    for i, line in enumerate(lines):
+        m = _DOC_MARKER.match(line)
+        if m is None:
+            continue
+        read(start, i)
+        lines[i] = m.group(2) if m.group(1) == "---" else ""
+        start = i
+    read(start, len(lines))
+    return docs
+
+
+def _flux_targets(
+    files: dict[str, list[Obj]], tree: str, names: Iterable[str], layout: Layout
+) -> dict[str, tuple[str | None, str | None]]:
+    """Directory (tree relative) -> (target, targetNamespace) from the tree's Flux
+    Kustomizations. With ``spec.kubeConfig`` Flux applies ``spec.path`` inside the
+    cluster the kubeconfig Secret reaches: here the vcluster whose Secret it names
+    (fluxcd/kustomize-controller api/v1 kustomization_types.go: KubeConfig,
+    TargetNamespace, Path "relative to the root of the SourceRef")."""
+    secrets = {TenantNames(n).kubeconfig_secret: n for n in names}
+    out: dict[str, tuple[str | None, str | None]] = {}
+    for docs in files.values():
+        for doc in docs:
+            if doc.get("kind") != "Kustomization":
+                continue
+            if not str(doc.get("apiVersion", "")).startswith("kustomize.toolkit.fluxcd.io/"):
+                continue
+            spec = doc.get("spec")
+            if not isinstance(spec, dict) or not isinstance(spec.get("path"), str):
+                continue
+            target = None
+            ref = spec.get("kubeConfig")
+            if isinstance(ref, dict):
+                secret = ref.get("secretRef")
+                name = secrets.get(str(secret.get("name"))) if isinstance(secret, dict) else None
+                meta = doc.get("metadata")
+                if name is None and isinstance(meta, dict):
+                    name = layout.tenant_of_namespace(meta.get("namespace"))
+                target = layout.vcluster(TenantNames(name)) if name else None
+            ns = spec.get("targetNamespace")
+            out[_tree_path(spec["path"], tree)] = (target, ns if isinstance(ns, str) else None)
+    return out
+
+
+def _tree_path(flux_path: str, tree: str) -> str:
+    """A Flux ``spec.path`` (relative to the source root) as a path inside ``tree``."""
+    rel = posixpath.normpath("/" + flux_path).lstrip("/")
+    if tree and (rel == tree or rel.startswith(tree + "/")):
+        rel = rel[len(tree) + 1 :]
+    return rel
+
+
+def side_from_tree(
+    label: str,
+    files: dict[str, bytes],
+    tree: str,
+    layout: Layout,
+    names: Iterable[str],
+    side: str,
+) -> Side:
+    """The objects of a hand-made tree: ``files`` maps top-level relative paths
+    (below ``tree``) to their bytes. An object without a namespace of its own gets
+    the one its directory's kustomization gives, else its Flux Kustomization's
+    ``targetNamespace``, else the layout's; it is applied where its Flux
+    Kustomization applies it (inside a vcluster with ``kubeConfig``), else where
+    the layout says (the seed layout is version 1's)."""
+    names = list(names)
+    parsed: dict[str, list[Obj]] = {}
+    for path, raw in sorted(files.items()):
+        if not path.endswith(_YAML_SUFFIXES):
+            continue
+        rel = path[len(tree) + 1 :] if tree else path
+        try:
+            docs = [d.data for d in read_documents(raw, path)]
+        except ConfigError as exc:
+            raise SideError(side, exc) from None
+        parsed[rel] = [d for d in docs if isinstance(d, dict)]
+    namespaces: dict[str, str] = {}
+    for rel, docs in parsed.items():
+        if posixpath.basename(rel) not in ("kustomization.yaml", "kustomization.yml"):
+            continue
+        for doc in docs:
+            ns = doc.get("namespace")
+            api = str(doc.get("apiVersion", ""))
+            if isinstance(ns, str) and api.startswith("kustomize.config.k8s.io/"):
+                namespaces[posixpath.dirname(rel)] = ns
+    flux = _flux_targets(parsed, tree, names, layout)
+    outputs: list[RenderedFile] = []
+    for rel, docs in parsed.items():
+        placement = layout.locate(rel)
+        directory = posixpath.dirname(rel)
+        probe = directory
+        found: tuple[str | None, str | None] = (None, None)
+        while True:
+            if probe in flux:
+                found = flux[probe]
+                break
+            if not probe:
+                break
+            probe = posixpath.dirname(probe)
+        target = found[0] or (placement.target if placement is not None else layout.host)
+        namespace = namespaces.get(directory) or found[1]
+        if namespace is None and placement is not None:
+            namespace = placement.namespace
+        tenant = placement.tenant if placement is not None else None
+        owners = None
+        if tenant is None:
+            owners = tuple(layout.tenant_of_namespace(_namespace(d) or namespace) for d in docs)
+        where = f"{tree}/{rel}" if tree else rel
+        outputs.append(
+            RenderedFile(where, tuple(docs), tenant, namespace, target, doc_tenants=owners)
+        )
+    return side_from_outputs(label, outputs, ())
+
+
+def _under(path: str, directory: str) -> bool:
+    return bool(directory) and (path + "/").startswith(directory + "/")
+
+
+def _tree_diff(
+    project: Any,
+    top: Path,
+    commit: str,
+    base_label: str,
+    tree: str,
+    files: list[str],
+    *,
+    forced: bool = False,
+) -> DiffResult | None:
+    """The migration diff, or None when the base tree holds no object of a
+    generated kind (and ``forced`` is not set)."""
+    from gitopsgen import gitutil
+    from gitopsgen.render import GENERATED_KINDS
+
+    output_rel = _top_relative(project.output_dir, top)
+    wanted = [f for f in files if f.endswith(_YAML_SUFFIXES) and not _under(f, output_rel)]
+    blobs = gitutil.read_blobs(commit, wanted, top)
+    platform = resolve(project.config, project.flux_root)
+    layout = platform.clusters[0].layout
+    names = [t.name for t in platform.tenants()]
+    where = f"{tree or '.'} at {base_label}"
+    old = side_from_tree(where, blobs, tree, layout, names, f"base ({where})")
+    if not forced and not any(key.kind in GENERATED_KINDS for key in old.objects):
+        return None
+    # The head: what tenants.yaml generates, and every other tracked file of the tree.
+    generated = side_from_config(
+        f"{project.config_path} (working tree)", project.config, project.flux_root
+    )
+    head_tree = _top_relative(project.repository_root, top)
+    config_file = project.config_path.resolve()
+    disk: dict[str, bytes] = {}
+    for f in gitutil.tracked_files(project.repository_root, top):
+        if not f.endswith(_YAML_SUFFIXES) or _under(f, output_rel):
+            continue
+        if (top / f).resolve() == config_file:
+            continue
+        try:
+            disk[f] = (top / f).read_bytes()
+        except OSError:
+            continue  # deleted in the work tree, not committed yet
+    hand = side_from_tree("work tree", disk, head_tree, layout, names, "working tree")
+    notes: list[str] = []
+    new = Side(generated.label, dict(generated.objects), set(generated.tenants), None)
+    for key, located in hand.objects.items():
+        if key in new.objects:
+            notes.append(
+                f"{key.display()} is generated and also defined by hand in {located.path}: "
+                "remove the hand-made file"
+            )
+            continue
+        new.objects[key] = located
+    # A Flux Kustomization whose path moved into the generated tree applies the
+    # objects found there now; those are compared one by one, so the new path alone
+    # is no change to the cluster.
+    generated_dirs: set[str] = set()
+    for located in generated.objects.values():
+        d = posixpath.dirname(located.path)
+        while d and d not in generated_dirs:
+            generated_dirs.add(d)
+            d = posixpath.dirname(d)
+    relocated = 0
+    prefix = project.flux_root.rstrip("/")
+    for key, located in list(old.objects.items()):
+        spec = located.doc.get("spec")
+        after = new.objects.get(key)
+        if key.group != "kustomize.toolkit.fluxcd.io" or not isinstance(spec, dict):
+            continue
+        path = spec.get("path")
+        if not isinstance(path, str) or after is None:
+            continue
+        rel = _tree_path(path, tree)
+        moved = f"{prefix}/{rel}"
+        after_spec = after.doc.get("spec")
+        if (
+            rel in generated_dirs
+            and isinstance(after_spec, dict)
+            and after_spec.get("path") == moved
+        ):
+            relocated += 1
+            fixed = {**located.doc, "spec": {**spec, "path": moved}}
+            old.objects[key] = located._replace(doc=fixed)
+    result = compare_sides(old, new)
+    result.base = f"hand-made tree {where}"
+    result.head = f"{project.config_path} (generated) and the work tree's other files"
+    result.mode = "migration"
+    result.notes.append(
+        f"tenants.yaml does not exist at {base_label}: the {len(old.objects)} objects of the "
+        f"tree {tree or '.'} there are compared by identity with the {len(new.objects)} "
+        "objects tenants.yaml generates plus those of the repository's other files"
+    )
+    if relocated:
+        result.notes.append(
+            f"{relocated} Flux Kustomization(s) now take their path from {prefix}/ and apply "
+            "the objects compared here; the new path alone changes nothing in the cluster"
+        )
+    result.notes += notes
+    return result
 
 
 def _head_project(config_path: Path, load: Any) -> Any:
@@ -481,18 +1290,26 @@ def _head_project(config_path: Path, load: Any) -> Any:
         raise SideError(f"working tree ({config_path})", exc) from None
 
 
-def diff_files(base_path: Path, config_path: Path) -> DiffResult:
-    """Another tenants.yaml (``--base PATH``) against ``config_path``."""
+def diff_files(base_path: Path, config_path: Path, option: str = "--base") -> DiffResult:
+    """Another tenants.yaml (``--base PATH`` / ``--base-file PATH``) against ``config_path``."""
     from gitopsgen.config import load
 
     try:
         raw = Path(base_path).read_bytes()
     except OSError as exc:
-        raise GitopsgenError(f"--base {base_path}: cannot read: {exc.strerror}") from None
-    old = parse_side(raw, str(base_path), f"base ({base_path})")
+        raise GitopsgenError(f"{option} {base_path}: cannot read: {exc.strerror}") from None
+    old, old_doc = parse_side(raw, str(base_path), f"base ({base_path})")
     project = _head_project(Path(config_path), load)
     head_label = f"{config_path} (working tree)"
-    return compare_configs(str(base_path), old, head_label, project.config, project.flux_root)
+    return compare_configs(
+        str(base_path),
+        old,
+        head_label,
+        project.config,
+        project.flux_root,
+        old_doc,
+        project.document,
+    )
 
 
 def _disk_output(

@@ -19,10 +19,13 @@ __all__ = [
     "Base",
     "GitError",
     "default_base",
+    "list_tree",
     "named_base",
     "read_blob",
+    "read_blobs",
     "resolve_commit",
     "toplevel",
+    "tracked_files",
 ]
 
 # Candidates for "the main branch", in order.
@@ -115,11 +118,12 @@ def default_base(cwd: Path) -> Base:
     )
 
 
-def named_base(ref: str, cwd: Path) -> Base:
+def named_base(ref: str, cwd: Path, option: str = "--base") -> Base:
     commit = resolve_commit(ref, cwd)
     if commit is None:
-        raise GitError(f"--base {ref}: not a commit, branch or tag in this repository")
-    return Base(commit, ref, ref)
+        raise GitError(f"{option} {ref}: not a commit, branch or tag in this repository")
+    label = ref if commit.startswith(ref) else f"{ref} ({commit[:10]})"
+    return Base(commit, label, ref)
 
 
 def read_blob(commit: str, relpath: str, cwd: Path) -> bytes | None:
@@ -132,3 +136,52 @@ def read_blob(commit: str, relpath: str, cwd: Path) -> bytes | None:
     if kind.stdout.decode().strip() != "blob":
         raise GitError(f"{spec}: not a file")
     return _git(["cat-file", "blob", spec], cwd).stdout
+
+
+def list_tree(commit: str, path: str, cwd: Path) -> list[str] | None:
+    """The files below ``path`` (top-level relative, '' for all) at ``commit``, or
+    None when ``path`` does not exist there."""
+    spec = f"{commit}:{path}" if path else f"{commit}:"
+    if _git(["cat-file", "-t", spec], cwd, check=False).returncode != 0:
+        return None
+    args = ["ls-tree", "-r", "-z", "--name-only", "--full-tree", commit]
+    if path:
+        args += ["--", path]
+    out = _git(args, cwd).stdout.decode("utf-8", "surrogateescape")
+    return [p for p in out.split("\0") if p]
+
+
+def read_blobs(commit: str, paths: list[str], cwd: Path) -> dict[str, bytes]:
+    """The bytes of several files at ``commit`` in one ``git cat-file --batch``."""
+    if not paths:
+        return {}
+    env = dict(os.environ)
+    env["GIT_OPTIONAL_LOCKS"] = "0"
+    request = "".join(f"{commit}:{p}\n" for p in paths).encode("utf-8", "surrogateescape")
+    try:
+        proc = subprocess.run(
+            ["git", "cat-file", "--batch"], cwd=cwd, input=request, capture_output=True, env=env
+        )
+    except FileNotFoundError:
+        raise GitError("git: command not found") from None
+    if proc.returncode != 0:
+        raise GitError(f"git cat-file --batch: {proc.stderr.decode(errors='replace').strip()}")
+    out: dict[str, bytes] = {}
+    data = proc.stdout
+    pos = 0
+    for path in paths:
+        end = data.index(b"\n", pos)
+        header = data[pos:end].split()
+        pos = end + 1
+        if len(header) < 3 or header[1] != b"blob":
+            continue  # missing, or a submodule
+        size = int(header[2])
+        out[path] = data[pos : pos + size]
+        pos += size + 1
+    return out
+
+
+def tracked_files(path: Path, cwd: Path) -> list[str]:
+    """Files git tracks below ``path`` in the work tree, top-level relative."""
+    out = _git(["ls-files", "-z", "--full-name", "--", str(path)], cwd).stdout
+    return [p for p in out.decode("utf-8", "surrogateescape").split("\0") if p]
