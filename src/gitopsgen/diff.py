@@ -639,7 +639,7 @@ def _object_risks(o: ObjectChange, tenant_op: Op) -> list[tuple[str, str]]:
                     + ": kubeconfigs and clients of the old address stop working",
                 )
             )
-        distro = [f for f in o.fields if _DISTRO_SEGMENT in f.segments]
+        distro = [f for f in o.fields if _switches_distro(f)]
         if distro:
             out.append(
                 (
@@ -649,6 +649,18 @@ def _object_risks(o: ObjectChange, tenant_op: Op) -> list[tuple[str, str]]:
                 )
             )
     return out
+
+
+def _switches_distro(f: FieldChange) -> bool:
+    """``controlPlane.distro.<d>.enabled`` changes, or a distro's block comes or
+    goes (vcluster chart values: exactly one of controlPlane.distro.k8s/k3s/k0s
+    is enabled)."""
+    if _DISTRO_SEGMENT not in f.segments:
+        return False
+    rest = f.segments[f.segments.index(_DISTRO_SEGMENT) + 1 :]
+    if len(rest) <= 1:
+        return f.op != "changed" or len(rest) == 0
+    return len(rest) == 2 and rest[1] == "enabled"
 
 
 def _short(value: Any) -> str:
@@ -817,6 +829,18 @@ def _plain_items(items: Any) -> bool:
     )
 
 
+def _raw(doc: Document, path: RawPath, default: Any) -> Any:
+    node = doc.data
+    for part in path:
+        if isinstance(node, dict) and isinstance(part, str) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            return default
+    return node
+
+
 def input_changes(
     old: AnyConfig,
     new: AnyConfig,
@@ -850,6 +874,11 @@ def input_changes(
         npath: RawPath | None,
         scope: tuple[str, str | None],
     ) -> None:
+        # an item added or removed reads as written in the file, not with its defaults
+        if op == "added" and new_doc is not None and npath is not None:
+            new_value = _raw(new_doc, npath, new_value)
+        if op == "removed" and old_doc is not None and opath is not None:
+            old_value = _raw(old_doc, opath, old_value)
         change = KeyChange(key, op, old_value, new_value, scope=scope)
         if op == "changed" and _plain_items(old_value) and _plain_items(new_value):
             change.added = tuple(v for v in new_value if v not in old_value)
