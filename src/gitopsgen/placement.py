@@ -7,10 +7,10 @@ changes afterwards. The cluster and the shard are chosen by weighted rendezvous
 room (a free address, and fewer tenants than ``maxTenants``): the choice depends
 on the name and the candidates only, so adding a cluster or a shard moves no
 existing tenant and changes the choice for only about its share of new names.
-A candidate already holding more than 1.25 times its weighted share of the
+A candidate already holding more than 1.1 times its weighted share of the
 tenants is passed over while another has room (consistent hashing with bounded
 loads, Mirrokni, Thorup and Zadimoghaddam 2018), which keeps the spread within
-about a quarter of even however the names hash. The address is the lowest free
+about a tenth of even however the names hash. The address is the lowest free
 one of the cluster's pool (never a CIDR's network or broadcast address).
 """
 
@@ -39,7 +39,7 @@ __all__ = [
     "score",
 ]
 
-LOAD_BOUND = 1.25
+LOAD_BOUND = 1.1
 
 
 class PlacementError(GitopsgenError):
