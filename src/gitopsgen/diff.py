@@ -802,7 +802,9 @@ def group_changes(result: DiffResult) -> list[ChangeGroup]:
                 if flag not in group.risks:
                     group.risks.append(flag)
     out = list(groups.values())
-    out.sort(key=lambda g: (-len(g.tenants), _OP_ORDER[g.op], g.title))
+    out.sort(
+        key=lambda g: (-len(g.tenants), [n or "" for n in g.tenants], _OP_ORDER[g.op], g.title)
+    )
     return out
 
 
@@ -832,12 +834,11 @@ def _plain_items(items: Any) -> bool:
 def _raw(doc: Document, path: RawPath, default: Any) -> Any:
     node = doc.data
     for part in path:
-        if isinstance(node, dict) and isinstance(part, str) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-            node = node[part]
-        else:
+        found = isinstance(node, dict) and isinstance(part, str) and part in node
+        found = found or (isinstance(node, list) and isinstance(part, int) and part < len(node))
+        if not found:
             return default
+        node = node[part]
     return node
 
 
@@ -940,8 +941,13 @@ def input_changes(
 
 
 def count_inputs(result: DiffResult, inputs: list[KeyChange], clusters: dict[str, str]) -> None:
-    """Fill in how many changed tenants and objects each key's scope holds.
+    """Fill in how many changed tenants and objects each key touches.
 
+    A tenant's key touches that tenant's changes. A default or cluster setting
+    whose value is plain touches the objects in its scope with a field that goes
+    from exactly its old to its new value (``nginx:1.27-alpine -> nginx:1.28-alpine``);
+    when no field does (the value is transformed on the way, e.g. a domain that
+    becomes part of hostnames), every changed tenant and object in its scope.
     ``clusters`` maps a tenant to its cluster (either side)."""
     by_name = {t.name: t for t in result.tenants if t.name is not None}
     shared = [t for t in result.tenants if t.name is None]
@@ -960,8 +966,25 @@ def count_inputs(result: DiffResult, inputs: list[KeyChange], clusters: dict[str
             # a default or cluster setting: the tenants it changes, not those that
             # come or go (their own keys say so)
             scoped = [t for t in scoped if t.op == "changed"] or scoped
-        change.tenants = len(scoped)
-        change.objects = sum(len(t.objects) for t in scoped) + sum(len(t.objects) for t in shared)
+        scoped += shared
+        if change.op == "changed" and _scalar(change.old) and _scalar(change.new):
+            hits = [
+                (t, o)
+                for t in scoped
+                for o in t.objects
+                if o.op == "changed"
+                and any(f.old == change.old and f.new == change.new for f in o.fields)
+            ]
+            if hits:
+                change.tenants = len({id(t) for t, _ in hits if t.name is not None})
+                change.objects = len(hits)
+                continue
+        change.tenants = sum(1 for t in scoped if t.name is not None)
+        change.objects = sum(len(t.objects) for t in scoped)
+
+
+def _scalar(value: Any) -> bool:
+    return isinstance(value, (str, int, float)) and not isinstance(value, bool)
 
 
 # --- the three ways to get two sides -------------------------------------------

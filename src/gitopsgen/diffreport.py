@@ -15,7 +15,16 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from gitopsgen.diff import DiffResult, FieldChange, ObjectChange, TenantDiff
+from gitopsgen.diff import (
+    RISKS,
+    ChangeGroup,
+    DiffResult,
+    FieldChange,
+    KeyChange,
+    ObjectChange,
+    Risk,
+    TenantDiff,
+)
 from gitopsgen.emit import dump, format_scalar
 
 __all__ = ["DEFAULT_MAX_BYTES", "JSON_FORMAT_VERSION", "to_json", "to_markdown", "to_text"]
@@ -102,6 +111,89 @@ def _totals(result: DiffResult) -> str:
     return "; ".join(parts)
 
 
+# --- the cause, the risks and the groups (every format) ------------------------------
+
+
+def _clip(text: str, width: int = 100) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def key_value(c: KeyChange, arrow: str = "->") -> str:
+    """``nginx:1.27-alpine -> nginx:1.28-alpine``, ``+ s3, - s1``, ``added: {...}``."""
+    if c.op == "changed" and (c.added or c.removed):
+        parts = [f"+ {_inline(v)}" for v in c.added] + [f"- {_inline(v)}" for v in c.removed]
+        return _clip(", ".join(parts) if parts else f"{_inline(c.old)} {arrow} {_inline(c.new)}")
+    if c.op == "changed":
+        return f"{_clip(_inline(c.old), 60)} {arrow} {_clip(_inline(c.new), 60)}"
+    if c.op == "added":
+        return "added: " + _clip(_inline(c.new))
+    return "removed (was " + _clip(_inline(c.old)) + ")"
+
+
+def key_where(c: KeyChange) -> str:
+    if c.line is None:
+        return ""
+    return f"line {c.line}" if c.side == "head" else f"line {c.line} of the base"
+
+
+def key_counts(c: KeyChange) -> str:
+    return f"{_plural(c.tenants, 'tenant')}, {_plural(c.objects, 'object')}"
+
+
+def key_line(c: KeyChange) -> str:
+    where = key_where(c)
+    return f"{c.key}: {key_value(c)}  ({where + '; ' if where else ''}{key_counts(c)})"
+
+
+def tenant_list(names: list[str | None], limit: int = 5) -> str:
+    """``tenant d``, ``3 tenants: a, b, c``, ``2000 tenants: t0000, ... and 1995 more``."""
+    shown = ["shared" if n is None else n for n in names[:limit]]
+    if len(names) == 1:
+        return "shared" if names[0] is None else f"tenant {names[0]}"
+    text = f"{len(names)} tenants: " + ", ".join(shown)
+    if len(names) > limit:
+        text += f" and {len(names) - limit} more"
+    return text
+
+
+def blocks(result: DiffResult) -> list[list[ChangeGroup]]:
+    """The groups as a reader sees them: added (or removed) objects of the same
+    tenants collapse into one block (a new tenant is one block, not twenty)."""
+    out: list[list[ChangeGroup]] = []
+    for g in result.groups:
+        last = out[-1] if out else None
+        if (
+            last is not None
+            and g.op != "changed"
+            and last[0].op == g.op
+            and last[0].tenants == g.tenants
+        ):
+            last.append(g)
+        else:
+            out.append([g])
+    return out
+
+
+def block_title(block: list[ChangeGroup], limit: int = 12) -> str:
+    first = block[0]
+    if len(block) == 1:
+        head = f"{_MARK[first.op]} {first.title}"
+    else:
+        titles = [g.title for g in block[:limit]]
+        more = f" and {len(block) - limit} more" if len(block) > limit else ""
+        head = f"{_MARK[first.op]} {len(block)} objects {first.op}: " + ", ".join(titles) + more
+    flags = sorted({f for g in block for f in g.risks})
+    suffix = f"  [{tenant_list(first.tenants)}]"
+    if flags:
+        suffix += " risk: " + ", ".join(flags)
+    return head + suffix
+
+
+def risk_line(r: Risk) -> str:
+    who = "shared" if r.tenant is None else f"tenant {r.tenant}"
+    return f"{r.flag}: {who}: {r.reason}"
+
+
 # --- text ------------------------------------------------------------------------
 
 _COLOURS = {"+": "green", "-": "red", "~": "yellow"}
@@ -135,14 +227,44 @@ def _object_title(o: ObjectChange) -> str:
     return f"{_MARK[o.op]} {o.id.display()}"
 
 
+def _no_change(result: DiffResult) -> list[str]:
+    if result.mode == "migration":
+        return [
+            f"No change to the cluster: the {result.compared} objects are the same on both "
+            "sides, object by object."
+        ]
+    return ["No changes to the generated objects."]
+
+
 def to_text(result: DiffResult, style: Style = plain_style, *, bodies: bool = True) -> str:
     lines = [style(f"gitopsgen diff: {result.base} -> {result.head}", "bold")]
     for note in result.notes:
         lines.append(f"note: {note}")
     if not result.tenants:
-        lines.append("No changes to the generated objects.")
+        lines += _no_change(result)
         return "\n".join(lines) + "\n"
+    if result.risks:
+        lines.append("")
+        flags = ", ".join(result.risk_flags())
+        lines.append(
+            style(f"RISK: {_plural(len(result.risks), 'flagged change')} ({flags})", "red")
+        )
+        lines += [style(f"  ! {risk_line(r)}", "red") for r in result.risks]
+    if result.inputs:
+        lines.append("")
+        lines.append(style("tenants.yaml changes:", "bold"))
+        lines += [f"  {key_line(c)}" for c in result.inputs]
+    if result.groups:
+        lines.append("")
+        lines.append(style("Changes (each distinct change once; {name} is the tenant):", "bold"))
+        for block in blocks(result):
+            title = block_title(block)
+            lines.append(style(f"  {title}", _COLOURS[title[0]]))
+            if block[0].op == "changed":
+                for f in block[0].fields:
+                    lines += _field_lines(f, "      ", style)
     lines.append("")
+    lines.append(style("Per tenant:", "bold"))
     for t in result.tenants:
         line = tenant_line(t)
         lines.append(style(line, _COLOURS[line[0]]))
@@ -258,30 +380,120 @@ def _size(text: str) -> int:
     return len(text.encode("utf-8"))
 
 
+def _md_code(text: str) -> str:
+    """Inline code that survives any content (backticks, pipes inside a table)."""
+    text = text.replace("|", "\\|")
+    fence = "``" if "`" in text else "`"
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _md_risks(result: DiffResult, limit: int | None) -> str:
+    if not result.risks:
+        return ""
+    shown = result.risks if limit is None else result.risks[:limit]
+    counts = ", ".join(
+        f"**{flag}** ×{sum(1 for r in result.risks if r.flag == flag)}"
+        for flag in result.risk_flags()
+    )
+    rows = ["| risk | where | what |", "|---|---|---|"]
+    for r in shown:
+        who = "shared" if r.tenant is None else f"tenant {r.tenant}"
+        rows.append(f"| **{r.flag}** | {_md_escape(who)} | {_md_escape(r.reason)} |")
+    more = ""
+    if len(shown) < len(result.risks):
+        left = len(result.risks) - len(shown)
+        more = f"\n\n_… and {left} more flagged changes (see `--format json`)._"
+    return (
+        f"#### ⚠️ Risk: {_plural(len(result.risks), 'flagged change')} ({counts})\n\n"
+        + "\n".join(rows)
+        + more
+        + "\n\n"
+    )
+
+
+def _md_inputs(result: DiffResult, limit: int | None) -> str:
+    if not result.inputs:
+        return ""
+    shown = result.inputs if limit is None else result.inputs[:limit]
+    rows = ["| tenants.yaml key | change | line | tenants | objects |", "|---|---|---|---|---|"]
+    for c in shown:
+        where = "" if c.line is None else (str(c.line) if c.side == "head" else f"{c.line} (base)")
+        rows.append(
+            f"| {_md_code(c.key)} | {_md_escape(key_value(c, '→'))} | {where} | "
+            f"{c.tenants} | {c.objects} |"
+        )
+    more = ""
+    if len(shown) < len(result.inputs):
+        left = len(result.inputs) - len(shown)
+        more = f"\n\n_… and {left} more changed keys (see `--format json`)._"
+    return "#### What changed in tenants.yaml\n\n" + "\n".join(rows) + more + "\n\n"
+
+
+def _md_groups(result: DiffResult, brief: bool) -> str:
+    if not result.groups:
+        return ""
+    parts = ["#### Changes, each distinct change once\n\n"]
+    parts.append("<sub>`{name}` stands for each tenant's name.</sub>\n\n")
+    for block in blocks(result):
+        first = block[0]
+        title = _md_escape(block_title(block))
+        parts.append(f"**{title}**\n\n")
+        if first.op == "changed":
+            lines: list[str] = []
+            for f in first.fields if not brief else first.fields[:3]:
+                lines += _field_diff_lines(f)
+            if brief and len(first.fields) > 3:
+                lines.append(f"  … {len(first.fields) - 3} more fields")
+            parts.append(_fence(lines) + "\n")
+    return "".join(parts)
+
+
 def to_markdown(result: DiffResult, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
-    """A pull-request comment no larger than ``max_bytes`` (UTF-8 bytes)."""
+    """A pull-request comment no larger than ``max_bytes`` (UTF-8 bytes).
+
+    The flagged risks, the tenants.yaml keys that changed and every distinct change
+    (grouped) come first and are kept; the per-tenant table and details are trimmed
+    first when the comment would be too large, and a note says exactly what."""
     title = "### gitopsgen diff\n\n"
     header = (
         f"Base: `{_md_escape(result.base)}`  \nHead: `{_md_escape(result.head)}`\n\n"
         + "".join(f"> {_md_escape(n)}\n\n" for n in result.notes)
     )
     if not result.tenants:
-        return title + header + "**No changes to the generated objects.**\n"
+        return title + header + f"**{_no_change(result)[0]}**\n"
     totals = f"**{_totals(result)}**\n\n"
+    reserve = _NOTE_RESERVE + 600  # the note and at least the per-tenant heading
+    first = _md_risks(result, None) + _md_inputs(result, None) + totals + _md_groups(result, False)
+    cut: list[str] = []
+    if _size(title + header + first) + reserve > max_bytes:
+        first = _md_risks(result, 30) + _md_inputs(result, 30) + totals + _md_groups(result, False)
+        cut.append("rows beyond the first 30 of the risk and tenants.yaml tables")
+    if _size(title + header + first) + reserve > max_bytes:
+        first = _md_risks(result, 30) + _md_inputs(result, 30) + totals + _md_groups(result, True)
+        cut.append("field lines beyond the first 3 of each change")
+    lead = title + header + first + "#### Per tenant\n\n"
+    return _per_tenant(result, max_bytes, lead, cut)
+
+
+def _field_diff_lines(f: FieldChange) -> list[str]:
+    if f.op == "changed":
+        old, new = _value_lines(f.old), _value_lines(f.new)
+        return [f"  {f.path}:", *(f"-   {line}" for line in old), *(f"+   {line}" for line in new)]
+    mark = "+" if f.op == "added" else "-"
+    lines = _value_lines(f.new if f.op == "added" else f.old)
+    if len(lines) == 1:
+        return [f"{mark} {f.path}: {lines[0]}"]
+    return [f"{mark} {f.path}:", *(f"{mark}   {line}" for line in lines)]
+
+
+def _per_tenant(result: DiffResult, max_bytes: int, lead: str, cut: list[str]) -> str:
     rows = _md_table(result.tenants)
     levels = ["full"] * len(result.tenants)
     sections = [_section(t, "full") for t in result.tenants]
 
     def assemble(table_rows: list[str], note: str) -> str:
-        return (
-            title
-            + header
-            + totals
-            + note
-            + "\n".join(table_rows)
-            + "\n\n"
-            + "".join(s for s in sections if s)
-        )
+        return lead + note + "\n".join(table_rows) + "\n\n" + "".join(s for s in sections if s)
 
     def names(level: str) -> str:
         titles = [t.title for t, lv in zip(result.tenants, levels, strict=True) if lv == level]
@@ -293,25 +505,26 @@ def to_markdown(result: DiffResult, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
     def trim_note(dropped_rows: int) -> str:
         brief = levels.count("brief")
         gone = levels.count("none")
-        if not brief and not gone and not dropped_rows:
+        if not brief and not gone and not dropped_rows and not cut:
             return ""
-        what = []
+        what = list(cut)
         if brief:
             what.append(
-                f"object bodies and field details of {_plural(brief, 'section')} "
+                f"the object bodies and field details of {_plural(brief, 'per-tenant section')} "
                 f"({names('brief')}), largest first"
             )
         if gone:
-            what.append(f"every detail of {_plural(gone, 'section')} ({names('none')})")
+            what.append(f"{_plural(gone, 'per-tenant section')} ({names('none')})")
         if dropped_rows:
-            what.append(f"{dropped_rows} summary rows")
+            what.append(f"{dropped_rows} rows of the per-tenant table")
         return (
-            f"> [!NOTE]\n> This comment is trimmed to fit {max_bytes} bytes. Omitted: "
+            f"> [!NOTE]\n> This comment is trimmed to fit {max_bytes} bytes. Every distinct "
+            "change is shown above at least once; omitted: "
             + "; ".join(what)
             + ". Run `gitopsgen diff` (or `--format json`) locally for the full diff.\n\n"
         )
 
-    text = assemble(rows, "")
+    text = assemble(rows, trim_note(0))
     if _size(text) <= max_bytes:
         return text
     # Largest sections lose their field details first, then their object lists.
@@ -386,6 +599,50 @@ def _object_json(o: ObjectChange) -> dict[str, Any]:
     else:
         assert o.old is not None
         out["old"] = o.old.doc
+    out["risk"] = list(o.risks)
+    return out
+
+
+def _id_json(ident: Any) -> dict[str, Any]:
+    return {
+        "cluster": ident.cluster,
+        "group": ident.group,
+        "kind": ident.kind,
+        "namespace": ident.namespace or None,
+        "name": ident.name,
+    }
+
+
+def _input_json(c: KeyChange) -> dict[str, Any]:
+    out: dict[str, Any] = {"key": c.key, "change": c.op}
+    if c.op != "added":
+        out["old"] = c.old
+    if c.op != "removed":
+        out["new"] = c.new
+    if c.added or c.removed:
+        out["itemsAdded"] = list(c.added)
+        out["itemsRemoved"] = list(c.removed)
+    out["line"] = c.line
+    out["column"] = c.column
+    out["file"] = "head" if c.side == "head" else "base"
+    out["summary"] = key_line(c)
+    out["tenants"] = c.tenants
+    out["objects"] = c.objects
+    return out
+
+
+def _group_json(g: ChangeGroup) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "change": g.op,
+        "kind": g.kind,
+        "apiVersion": g.api_version,
+        "object": g.title,
+        "count": len(g.tenants),
+        "tenants": list(g.tenants),
+        "risk": list(g.risks),
+    }
+    if g.op == "changed":
+        out["fields"] = [_field_json(f) for f in g.fields]
     return out
 
 
@@ -396,8 +653,21 @@ def to_json_data(result: DiffResult) -> dict[str, Any]:
     return {
         "version": JSON_FORMAT_VERSION,
         "base": result.base,
+        "baseCommit": result.base_commit,
         "head": result.head,
+        "mode": result.mode,
         "changed": result.changed,
+        "risk": [
+            {
+                "flag": r.flag,
+                "tenant": r.tenant,
+                "object": None if r.object is None else _id_json(r.object),
+                "reason": r.reason,
+            }
+            for r in result.risks
+        ],
+        "inputs": [_input_json(c) for c in result.inputs],
+        "groups": [_group_json(g) for g in result.groups],
         "summary": {
             "tenants": {op: result.tenant_count(op) for op in ("added", "removed", "changed")},
             "objects": {op: counts(op) for op in ("added", "removed", "changed")},
@@ -410,6 +680,11 @@ def to_json_data(result: DiffResult) -> dict[str, Any]:
                 "shared": t.name is None,
                 "change": t.op,
                 "summary": tenant_line(t),
+                "risk": sorted(
+                    {f for o in t.objects for f in o.risks}
+                    | {r.flag for r in result.risks if r.tenant == t.name and r.object is None},
+                    key=RISKS.index,
+                ),
                 "attributes": [{"name": a.path, "old": a.old, "new": a.new} for a in t.attributes],
                 "objects": [_object_json(o) for o in t.objects],
             }

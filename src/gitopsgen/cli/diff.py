@@ -46,6 +46,30 @@ def _is_path(value: str) -> bool:
     "main or master), or the path of another tenants.yaml.",
 )
 @click.option(
+    "--base-ref",
+    metavar="REF",
+    help="Git revision to compare with (a branch, tag or commit); never read as a path.",
+)
+@click.option(
+    "--base-file",
+    metavar="PATH",
+    type=click.Path(dir_okay=False),
+    help="Another tenants.yaml to compare with; never read as a revision.",
+)
+@click.option(
+    "--base-tree",
+    metavar="REF:PATH",
+    help="Compare with the objects of a hand-made tree (directory PATH at revision REF), "
+    "e.g. the seed repository before a migration to gitopsgen. Used by default when "
+    "tenants.yaml does not exist at the base but the tree there holds generated kinds.",
+)
+@click.option(
+    "--fail-on",
+    metavar="RISK[,RISK]",
+    help="Exit 1 when a change carries one of these risk flags: "
+    "destroys, moves, access, address, distro (or 'any').",
+)
+@click.option(
     "--against-disk",
     is_flag=True,
     help="Compare the tree on disk with what build would write (a detailed `check`).",
@@ -72,6 +96,10 @@ def _is_path(value: str) -> bool:
 def diff(
     config: str,
     base: str | None,
+    base_ref: str | None,
+    base_file: str | None,
+    base_tree: str | None,
+    fail_on: str | None,
     against_disk: bool,
     fmt: str,
     exit_code: bool,
@@ -86,19 +114,43 @@ def diff(
     value. Objects are matched by cluster, kind, namespace and name, never by
     file; reordering tenants or named list items is not a change.
 
+    The summary starts with the flagged risks (destroys, moves, access, address,
+    distro), then the keys of tenants.yaml that changed with their line and how
+    many tenants and objects each touches, then every distinct change once (the
+    same change of many tenants is one group), then each tenant.
+
     \b
-    Exit codes: 0 (no changes, or changes without --exit-code), 1 changes with
-    --exit-code, 2 invalid tenants.yaml on either side or a git problem.
+    Exit codes: 0 (no changes, or changes without --exit-code / --fail-on), 1
+    changes with --exit-code or a flagged risk named by --fail-on, 2 invalid
+    tenants.yaml on either side or a git problem.
     """
     from gitopsgen import diff as core
     from gitopsgen import diffreport
 
-    if against_disk and base:
-        raise click.UsageError("--against-disk and --base exclude each other")
+    named = [
+        opt
+        for opt, value in (
+            ("--base", base),
+            ("--base-ref", base_ref),
+            ("--base-file", base_file),
+            ("--base-tree", base_tree),
+            ("--against-disk", against_disk or None),
+        )
+        if value is not None
+    ]
+    if len(named) > 1:
+        raise click.UsageError(f"{' and '.join(named)} exclude each other: name one base")
     if max_bytes is not None and fmt != "markdown":
         raise click.UsageError("--max-bytes applies to --format markdown only")
+    gate = _risks(fail_on, core.RISKS) if fail_on is not None else set()
     if against_disk:
         result = core.diff_against_disk(Path(config))
+    elif base_file is not None:
+        result = core.diff_files(Path(base_file), Path(config), "--base-file")
+    elif base_tree is not None:
+        result = core.diff_tree(Path(config), base_tree)
+    elif base_ref is not None:
+        result = core.diff_git(Path(config), base_ref, option="--base-ref")
     elif base is not None and _is_path(base):
         result = core.diff_files(Path(base), Path(config))
     else:
@@ -113,5 +165,20 @@ def diff(
         colour = _colour_wanted()
         text = diffreport.to_text(result, _style if colour else diffreport.plain_style)
         click.echo(text, nl=False, color=colour)
+    if gate & set(result.risk_flags()):
+        sys.exit(EXIT_DRIFT)
     if exit_code and result.changed:
         sys.exit(EXIT_DRIFT)
+
+
+def _risks(text: str, known: tuple[str, ...]) -> set[str]:
+    wanted = {w.strip() for w in text.split(",") if w.strip()}
+    if "any" in wanted:
+        return set(known)
+    unknown = sorted(wanted - set(known))
+    if unknown or not wanted:
+        raise click.BadParameter(
+            f"unknown risk {', '.join(unknown) or repr(text)}; choose from {', '.join(known)}, any",
+            param_hint="--fail-on",
+        )
+    return wanted
