@@ -1277,16 +1277,19 @@ def _tree_diff(
         except OSError:
             continue  # deleted in the work tree, not committed yet
     hand = side_from_tree("work tree", disk, head_tree, layout, names, "working tree")
-    notes: list[str] = []
+    twice: dict[str, list[ObjectId]] = {}
     new = Side(generated.label, dict(generated.objects), set(generated.tenants), None)
     for key, located in hand.objects.items():
         if key in new.objects:
-            notes.append(
-                f"{key.display()} is generated and also defined by hand in {located.path}: "
-                "remove the hand-made file"
-            )
+            twice.setdefault(located.path, []).append(key)
             continue
         new.objects[key] = located
+    notes = [
+        f"{path}: {', '.join(k.display() for k in keys[:3])}"
+        + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
+        + " generated and also defined by hand here: remove the hand-made file"
+        for path, keys in sorted(twice.items())
+    ]
     # A Flux Kustomization whose path moved into the generated tree applies the
     # objects found there now; those are compared one by one, so the new path alone
     # is no change to the cluster.

@@ -1,0 +1,419 @@
+"""diff for review at fleet scale: the cause (tenants.yaml keys with their lines),
+identical changes grouped, risk flags and --fail-on, migration diffs against a
+hand-made tree, and explicit base options. Real git repositories in tmp dirs."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import GIT_ENV, REPO, SEED_TENANTS, invoke
+from gitopsgen.diffreport import DEFAULT_MAX_BYTES
+
+FLEET = (REPO / "examples/fleet/tenants.yaml").read_text()
+SEEDLIKE = Path(__file__).parent / "fixtures" / "seedlike"
+
+
+class Repo:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.config = root / "tenants.yaml"
+        root.mkdir(parents=True, exist_ok=True)
+
+    def git(self, *args: str) -> str:
+        proc = subprocess.run(
+            ["git", *args],
+            cwd=self.root,
+            env={**os.environ, **GIT_ENV},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return proc.stdout
+
+    def init(self, text: str | None = None) -> Repo:
+        self.git("init", "-q", "-b", "main")
+        if text is not None:
+            self.config.write_text(text)
+        self.git("add", "-A")
+        self.git("commit", "-q", "-m", "base")
+        return self
+
+    def diff(self, *args: str):  # type: ignore[no-untyped-def]
+        return invoke("diff", "-c", str(self.config), "--base-ref", "main", *args, cwd=self.root)
+
+    def formats(self, *args: str) -> tuple[str, str, dict]:  # type: ignore[type-arg]
+        text = self.diff(*args)
+        md = self.diff("--format", "markdown", *args)
+        js = self.diff("--format", "json", *args)
+        for run in (text, md, js):
+            assert run.code == 0, run.err
+        return text.out, md.out, json.loads(js.out)
+
+
+def _line_of(text: str, needle: str) -> int:
+    return next(i for i, line in enumerate(text.splitlines(), 1) if needle in line)
+
+
+def _v1_file(n: int, image: str = "nginx:1.27-alpine") -> str:
+    lines = ["version: 1", "pool: 10.0.0.0/16", "defaults:", "  workload:", f"    image: {image}"]
+    lines.append("tenants:")
+    for i in range(n):
+        lines += [f"  - name: t{i:04d}", f"    ip: 10.0.{(i + 10) // 250}.{(i + 10) % 250 + 1}"]
+    return "\n".join(lines) + "\n"
+
+
+# --- the cause, grouped, under the budget --------------------------------------------
+
+
+@pytest.mark.parametrize("n", [3, 2000])
+def test_default_image_change_names_the_key_its_line_and_the_count(tmp_path: Path, n: int) -> None:
+    repo = Repo(tmp_path / "repo").init(_v1_file(n))
+    changed = _v1_file(n, image="nginx:1.28-alpine")
+    repo.config.write_text(changed)
+    line = _line_of(changed, "image: nginx:1.28-alpine")
+    run = repo.diff("--format", "markdown")
+    assert run.code == 0, run.err
+    md = run.out
+    assert len(md.encode()) <= DEFAULT_MAX_BYTES
+    assert "nginx:1.28-alpine" in md
+    # the cause table: key, old -> new, its line, tenants and objects touched
+    row = f"| `defaults.workload.image` | nginx:1.27-alpine → nginx:1.28-alpine | {line} | {n} | {n} |"
+    assert row in md
+    # one group for the whole fleet, with the field and the tenant count
+    assert f"**~ Deployment default/nginx (in vcluster-{{name}})  [{n} tenants: t0000" in md
+    assert "-   nginx:1.27-alpine\n+   nginx:1.28-alpine" in md
+    assert md.count("spec.template.spec.containers[name=nginx].image") == (
+        1 if n == 2000 else 1 + n  # per-tenant details stay when they fit
+    )
+    if n == 2000:
+        note = re.search(r"> \[!NOTE\]\n> (.*)\n", md)
+        assert note is not None
+        assert "Every distinct change is shown above at least once" in note.group(1)
+        assert "per-tenant section" in note.group(1) or "rows of the per-tenant table" in (
+            note.group(1)
+        )
+    else:
+        assert "[!NOTE]" not in md
+    data = json.loads(repo.diff("--format", "json").out)
+    [cause] = data["inputs"]
+    assert (cause["key"], cause["old"], cause["new"]) == (
+        "defaults.workload.image",
+        "nginx:1.27-alpine",
+        "nginx:1.28-alpine",
+    )
+    assert (cause["line"], cause["tenants"], cause["objects"]) == (line, n, n)
+    [group] = data["groups"]
+    assert group["count"] == n and len(group["tenants"]) == n
+    text = repo.diff().out
+    assert (
+        f"defaults.workload.image: nginx:1.27-alpine -> nginx:1.28-alpine  (line {line}; " in text
+    )
+
+
+def test_changes_that_differ_per_tenant_stay_per_tenant(tmp_path: Path) -> None:
+    repo = Repo(tmp_path / "repo").init(SEED_TENANTS)
+    # every tenant gets a new address: the same path, a different value each
+    text = SEED_TENANTS
+    for old, new in (("0.210", "0.215"), ("0.211", "0.216"), ("0.214", "0.217")):
+        text = text.replace(f"172.18.{old}\n", f"172.18.{new}\n")
+    repo.config.write_text(text)
+    data = json.loads(repo.diff("--format", "json").out)
+    releases = [g for g in data["groups"] if g["kind"] == "HelmRelease"]
+    assert sorted(g["tenants"][0] for g in releases) == ["a", "b", "c"]
+    assert all(g["count"] == 1 for g in releases)
+    keys = [c["key"] for c in data["inputs"]]
+    assert keys == ["tenants[a].ip", "tenants[b].ip", "tenants[c].ip"]
+    assert [c["line"] for c in data["inputs"]] == [
+        _line_of(text, "172.18.0.215"),
+        _line_of(text, "172.18.0.216"),
+        _line_of(text, "172.18.0.217"),
+    ]
+
+
+def test_derived_names_are_placeholders_in_groups(tmp_path: Path) -> None:
+    repo = Repo(tmp_path / "repo").init(SEED_TENANTS)
+    repo.config.write_text(SEED_TENANTS + "defaults:\n  ingress:\n    domain: apps.example\n")
+    data = json.loads(repo.diff("--format", "json").out)
+    route = next(g for g in data["groups"] if g["kind"] == "HTTPRoute")
+    assert route["object"] == "HTTPRoute tenant-{name}/nginx"
+    assert route["tenants"] == ["a", "b", "c"]
+    assert route["fields"][0]["old"] == "tenant-{name}.traefik.local"
+    assert route["fields"][0]["new"] == "tenant-{name}.apps.example"
+    [cause] = data["inputs"]
+    # the domain is transformed into hostnames: the count is every tenant in scope
+    assert cause["key"] == "defaults.ingress.domain" and cause["tenants"] == 3
+
+
+def test_version_2_cause_names_clusters_and_list_items(tmp_path: Path) -> None:
+    repo = Repo(tmp_path / "repo").init(FLEET)
+    changed = FLEET.replace("shards: [s1, s2, s3]", "shards: [s1, s2, s3, s4]")
+    repo.config.write_text(changed)
+    _, md, data = repo.formats()
+    shards = next(c for c in data["inputs"] if c["key"] == "clusters[eu-1].shards")
+    assert shards["itemsAdded"] == ["s4"] and shards["itemsRemoved"] == []
+    assert shards["line"] == _line_of(changed, "shards: [s1, s2, s3, s4]")
+    assert "| `clusters[eu-1].shards` | + s4 |" in md
+
+
+# --- risk flags ------------------------------------------------------------------
+
+
+def _flags(data: dict) -> set[str]:  # type: ignore[type-arg]
+    return {r["flag"] for r in data["risk"]}
+
+
+def _assert_flag(repo: Repo, flag: str, tenant: str) -> dict:  # type: ignore[type-arg]
+    text, md, data = repo.formats()
+    assert flag in _flags(data), data["risk"]
+    assert any(r["flag"] == flag and r["tenant"] == tenant for r in data["risk"])
+    assert flag in _tenant(data, tenant)["risk"]
+    # text and markdown list flagged changes above everything else
+    first = text.splitlines()[1:4]
+    assert any(line.startswith("RISK: ") for line in first), text[:400]
+    assert f"! {flag}: tenant {tenant}: " in text
+    assert md.index("Risk:") < md.index("Per tenant")
+    if "What changed in tenants.yaml" in md:
+        assert md.index("Risk:") < md.index("What changed in tenants.yaml")
+    assert f"| **{flag}** | tenant {tenant} |" in md
+    return data
+
+
+def _tenant(data: dict, name: str) -> dict:  # type: ignore[type-arg]
+    return next(t for t in data["tenants"] if t["name"] == name)
+
+
+def test_remove_tenant_destroys_and_fail_on_gates_it(tmp_path: Path) -> None:
+    repo = Repo(tmp_path / "repo").init(SEED_TENANTS)
+    run = invoke("remove-tenant", "c", "-c", str(repo.config), "--no-build", cwd=repo.root)
+    assert run.code == 0, run.err
+    data = _assert_flag(repo, "destroys", "c")
+    destroyed = {(r["object"]["kind"], r["object"]["name"]) for r in data["risk"]}
+    assert destroyed >= {("Namespace", "vcluster-c"), ("HelmRelease", "vcluster-c")}
+    assert repo.diff("--fail-on", "destroys").code == 1
+    assert repo.diff("--fail-on", "moves,distro").code == 0
+    assert repo.diff("--fail-on", "any", "--format", "json").code == 1
+
+
+def test_an_unflagged_change_passes_the_gate(tmp_path: Path) -> None:
+    repo = Repo(tmp_path / "repo").init(SEED_TENANTS)
+    repo.config.write_text(SEED_TENANTS + "defaults:\n  workload:\n    image: nginx:1.28-alpine\n")
+    data = json.loads(repo.diff("--format", "json").out)
+    assert data["changed"] and data["risk"] == []
+    assert repo.diff("--fail-on", "destroys").code == 0
+    assert repo.diff("--fail-on", "any").code == 0
+    assert repo.diff("--fail-on", "destroys", "--exit-code").code == 1  # changed
+    bad = repo.diff("--fail-on", "everything")
+    assert bad.code == 2 and "unknown risk everything" in bad.err
+
+
+def test_ip_change_flags_address(tmp_path: Path) -> None:
+    repo = Repo(tmp_path / "repo").init(SEED_TENANTS)
+    repo.config.write_text(SEED_TENANTS.replace("172.18.0.211", "172.18.0.215"))
+    data = _assert_flag(repo, "address", "b")
+    assert _flags(data) == {"address"}
+    assert repo.diff("--fail-on", "address").code == 1
+
+
+def test_auth_delegator_toggle_flags_access(tmp_path: Path) -> None:
+    repo = Repo(tmp_path / "repo").init(SEED_TENANTS)
+    repo.config.write_text(
+        SEED_TENANTS.replace(
+            "  - name: a\n    ip: 172.18.0.210\n",
+            "  - name: a\n    ip: 172.18.0.210\n    vcluster:\n      authDelegator: true\n",
+        )
+    )
+    data = _assert_flag(repo, "access", "a")
+    [risk] = data["risk"]
+    assert risk["object"]["kind"] == "ClusterRoleBinding"
+    assert risk["object"]["name"] == "vcluster-a:auth-delegator"
+
+
+def test_shard_move_flags_moves(tmp_path: Path) -> None:
+    repo = Repo(tmp_path / "repo").init(FLEET)
+    repo.config.write_text(FLEET.replace("    shard: s1\n", "    shard: s2\n"))
+    data = _assert_flag(repo, "moves", "shop")
+    assert any("shard s2 (from s1)" in r["reason"] for r in data["risk"])
+    assert "destroys" not in _flags(data)  # the same cluster: a hand-over, nothing removed
+    assert _tenant(data, "shop")["attributes"][0] == {"name": "shard", "old": "s1", "new": "s2"}
+
+
+def test_cluster_move_flags_moves_and_destroys(tmp_path: Path) -> None:
+    repo = Repo(tmp_path / "repo").init(FLEET)
+    moved = FLEET.replace(
+        "    cluster: us-1\n    ip: 10.20.0.11\n", "    cluster: ap-1\n    ip: 10.30.0.3\n"
+    )
+    assert moved != FLEET
+    repo.config.write_text(moved)
+    data = _assert_flag(repo, "moves", "analytics")
+    assert _flags(data) >= {"moves", "destroys"}
+    assert repo.diff("--fail-on", "moves").code == 1
+
+
+def test_distro_change_flags_distro(tmp_path: Path) -> None:
+    repo = Repo(tmp_path / "repo").init(FLEET)
+    repo.config.write_text(FLEET.replace("      distro: k3s ", "      distro: k8s "))
+    data = _assert_flag(repo, "distro", "shop")
+    assert repo.diff("--fail-on", "distro").code == 1
+    assert any("k3s -> k8s" in r["reason"] for r in data["risk"])
+
+
+# --- migration ----------------------------------------------------------------------
+
+
+def _seed_like(root: Path) -> Repo:
+    """The seed-like fixture without its hand edits (which tenants.yaml cannot
+    express): a faithful migration is possible."""
+    shutil.copytree(SEEDLIKE, root)
+    (root / "tenant/tenant-alpha/workload/configmap.yaml").unlink()
+    index = root / "tenant/tenant-alpha/workload/kustomization.yaml"
+    index.write_text(index.read_text().replace("  - configmap.yaml\n", ""))
+    deployment = root / "tenant/tenant-alpha/workload/nginx_deployment.yaml"
+    deployment.write_text(deployment.read_text().replace("  replicas: 2\n", ""))
+    return Repo(root).init()
+
+
+REPLACED = [
+    "clusters/vcluster-alpha",
+    "clusters/vcluster-beta",
+    "tenant",
+    "infrastructure/network-policies",
+    "infrastructure/traefik/config/referencegrant.yaml",
+    "clusters/host-cluster/network-policies_kustomization.yaml",
+    "clusters/host-cluster/tenant-alpha_kustomization.yaml",
+    "clusters/host-cluster/tenant-beta_kustomization.yaml",
+    "clusters/host-cluster/vcluster-alpha_kustomization.yaml",
+    "clusters/host-cluster/vcluster-beta_kustomization.yaml",
+]
+
+
+def _migrate(repo: Repo, edit: str | None = None) -> None:
+    """import, build, remove the replaced hand-made files, commit."""
+    run = invoke("import", str(repo.root), "-o", str(repo.config), cwd=repo.root)
+    assert run.code == 0, run.err
+    if edit is not None:
+        repo.config.write_text(repo.config.read_text().replace(*edit.split(" -> ")))
+    assert invoke("build", "-c", str(repo.config), cwd=repo.root).code == 0
+    repo.git("rm", "-rq", *REPLACED)
+    (repo.root / "clusters/host-cluster/kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+        "resources:\n  - ../../generated/clusters/host-cluster\n"
+    )
+    (repo.root / "infrastructure/traefik/config/kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+        "resources:\n  - ../../../generated/infrastructure/traefik/config\n"
+    )
+    repo.git("add", "-A")
+    repo.git("commit", "-q", "-m", "migrate to gitopsgen")
+
+
+def test_faithful_migration_is_no_change_to_the_cluster(tmp_path: Path) -> None:
+    repo = _seed_like(tmp_path / "seed")
+    _migrate(repo)
+    for base in (("--base-ref", "HEAD~1"), ("--base-tree", "HEAD~1:.")):
+        run = invoke("diff", "-c", str(repo.config), *base, "--exit-code", cwd=repo.root)
+        assert run.code == 0, run.out + run.err
+        assert "No change to the cluster" in run.out
+        assert "Flux Kustomization(s) now take their path from ./generated/" in run.out
+    data = json.loads(
+        invoke("diff", "-c", str(repo.config), "--base-ref", "HEAD~1", "--format", "json").out
+    )
+    assert data["mode"] == "migration" and data["changed"] is False
+    assert data["baseCommit"] == repo.git("rev-parse", "HEAD~1").strip()
+    md = invoke("diff", "-c", str(repo.config), "--base-ref", "HEAD~1", "--format", "markdown")
+    assert "**No change to the cluster" in md.out
+
+
+def test_a_changed_object_in_the_migration_is_that_one_change(tmp_path: Path) -> None:
+    repo = _seed_like(tmp_path / "seed")
+    _migrate(repo, edit="shop.example.com -> store.example.com")
+    run = invoke(
+        "diff", "-c", str(repo.config), "--base-ref", "HEAD~1", "--format", "json", cwd=repo.root
+    )
+    data = json.loads(run.out)
+    assert data["mode"] == "migration"
+    assert data["summary"]["objects"] == {"added": 0, "removed": 0, "changed": 1}
+    [tenant] = data["tenants"]
+    [obj] = tenant["objects"]
+    assert (tenant["name"], obj["kind"], obj["namespace"], obj["name"]) == (
+        "beta",
+        "HTTPRoute",
+        "tenant-beta",
+        "nginx",
+    )
+    assert [(f["path"], f["old"], f["new"]) for f in obj["fields"]] == [
+        ("spec.hostnames[0]", "shop.example.com", "store.example.com")
+    ]
+
+
+def test_hand_made_file_left_next_to_the_generated_one_is_named(tmp_path: Path) -> None:
+    repo = _seed_like(tmp_path / "seed")
+    run = invoke("import", str(repo.root), "-o", str(repo.config), cwd=repo.root)
+    assert run.code == 0
+    assert invoke("build", "-c", str(repo.config), cwd=repo.root).code == 0
+    repo.git("add", "-A")
+    repo.git("commit", "-q", "-m", "generated, old files kept")
+    out = invoke("diff", "-c", str(repo.config), "--base-ref", "HEAD~1", cwd=repo.root).out
+    assert re.search(
+        r"note: clusters/vcluster-alpha/vcluster-alpha_helmrelease\.yaml: HelmRelease "
+        r"vcluster-alpha/vcluster-alpha generated and also defined by hand here",
+        out,
+    )
+
+
+def test_broken_yaml_in_the_base_tree_is_located(tmp_path: Path) -> None:
+    repo = _seed_like(tmp_path / "seed")
+    bad = repo.root / "infrastructure/monitoring/monitoring_helmrelease.yaml"
+    bad.write_text(bad.read_text() + "---\nkind: x\nkind: y\n")
+    repo.git("commit", "-qam", "duplicate key")
+    _migrate(repo)
+    run = invoke("diff", "-c", str(repo.config), "--base-ref", "HEAD~1", cwd=repo.root)
+    assert run.code == 2
+    lines = bad.read_text().splitlines()
+    line = len(lines)  # the second 'kind' is the last line
+    assert f"infrastructure/monitoring/monitoring_helmrelease.yaml:{line}:1: " in run.err
+    assert "duplicate key 'kind'" in run.err and run.err.startswith("base (")
+
+
+# --- explicit inputs --------------------------------------------------------------
+
+
+def test_explicit_base_options_and_the_resolved_commit(tmp_path: Path) -> None:
+    repo = Repo(tmp_path / "repo").init(SEED_TENANTS)
+    commit = repo.git("rev-parse", "main").strip()
+    repo.config.write_text(SEED_TENANTS.replace("172.18.0.214", "172.18.0.216"))
+    data = json.loads(repo.diff("--format", "json").out)
+    assert data["baseCommit"] == commit
+    assert data["base"] == f"tenants.yaml at main ({commit[:10]})"
+    # a file named like a branch is still the branch with --base-ref ...
+    (repo.root / "main").write_text("not yaml: [")
+    assert repo.diff().code == 0
+    # ... and a path is never a revision with --base-file
+    other = tmp_path / "old.yaml"
+    other.write_text(SEED_TENANTS)
+    run = invoke(
+        "diff", "-c", str(repo.config), "--base-file", str(other), "--format", "json", cwd=repo.root
+    )
+    assert run.code == 0, run.err
+    assert json.loads(run.out)["baseCommit"] is None
+    missing = invoke("diff", "-c", str(repo.config), "--base-file", "main.yaml", cwd=repo.root)
+    assert missing.code == 2 and "--base-file main.yaml: cannot read" in missing.err
+    unknown = invoke("diff", "-c", str(repo.config), "--base-ref", "nope", cwd=repo.root)
+    assert unknown.code == 2 and "--base-ref nope: not a commit" in unknown.err
+    both = invoke(
+        "diff",
+        "-c",
+        str(repo.config),
+        "--base-ref",
+        "main",
+        "--base-file",
+        str(other),
+        cwd=repo.root,
+    )
+    assert both.code == 2 and "exclude each other" in both.err
