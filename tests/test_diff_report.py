@@ -150,22 +150,31 @@ def test_fifty_tenant_markdown_stays_under_the_budget_and_says_so(fifty: Path) -
     text = run.out
     assert len(text.encode()) <= DEFAULT_MAX_BYTES
     assert "> [!NOTE]" in text and "trimmed to fit 60000 bytes" in text
-    # every section is still in the summary table and every deletion is listed
+    # every distinct change is shown once, first: the image change of the 40
+    # remaining tenants as one group, the removed tenants as one block, and each
+    # removal of a vcluster flagged
+    assert "**~ Deployment default/nginx (in vcluster-{name})  [40 tenants: t05, " in text
+    assert "**- 20 objects removed  [5 tenants: t00, t01, t02, t03, t04]  risk: destroys**" in text
     for i in range(5):
-        assert f"| tenant t{i:02d} |" in text
-        assert f"- Deployment default/nginx (in vcluster-t{i:02d})" in text
+        assert f"| **destroys** | tenant t{i:02d} | Namespace vcluster-t{i:02d} removed" in text
     for i in range(10):
-        assert f"| tenant new{i} |" in text
-    assert text.count("<details>") == text.count("</details>") == 56  # 55 tenants + shared
+        assert f"new{i}" in text
+    assert text.index("Risk:") < text.index("Changes, each distinct") < text.index("Per tenant")
+    assert text.count("<details>") == text.count("</details>") >= 1
     html = markdown.markdown(text, extensions=["tables", "fenced_code"])
-    assert "<table>" in html and html.count("<tr>") == 57
+    assert html.count("<table>") == 3  # risks, tenants.yaml keys, per tenant
+    assert "<h4>Changes, each distinct change once</h4>" in html
 
     small = invoke(
         "diff", "-c", str(fifty), "--format", "markdown", "--max-bytes", "3000", cwd=fifty.parent
     )
     assert len(small.out.encode()) <= 3000
     assert "trimmed to fit 3000 bytes" in small.out
-    assert "summary rows" in small.out
+    assert "rows of the per-tenant table" in small.out
+    # what the budget cannot hold is named and counted, never cut silently
+    assert "distinct changes (omitted)" in small.out
+    assert "distinct changes that do not fit even as one line each" in small.out
+    assert "Deployment default/nginx (in vcluster-{name})  [40 tenants" in small.out
 
 
 def test_small_markdown_is_complete_without_a_note(fifty: Path) -> None:
@@ -204,6 +213,9 @@ def test_fast_path_matches_a_full_compile() -> None:
     assert changed_tenants(old, new, "./generated", "./generated") == {"b", "c", "d"}
     fast = to_json_data(compare_configs("old", old, "new", new))
     slow = to_json_data(compare_sides(side_from_config("old", old), side_from_config("new", new)))
+    # the tenants.yaml keys come from the configs, which compare_sides does not see
+    assert [c["key"] for c in fast.pop("inputs")] == ["tenants[b].ip", "tenants[d]", "tenants[c]"]
+    assert slow.pop("inputs") == []
     assert fast == slow
     assert fast["summary"]["tenants"] == {"added": 1, "removed": 1, "changed": 1}
     # a default change means every tenant is compiled

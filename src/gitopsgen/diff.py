@@ -724,26 +724,36 @@ class _Templater:
 
     def __init__(self, tenant: str | None) -> None:
         self.tenant = tenant
-        if tenant is None:
-            self.pattern = None
-            return
-        names = TenantNames(tenant)
-        self.map = {
-            names.vcluster: self.PLACEHOLDER.vcluster,
-            names.tenant: self.PLACEHOLDER.tenant,
-        }
-        alternatives = "|".join(re.escape(k) for k in sorted(self.map, key=len, reverse=True))
-        self.pattern = re.compile(rf"(?<![A-Za-z0-9])(?:{alternatives})(?![A-Za-z0-9])")
+        self._pattern: re.Pattern[str] | None = None
+        self.map: dict[str, str] = {}
+        if tenant is not None:
+            names = TenantNames(tenant)
+            self.map = {
+                names.vcluster: self.PLACEHOLDER.vcluster,
+                names.tenant: self.PLACEHOLDER.tenant,
+            }
+
+    @property
+    def pattern(self) -> re.Pattern[str]:
+        if self._pattern is None:  # compiled only for values that hold a name
+            alternatives = "|".join(re.escape(k) for k in sorted(self.map, key=len, reverse=True))
+            self._pattern = re.compile(rf"(?<![A-Za-z0-9])(?:{alternatives})(?![A-Za-z0-9])")
+        return self._pattern
 
     def text(self, value: str) -> str:
-        if self.pattern is None:
+        if self.tenant is None:
             return value
         if value == self.tenant:
             return "{name}"
+        exact = self.map.get(value)
+        if exact is not None:
+            return exact
+        if not any(k in value for k in self.map):
+            return value
         return self.pattern.sub(lambda m: self.map[m.group(0)], value)
 
     def value(self, value: Any) -> Any:
-        if self.pattern is None:
+        if self.tenant is None:
             return value
         if isinstance(value, str):
             return self.text(value)
@@ -754,7 +764,7 @@ class _Templater:
         return value
 
     def field(self, f: FieldChange) -> FieldChange:
-        if self.pattern is None:
+        if self.tenant is None:
             return f
         segments = tuple(
             {"name": self.text(s["name"])}
@@ -765,7 +775,7 @@ class _Templater:
         return FieldChange(self.text(f.path), segments, f.op, self.value(f.old), self.value(f.new))
 
     def ident(self, ident: ObjectId) -> ObjectId:
-        if self.pattern is None:
+        if self.tenant is None:
             return ident
         return ObjectId(*(self.text(part) for part in ident))
 

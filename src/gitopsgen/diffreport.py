@@ -174,19 +174,38 @@ def blocks(result: DiffResult) -> list[list[ChangeGroup]]:
     return out
 
 
-def block_title(block: list[ChangeGroup], limit: int = 12) -> str:
+def _group_title(g: ChangeGroup) -> str:
+    """The object as a template, or as itself when the change is one tenant's."""
+    return g.objects[0].id.display() if len(g.objects) == 1 else g.title
+
+
+def group_fields(g: ChangeGroup) -> list[FieldChange]:
+    return g.objects[0].fields if len(g.objects) == 1 else g.fields
+
+
+def block_title(block: list[ChangeGroup]) -> str:
+    """``~ Deployment default/nginx (in vcluster-{name})  [2000 tenants: ...]`` or
+    ``- 20 objects removed  [tenant c]  risk: destroys``."""
     first = block[0]
     if len(block) == 1:
-        head = f"{_MARK[first.op]} {first.title}"
+        head = f"{_MARK[first.op]} {_group_title(first)}"
     else:
-        titles = [g.title for g in block[:limit]]
-        more = f" and {len(block) - limit} more" if len(block) > limit else ""
-        head = f"{_MARK[first.op]} {len(block)} objects {first.op}: " + ", ".join(titles) + more
-    flags = sorted({f for g in block for f in g.risks})
-    suffix = f"  [{tenant_list(first.tenants)}]"
+        head = f"{_MARK[first.op]} {len(block)} objects {first.op}"
+    flags = sorted({f for g in block for f in g.risks}, key=RISKS.index)
+    text = f"{head}  [{tenant_list(first.tenants)}]"
     if flags:
-        suffix += " risk: " + ", ".join(flags)
-    return head + suffix
+        text += "  risk: " + ", ".join(flags)
+    return text
+
+
+def block_items(block: list[ChangeGroup], limit: int = 30) -> list[str]:
+    """The objects of a block of several added or removed objects."""
+    if len(block) == 1:
+        return []
+    items = [f"{_MARK[g.op]} {_group_title(g)}" for g in block[:limit]]
+    if len(block) > limit:
+        items.append(f"  … and {len(block) - limit} more")
+    return items
 
 
 def risk_line(r: Risk) -> str:
@@ -259,9 +278,12 @@ def to_text(result: DiffResult, style: Style = plain_style, *, bodies: bool = Tr
         lines.append(style("Changes (each distinct change once; {name} is the tenant):", "bold"))
         for block in blocks(result):
             title = block_title(block)
-            lines.append(style(f"  {title}", _COLOURS[title[0]]))
+            colour = _COLOURS[title[0]]
+            lines.append(style(f"  {title}", colour))
+            if len(block[0].tenants) > 1:  # one tenant's objects: listed under it below
+                lines += [style(f"      {item}", colour) for item in block_items(block)]
             if block[0].op == "changed":
-                for f in block[0].fields:
+                for f in group_fields(block[0]):
                     lines += _field_lines(f, "      ", style)
     lines.append("")
     lines.append(style("Per tenant:", "bold"))
@@ -430,23 +452,42 @@ def _md_inputs(result: DiffResult, limit: int | None) -> str:
     return "#### What changed in tenants.yaml\n\n" + "\n".join(rows) + more + "\n\n"
 
 
-def _md_groups(result: DiffResult, brief: bool) -> str:
+def _md_groups(
+    result: DiffResult, brief: bool, titles: bool = False, room: int | None = None
+) -> tuple[str, int]:
+    """The groups section, and how many distinct changes did not fit in ``room``."""
     if not result.groups:
-        return ""
+        return "", 0
     parts = ["#### Changes, each distinct change once\n\n"]
     parts.append("<sub>`{name}` stands for each tenant's name.</sub>\n\n")
+    if titles:  # the smallest form: one line per distinct change
+        entries = [f"- {_md_escape(block_title(b))}" for b in blocks(result)]
+        left = 0
+        if room is not None:
+            used = _size("".join(parts)) + 80
+            for i, entry in enumerate(entries):
+                used += _size(entry) + 1
+                if used > room:
+                    left = len(entries) - i
+                    entries = [*entries[:i], f"- … and {left} more distinct changes (omitted)"]
+                    break
+        return "".join(parts) + "\n".join(entries) + "\n\n", left
     for block in blocks(result):
         first = block[0]
         title = _md_escape(block_title(block))
         parts.append(f"**{title}**\n\n")
+        items = block_items(block, 10 if brief else 30)
+        if items:
+            parts.append(_fence(items) + "\n")
         if first.op == "changed":
+            fields = group_fields(first)
             lines: list[str] = []
-            for f in first.fields if not brief else first.fields[:3]:
+            for f in fields if not brief else fields[:3]:
                 lines += _field_diff_lines(f)
-            if brief and len(first.fields) > 3:
-                lines.append(f"  … {len(first.fields) - 3} more fields")
+            if brief and len(fields) > 3:
+                lines.append(f"  … {len(fields) - 3} more fields")
             parts.append(_fence(lines) + "\n")
-    return "".join(parts)
+    return "".join(parts), 0
 
 
 def to_markdown(result: DiffResult, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
@@ -463,17 +504,32 @@ def to_markdown(result: DiffResult, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
     if not result.tenants:
         return title + header + f"**{_no_change(result)[0]}**\n"
     totals = f"**{_totals(result)}**\n\n"
-    reserve = _NOTE_RESERVE + 600  # the note and at least the per-tenant heading
-    first = _md_risks(result, None) + _md_inputs(result, None) + totals + _md_groups(result, False)
+    reserve = 900  # the trimming note and the per-tenant heading
+    top = title + header
+
+    def lead(risks: int | None, keys: int | None, brief: bool, titles: bool) -> tuple[str, int]:
+        fixed = _md_risks(result, risks) + _md_inputs(result, keys) + totals
+        room = max_bytes - _size(top + fixed) - reserve
+        groups, left = _md_groups(result, brief, titles, room)
+        return fixed + groups, left
+
     cut: list[str] = []
-    if _size(title + header + first) + reserve > max_bytes:
-        first = _md_risks(result, 30) + _md_inputs(result, 30) + totals + _md_groups(result, False)
+    first, _ = lead(None, None, False, False)
+    if _size(top + first) + reserve > max_bytes:
+        first, _ = lead(30, 30, False, False)
         cut.append("rows beyond the first 30 of the risk and tenants.yaml tables")
-    if _size(title + header + first) + reserve > max_bytes:
-        first = _md_risks(result, 30) + _md_inputs(result, 30) + totals + _md_groups(result, True)
+    if _size(top + first) + reserve > max_bytes:
+        first, _ = lead(30, 30, True, False)
         cut.append("field lines beyond the first 3 of each change")
-    lead = title + header + first + "#### Per tenant\n\n"
-    return _per_tenant(result, max_bytes, lead, cut)
+    if _size(top + first) + reserve > max_bytes:
+        first, left = lead(5, 10, True, True)
+        cut[:] = [
+            "risk rows beyond the first 5 and tenants.yaml rows beyond the first 10",
+            "the fields of each change (each change is one line)",
+        ]
+        if left:
+            cut.append(f"{left} distinct changes that do not fit even as one line each")
+    return _per_tenant(result, max_bytes, top + first + "#### Per tenant\n\n", cut)
 
 
 def _field_diff_lines(f: FieldChange) -> list[str]:
@@ -518,8 +574,13 @@ def _per_tenant(result: DiffResult, max_bytes: int, lead: str, cut: list[str]) -
         if dropped_rows:
             what.append(f"{dropped_rows} rows of the per-tenant table")
         return (
-            f"> [!NOTE]\n> This comment is trimmed to fit {max_bytes} bytes. Every distinct "
-            "change is shown above at least once; omitted: "
+            f"> [!NOTE]\n> This comment is trimmed to fit {max_bytes} bytes. "
+            + (
+                ""
+                if any("distinct changes" in c for c in cut)
+                else "Every distinct change is shown above at least once. "
+            )
+            + "Omitted: "
             + "; ".join(what)
             + ". Run `gitopsgen diff` (or `--format json`) locally for the full diff.\n\n"
         )
