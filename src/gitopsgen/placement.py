@@ -225,8 +225,8 @@ class Move:
         """What moving it would destroy or risk."""
         if self.to_cluster != self.cluster:
             return (
-                f"destroys {TenantNames(self.tenant).vcluster} on {self.cluster} (its namespace, data and "
-                f"LoadBalancer address) and creates it empty on {self.to_cluster} with a new "
+                f"destroys {TenantNames(self.tenant).vcluster} on {self.cluster} (its namespace, "
+                f"data and LoadBalancer address) and creates it empty on {self.to_cluster} with a new "
                 "address: every kubeconfig of it stops working"
             )
         return (
