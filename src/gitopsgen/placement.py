@@ -225,9 +225,9 @@ class Move:
         """What moving it would destroy or risk."""
         if self.to_cluster != self.cluster:
             return (
-                f"destroys {TenantNames(self.tenant).vcluster} on {self.cluster} (its namespace, "
-                f"data and LoadBalancer address) and creates it empty on {self.to_cluster} with a new "
-                "address: every kubeconfig of it stops working"
+                f"destroys {TenantNames(self.tenant).vcluster} on {self.cluster} (its "
+                "namespace, data and LoadBalancer address) and creates it empty on "
+                f"{self.to_cluster} with a new address: every kubeconfig of it stops working"
             )
         return (
             f"hands every Flux object of the tenant from shard {self.shard} to {self.to_shard}: "
