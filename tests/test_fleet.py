@@ -257,7 +257,8 @@ def test_growing_the_fleet_changes_no_existing_tenant(change: str) -> None:
     elif change == "cluster":
         after_text = before_text.replace(
             "tenants:",
-            "  - name: sa-1\n    pool: [10.40.0.0/24]\n    reserved: {traefik: 10.40.0.1}\ntenants:",
+            "  - name: sa-1\n    pool: [10.40.0.0/24]\n"
+            "    reserved: {traefik: 10.40.0.1}\ntenants:",
             1,
         )
     else:
@@ -277,7 +278,7 @@ def test_add_tenant_spreads_new_tenants_evenly() -> None:
     platform = resolve(config, "./generated")
     counts = {c.name: len(c.tenants) for c in platform.clusters}
     assert sum(counts.values()) == 100
-    for name, count in counts.items():
+    for count in counts.values():
         assert abs(count - 100 / 3) <= 0.3 * 100 / 3, counts
     eu = platform.cluster("eu-1")
     shards = collections.Counter(t.shard for t in eu.tenants)

@@ -25,6 +25,7 @@ from ipaddress import IPv4Address
 from gitopsgen.addresses import allocation
 from gitopsgen.errors import GitopsgenError
 from gitopsgen.ipam import in_pool, parse_address
+from gitopsgen.layout import TenantNames
 from gitopsgen.platform import Cluster, Platform
 
 __all__ = [
@@ -224,9 +225,9 @@ class Move:
         """What moving it would destroy or risk."""
         if self.to_cluster != self.cluster:
             return (
-                f"destroys vcluster-{self.tenant} on {self.cluster} (its namespace, data and "
-                f"LoadBalancer address) and creates it empty on {self.to_cluster} with a new "
-                "address: every kubeconfig of it stops working"
+                f"destroys {TenantNames(self.tenant).vcluster} on {self.cluster} (its "
+                "namespace, data and LoadBalancer address) and creates it empty on "
+                f"{self.to_cluster} with a new address: every kubeconfig of it stops working"
             )
         return (
             f"hands every Flux object of the tenant from shard {self.shard} to {self.to_shard}: "
