@@ -84,7 +84,8 @@ def test_default_image_change_names_the_key_its_line_and_the_count(tmp_path: Pat
     assert len(md.encode()) <= DEFAULT_MAX_BYTES
     assert "nginx:1.28-alpine" in md
     # the cause table: key, old -> new, its line, tenants and objects touched
-    row = f"| `defaults.workload.image` | nginx:1.27-alpine → nginx:1.28-alpine | {line} | {n} | {n} |"
+    row = f"| `defaults.workload.image` | nginx:1.27-alpine → nginx:1.28-alpine | {line} | "
+    row += f"{n} | {n} |"
     assert row in md
     # one group for the whole fleet, with the field and the tenant count
     assert f"**~ Deployment default/nginx (in vcluster-{{name}})  [{n} tenants: t0000" in md
