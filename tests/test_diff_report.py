@@ -156,7 +156,7 @@ def test_fifty_tenant_markdown_stays_under_the_budget_and_says_so(fifty: Path) -
     assert "**~ Deployment default/nginx (in vcluster-{name})  [40 tenants: t05, " in text
     assert "**- 20 objects removed  [5 tenants: t00, t01, t02, t03, t04]  risk: destroys**" in text
     for i in range(5):
-        assert f"| **destroys** | tenant t{i:02d} | Namespace vcluster-t{i:02d} removed" in text
+        assert f"| **destroys** | t{i:02d} | Namespace vcluster-t{i:02d} removed" in text
     for i in range(10):
         assert f"new{i}" in text
     assert text.index("Risk:") < text.index("Changes, each distinct") < text.index("Per tenant")

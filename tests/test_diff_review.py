@@ -17,6 +17,17 @@ from conftest import GIT_ENV, REPO, SEED_TENANTS, invoke
 from gitopsgen.diffreport import DEFAULT_MAX_BYTES
 
 FLEET = (REPO / "examples/fleet/tenants.yaml").read_text()
+
+
+def _schema():  # type: ignore[no-untyped-def]
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(
+        json.loads((REPO / "schema/diff.schema.json").read_text())
+    )
+
+
+SCHEMA = _schema()
 SEEDLIKE = Path(__file__).parent / "fixtures" / "seedlike"
 
 
@@ -54,7 +65,10 @@ class Repo:
         js = self.diff("--format", "json", *args)
         for run in (text, md, js):
             assert run.code == 0, run.err
-        return text.out, md.out, json.loads(js.out)
+        data = json.loads(js.out)
+        errors = [e.message for e in SCHEMA.iter_errors(data)]
+        assert errors == []
+        return text.out, md.out, data
 
 
 def _line_of(text: str, needle: str) -> int:
@@ -182,7 +196,7 @@ def _assert_flag(repo: Repo, flag: str, tenant: str) -> dict:  # type: ignore[ty
     assert md.index("Risk:") < md.index("Per tenant")
     if "What changed in tenants.yaml" in md:
         assert md.index("Risk:") < md.index("What changed in tenants.yaml")
-    assert f"| **{flag}** | tenant {tenant} |" in md
+    assert f"| **{flag}** | {tenant} |" in md
     return data
 
 
@@ -326,6 +340,7 @@ def test_faithful_migration_is_no_change_to_the_cluster(tmp_path: Path) -> None:
         invoke("diff", "-c", str(repo.config), "--base-ref", "HEAD~1", "--format", "json").out
     )
     assert data["mode"] == "migration" and data["changed"] is False
+    assert [e.message for e in SCHEMA.iter_errors(data)] == []
     assert data["baseCommit"] == repo.git("rev-parse", "HEAD~1").strip()
     md = invoke("diff", "-c", str(repo.config), "--base-ref", "HEAD~1", "--format", "markdown")
     assert "**No change to the cluster" in md.out
@@ -418,3 +433,82 @@ def test_explicit_base_options_and_the_resolved_commit(tmp_path: Path) -> None:
         cwd=repo.root,
     )
     assert both.code == 2 and "exclude each other" in both.err
+
+
+# --- markdown that renders -----------------------------------------------------------
+
+
+def test_mixed_change_markdown_renders_as_tables_and_blocks(tmp_path: Path) -> None:
+    """One default, one tenant added, one removed, one address changed: the comment
+    is read through a real markdown renderer (python-markdown, as GitHub renders
+    GFM tables and fences)."""
+    import html as html_lib
+    from html.parser import HTMLParser
+
+    import markdown
+
+    repo = Repo(tmp_path / "repo").init(SEED_TENANTS)
+    mixed = (
+        SEED_TENANTS.replace("172.18.0.211", "172.18.0.215").split("  - name: c\n")[0]
+        + "  - name: d\n    ip: 172.18.0.216\n"
+        + "defaults:\n  workload:\n    image: nginx:1.28-alpine\n"
+    )
+    repo.config.write_text(mixed)
+    md = repo.diff("--format", "markdown").out
+    page = markdown.markdown(md, extensions=["tables", "fenced_code"])
+
+    class Walk(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.headings: list[str] = []
+            self.rows: list[list[str]] = []
+            self.tables = 0
+            self.stack: list[str] = []
+            self.text = ""
+
+        def handle_starttag(self, tag: str, attrs: list) -> None:  # type: ignore[type-arg]
+            self.stack.append(tag)
+            if tag == "table":
+                self.tables += 1
+            if tag == "tr":
+                self.rows.append([])
+            if tag in ("h3", "h4", "td", "th"):
+                self.text = ""
+
+        def handle_endtag(self, tag: str) -> None:
+            self.stack.pop()
+            if tag in ("h3", "h4"):
+                self.headings.append(self.text.strip())
+            if tag in ("td", "th"):
+                self.rows[-1].append(self.text.strip())
+
+        def handle_data(self, data: str) -> None:
+            self.text += data
+
+    walk = Walk()
+    walk.feed(page)
+    assert walk.headings[0] == "gitopsgen diff"
+    assert [h.split(":")[0] for h in walk.headings[1:]] == [
+        "⚠️ Risk",
+        "What changed in tenants.yaml",
+        "Changes, each distinct change once",
+        "Per tenant",
+    ]
+    assert walk.tables == 3
+    # every row has as many cells as its table's header: no pipe broke a table
+    widths = {3, 5}
+    assert all(len(row) in widths for row in walk.rows), walk.rows
+    cause = {row[0]: row for row in walk.rows if row and row[0].startswith(("defaults", "tenants"))}
+    assert cause["defaults.workload.image"][1:] == [
+        "nginx:1.27-alpine → nginx:1.28-alpine",
+        str(_line_of(mixed, "nginx:1.28-alpine")),
+        "2",
+        "2",
+    ]
+    assert cause["tenants[b].ip"][1] == "172.18.0.211 → 172.18.0.215"
+    assert cause["tenants[d]"][1].startswith("added: ")
+    assert cause["tenants[c]"][1].startswith("removed ")
+    risks = [row for row in walk.rows if row[0] in ("destroys", "address")]
+    assert {(r[0], r[1]) for r in risks} == {("destroys", "c"), ("address", "b")}
+    assert page.count("<details>") == page.count("</details>") == 5
+    assert html_lib.unescape(page).count('<code class="language-diff">') >= 5

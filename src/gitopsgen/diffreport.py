@@ -418,9 +418,9 @@ def _md_risks(result: DiffResult, limit: int | None) -> str:
         f"**{flag}** ×{sum(1 for r in result.risks if r.flag == flag)}"
         for flag in result.risk_flags()
     )
-    rows = ["| risk | where | what |", "|---|---|---|"]
+    rows = ["| risk | tenant | what |", "|---|---|---|"]
     for r in shown:
-        who = "shared" if r.tenant is None else f"tenant {r.tenant}"
+        who = "(shared)" if r.tenant is None else r.tenant
         rows.append(f"| **{r.flag}** | {_md_escape(who)} | {_md_escape(r.reason)} |")
     more = ""
     if len(shown) < len(result.risks):
