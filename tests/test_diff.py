@@ -336,6 +336,15 @@ def test_ci_examples_parse_and_use_full_history() -> None:
     steps = workflow["jobs"]["diff"]["steps"]
     assert steps[0]["with"]["fetch-depth"] == 0
     assert any("--format markdown" in s.get("run", "") for s in steps)
+    gate = next(s for s in steps if s.get("name") == "Risk gate")
+    assert "--fail-on destroys,moves,access" in gate["run"]
+    # every flag the examples pass is one the command knows
+    from gitopsgen.cli import cli
+
+    options = {o for p in cli.commands["diff"].params for o in p.opts}
+    for step in steps:
+        for flag in re.findall(r"gitopsgen diff (.*)", step.get("run", "")):
+            assert {w for w in flag.split() if w.startswith("--")} <= options, flag
     assert workflow["permissions"]["pull-requests"] == "write"
     gitlab = yaml.safe_load((REPO / "examples/ci/gitlab-ci.yml").read_text())
     job = gitlab["gitopsgen-diff"]
