@@ -339,9 +339,9 @@ def test_ci_examples_parse_and_use_full_history() -> None:
     gate = next(s for s in steps if s.get("name") == "Risk gate")
     assert "--fail-on destroys,moves,access" in gate["run"]
     # every flag the examples pass is one the command knows
-    from gitopsgen.cli import cli
+    from gitopsgen.cli.diff import diff
 
-    options = {o for p in cli.commands["diff"].params for o in p.opts}
+    options = {o for p in diff.params for o in p.opts}
     for step in steps:
         for flag in re.findall(r"gitopsgen diff (.*)", step.get("run", "")):
             assert {w for w in flag.split() if w.startswith("--")} <= options, flag
