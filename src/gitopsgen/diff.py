@@ -541,8 +541,9 @@ RBAC_KINDS = frozenset({"ClusterRole", "ClusterRoleBinding"})
 POLICY_KINDS = frozenset({"NetworkPolicy", "CiliumNetworkPolicy", "CiliumClusterwideNetworkPolicy"})
 GRANT_KIND = "ReferenceGrant"
 # Helm values of the vcluster chart that carry its address: the MetalLB annotation
-# of the control-plane Service, the SANs of its serving certificate, the external
-# address (vcluster chart v0.30.4 values.yaml: controlPlane.proxy.extraSANs,
+# of the control-plane Service, the SANs of its serving certificate ("extra hostnames
+# to sign the vCluster proxy certificate for"), the external address (loft-sh/vcluster
+# v0.30.4 chart/values.schema.json: ControlPlaneProxy.extraSANs,
 # controlPlane.service.annotations; external.platform.apiServerHost in the seed).
 _ADDRESS_MARKERS = ("loadbalancerip", "extrasans", "apiserverhost", "tlssan", "tls-san")
 _DISTRO_SEGMENT = "distro"
@@ -653,8 +654,8 @@ def _object_risks(o: ObjectChange, tenant_op: Op) -> list[tuple[str, str]]:
 
 def _switches_distro(f: FieldChange) -> bool:
     """``controlPlane.distro.<d>.enabled`` changes, or a distro's block comes or
-    goes (vcluster chart values: exactly one of controlPlane.distro.k8s/k3s/k0s
-    is enabled)."""
+    goes: "A distro cannot be changed after vCluster is deployed" (loft-sh/vcluster
+    v0.30.4 chart/values.schema.json, controlPlane.distro)."""
     if _DISTRO_SEGMENT not in f.segments:
         return False
     rest = f.segments[f.segments.index(_DISTRO_SEGMENT) + 1 :]
@@ -1143,8 +1144,10 @@ def _flux_targets(
     """Directory (tree relative) -> (target, targetNamespace) from the tree's Flux
     Kustomizations. With ``spec.kubeConfig`` Flux applies ``spec.path`` inside the
     cluster the kubeconfig Secret reaches: here the vcluster whose Secret it names
-    (fluxcd/kustomize-controller api/v1 kustomization_types.go: KubeConfig,
-    TargetNamespace, Path "relative to the root of the SourceRef")."""
+    (fluxcd/kustomize-controller api/v1/kustomization_types.go at 02e1e73: KubeConfig
+    "for reconciling the Kustomization on a remote cluster", TargetNamespace "sets or
+    overrides the namespace in the kustomization.yaml file", Path relative to the
+    root of the SourceRef)."""
     secrets = {TenantNames(n).kubeconfig_secret: n for n in names}
     out: dict[str, tuple[str | None, str | None]] = {}
     for docs in files.values():
@@ -1188,8 +1191,8 @@ def side_from_tree(
 ) -> Side:
     """The objects of a hand-made tree: ``files`` maps top-level relative paths
     (below ``tree``) to their bytes. An object without a namespace of its own gets
-    the one its directory's kustomization gives, else its Flux Kustomization's
-    ``targetNamespace``, else the layout's; it is applied where its Flux
+    its Flux Kustomization's ``targetNamespace``, else the one its directory's
+    kustomization gives, else the layout's; it is applied where its Flux
     Kustomization applies it (inside a vcluster with ``kubeConfig``), else where
     the layout says (the seed layout is version 1's)."""
     names = list(names)
@@ -1227,7 +1230,7 @@ def side_from_tree(
                 break
             probe = posixpath.dirname(probe)
         target = found[0] or (placement.target if placement is not None else layout.host)
-        namespace = namespaces.get(directory) or found[1]
+        namespace = found[1] or namespaces.get(directory)
         if namespace is None and placement is not None:
             namespace = placement.namespace
         tenant = placement.tenant if placement is not None else None
