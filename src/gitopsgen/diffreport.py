@@ -711,6 +711,10 @@ def to_json_data(result: DiffResult) -> dict[str, Any]:
     def counts(op: str) -> int:
         return result.objects(op)  # type: ignore[arg-type]
 
+    tenant_flags: dict[str | None, set[str]] = {}
+    for r in result.risks:
+        if r.object is None:  # a tenant-level flag (moves, distro)
+            tenant_flags.setdefault(r.tenant, set()).add(r.flag)
     return {
         "version": JSON_FORMAT_VERSION,
         "base": result.base,
@@ -742,8 +746,7 @@ def to_json_data(result: DiffResult) -> dict[str, Any]:
                 "change": t.op,
                 "summary": tenant_line(t),
                 "risk": sorted(
-                    {f for o in t.objects for f in o.risks}
-                    | {r.flag for r in result.risks if r.tenant == t.name and r.object is None},
+                    {f for o in t.objects for f in o.risks} | tenant_flags.get(t.name, set()),
                     key=RISKS.index,
                 ),
                 "attributes": [{"name": a.path, "old": a.old, "new": a.new} for a in t.attributes],
