@@ -512,3 +512,57 @@ def test_mixed_change_markdown_renders_as_tables_and_blocks(tmp_path: Path) -> N
     assert {(r[0], r[1]) for r in risks} == {("destroys", "c"), ("address", "b")}
     assert page.count("<details>") == page.count("</details>") == 5
     assert html_lib.unescape(page).count('<code class="language-diff">') >= 5
+
+
+# --- what counts as more access ---------------------------------------------------
+
+
+def _policy(ingress: list, types: list | None = None) -> dict:  # type: ignore[type-arg]
+    spec: dict = {"podSelector": {}, "policyTypes": types or ["Ingress"], "ingress": ingress}  # type: ignore[type-arg]
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "p", "namespace": "vcluster-a"},
+        "spec": spec,
+    }
+
+
+def _grant(to: list) -> dict:  # type: ignore[type-arg]
+    return {
+        "apiVersion": "gateway.networking.k8s.io/v1beta1",
+        "kind": "ReferenceGrant",
+        "metadata": {"name": "g", "namespace": "vcluster-a"},
+        "spec": {
+            "from": [
+                {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": "tenant-a"}
+            ],
+            "to": to,
+        },
+    }
+
+
+def _flags_between(old: dict, new: dict | None) -> list[str]:  # type: ignore[type-arg]
+    from gitopsgen.diff import compare_sides, side_from_outputs
+    from gitopsgen.render.base import RenderedFile
+
+    def side(doc: dict | None) -> object:  # type: ignore[type-arg]
+        docs = () if doc is None else (doc,)
+        return side_from_outputs("s", [RenderedFile("f.yaml", docs, "a", "vcluster-a")], ["a"])
+
+    result = compare_sides(side(old), side(new))  # type: ignore[arg-type]
+    return [r.flag for r in result.risks]
+
+
+def test_network_policy_and_grant_widening() -> None:
+    peer = {"from": [{"namespaceSelector": {"matchLabels": {"n": "traefik"}}}]}
+    other = {"from": [{"namespaceSelector": {"matchLabels": {"n": "monitoring"}}}]}
+    assert _flags_between(_policy([peer]), _policy([peer, other])) == ["access"]  # a rule more
+    assert _flags_between(_policy([peer, other]), _policy([peer])) == []  # a rule less
+    open_peer = {"from": [{"namespaceSelector": {}}]}
+    assert _flags_between(_policy([peer]), _policy([open_peer])) == ["access"]  # broader
+    assert _flags_between(_policy([]), None) == ["access"]  # an isolating policy removed
+    assert _flags_between(_policy([peer]), _policy([peer])) == []
+    named = [{"group": "", "kind": "Service", "name": "nginx"}]
+    every = [{"group": "", "kind": "Service"}]
+    assert _flags_between(_grant(named), _grant(every)) == ["access"]  # any Service now
+    assert _flags_between(_grant(every), _grant(named)) == []  # narrowed

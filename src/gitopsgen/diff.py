@@ -590,14 +590,32 @@ def _policy_widens(f: FieldChange) -> bool:
     return False
 
 
-def _grant_widens(f: FieldChange) -> bool:
-    segments = [s for s in f.segments if isinstance(s, str)]
-    if len(segments) < 2 or segments[0] != "spec" or segments[1] not in ("from", "to"):
-        return False
-    if f.op == "removed":
-        # without a name, a ReferenceGrant's "to" allows every object of the kind
-        return segments[-1] == "name" or (len(segments) == 2 and segments[1] == "to")
-    return True
+def _grant_items(doc: Obj, key: str) -> list[dict[str, Any]]:
+    spec = doc.get("spec")
+    items = spec.get(key) if isinstance(spec, dict) else None
+    return [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
+
+
+def _covers(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Whether a ReferenceGrant item ``old`` already allows all that ``new`` does: the
+    same group, kind (and namespace, for "from"), and a name only if ``old`` has none
+    or the same (gateway-api apis/v1beta1 referencegrant_types.go: ReferenceGrantTo
+    without name "refers to all resources of the specified Group and Kind")."""
+    for field_name in ("group", "kind", "namespace"):
+        if old.get(field_name) != new.get(field_name):
+            return False
+    return old.get("name") is None or old.get("name") == new.get("name")
+
+
+def _grant_widens(old: Obj, new: Obj) -> list[str]:
+    """The ``from`` / ``to`` items of ``new`` that ``old`` did not allow."""
+    wider = []
+    for key in ("from", "to"):
+        before = _grant_items(old, key)
+        for i, item in enumerate(_grant_items(new, key)):
+            if not any(_covers(o, item) for o in before):
+                wider.append(f"spec.{key}[{i}]")
+    return wider
 
 
 def _object_risks(o: ObjectChange, tenant_op: Op) -> list[tuple[str, str]]:
@@ -623,8 +641,8 @@ def _object_risks(o: ObjectChange, tenant_op: Op) -> list[tuple[str, str]]:
     if kind == GRANT_KIND:
         if o.op == "added" and (existing or tenant is None):
             out.append(("access", f"{o.id.display()} added"))
-        elif o.op == "changed":
-            wider = [f.path for f in o.fields if _grant_widens(f)]
+        elif o.op == "changed" and o.old is not None and o.new is not None:
+            wider = _grant_widens(o.old.doc, o.new.doc)
             if wider:
                 out.append(("access", f"{o.id.display()} widened: {', '.join(wider[:3])}"))
     release = tenant is not None and o.id.name == _vcluster_name(tenant)
