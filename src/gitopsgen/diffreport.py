@@ -378,7 +378,10 @@ def _section(t: TenantDiff, level: str) -> str:
 
 
 def _md_table(tenants: list[TenantDiff]) -> list[str]:
+    """The per-tenant table; tenants whose rows would be the same (the same change
+    counts, no attribute of their own) share one row."""
     rows = ["| | section | objects | fields | tenants.yaml changes |", "|---|---|---|---|---|"]
+    merged: dict[tuple[str, ...], list[str | None]] = {}
     for t in tenants:
         mark = _MARK[t.op]
         counts = []
@@ -392,9 +395,11 @@ def _md_table(tenants: list[TenantDiff]) -> list[str]:
         elif t.op == "added":
             attrs = "new tenant"
         fields = str(t.field_count) if t.count("changed") else ""
-        rows.append(
-            f"| `{mark}` | {_md_escape(t.title)} | {' '.join(counts)} | {fields} | {attrs} |"
-        )
+        key = (mark, " ".join(counts), fields, attrs, "shared" if t.name is None else "")
+        merged.setdefault(key, []).append(t.name)
+    for (mark, counts_text, fields, attrs, _), names in merged.items():
+        title = "shared" if names == [None] else tenant_list(names)
+        rows.append(f"| `{mark}` | {_md_escape(title)} | {counts_text} | {fields} | {attrs} |")
     return rows
 
 
@@ -547,6 +552,13 @@ def _per_tenant(result: DiffResult, max_bytes: int, lead: str, cut: list[str]) -
     rows = _md_table(result.tenants)
     levels = ["full"] * len(result.tenants)
     sections = [_section(t, "full") for t in result.tenants]
+    # A tenant whose every change is in a group of several tenants repeats what the
+    # groups show: such sections go first when the comment must shrink.
+    shared_by = {id(o): len(g.tenants) for g in result.groups for o in g.objects}
+    repeats = [
+        bool(t.objects) and all(shared_by.get(id(o), 1) > 1 for o in t.objects)
+        for t in result.tenants
+    ]
 
     def assemble(table_rows: list[str], note: str) -> str:
         return lead + note + "\n".join(table_rows) + "\n\n" + "".join(s for s in sections if s)
@@ -561,9 +573,15 @@ def _per_tenant(result: DiffResult, max_bytes: int, lead: str, cut: list[str]) -
     def trim_note(dropped_rows: int) -> str:
         brief = levels.count("brief")
         gone = levels.count("none")
-        if not brief and not gone and not dropped_rows and not cut:
+        repeated = levels.count("repeat")
+        if not brief and not gone and not repeated and not dropped_rows and not cut:
             return ""
         what = list(cut)
+        if repeated:
+            what.append(
+                f"{_plural(repeated, 'per-tenant section')} that only repeat a change shown "
+                f"above for several tenants ({names('repeat')})"
+            )
         if brief:
             what.append(
                 f"the object bodies and field details of {_plural(brief, 'per-tenant section')} "
@@ -594,6 +612,12 @@ def _per_tenant(result: DiffResult, max_bytes: int, lead: str, cut: list[str]) -
     sizes = [_size(sec) for sec in sections]
     fixed = _size(text) - sum(sizes) + _NOTE_RESERVE
     total = fixed + sum(sizes)
+    # Once the comment must shrink, every repeating section goes (all or none: a
+    # few hundred of thousands of equal sections would only be noise).
+    for i in range(len(sections)):
+        if repeats[i]:
+            total -= sizes[i]
+            sections[i], levels[i], sizes[i] = "", "repeat", 0
     for level in ("brief", "none"):
         for i in sorted(range(len(sections)), key=lambda i: -sizes[i]):
             if total <= max_bytes:
@@ -603,7 +627,7 @@ def _per_tenant(result: DiffResult, max_bytes: int, lead: str, cut: list[str]) -
                 if _size(brief) < sizes[i]:
                     total += _size(brief) - sizes[i]
                     sections[i], levels[i], sizes[i] = brief, "brief", _size(brief)
-            elif level == "none" and levels[i] != "none":
+            elif level == "none" and levels[i] not in ("none", "repeat"):
                 total -= sizes[i]
                 sections[i], levels[i], sizes[i] = "", "none", 0
     text = assemble(rows, trim_note(0))
