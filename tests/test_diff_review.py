@@ -383,18 +383,25 @@ def test_hand_made_file_left_next_to_the_generated_one_is_named(tmp_path: Path) 
     )
 
 
-def test_broken_yaml_in_the_base_tree_is_located(tmp_path: Path) -> None:
+def test_unreadable_yaml_in_the_base_tree_is_located_and_named(tmp_path: Path) -> None:
     repo = _seed_like(tmp_path / "seed")
     bad = repo.root / "infrastructure/monitoring/monitoring_helmrelease.yaml"
     bad.write_text(bad.read_text() + "---\nkind: x\nkind: y\n")
-    repo.git("commit", "-qam", "duplicate key")
+    template = repo.root / "charts/x/templates/cm.yaml"
+    template.parent.mkdir(parents=True)
+    template.write_text("{{- if .Values.enabled }}\nkind: ConfigMap\n{{- end }}\n")
+    repo.git("add", "-A")
+    repo.git("commit", "-qm", "a duplicate key, a chart template")
     _migrate(repo)
     run = invoke("diff", "-c", str(repo.config), "--base-ref", "HEAD~1", cwd=repo.root)
-    assert run.code == 2
-    lines = bad.read_text().splitlines()
-    line = len(lines)  # the second 'kind' is the last line
-    assert f"infrastructure/monitoring/monitoring_helmrelease.yaml:{line}:1: " in run.err
-    assert "duplicate key 'kind'" in run.err and run.err.startswith("base (")
+    assert run.code == 0, run.err
+    line = len(bad.read_text().splitlines())  # the second 'kind' is the last line
+    note = next(n for n in run.out.splitlines() if n.startswith("note: base: "))
+    assert "2 YAML files not read (their objects are not compared)" in note
+    assert f"infrastructure/monitoring/monitoring_helmrelease.yaml:{line}:1: " in note
+    assert "duplicate key 'kind'" in note and "charts/x/templates/cm.yaml:1:" in note
+    # the monitoring release is unreadable on both sides: not a difference
+    assert "No change to the cluster" in run.out
 
 
 # --- explicit inputs --------------------------------------------------------------

@@ -1205,14 +1205,16 @@ def side_from_tree(
     tree: str,
     layout: Layout,
     names: Iterable[str],
-    side: str,
+    skipped: list[str],
 ) -> Side:
     """The objects of a hand-made tree: ``files`` maps top-level relative paths
     (below ``tree``) to their bytes. An object without a namespace of its own gets
     its Flux Kustomization's ``targetNamespace``, else the one its directory's
     kustomization gives, else the layout's; it is applied where its Flux
     Kustomization applies it (inside a vcluster with ``kubeConfig``), else where
-    the layout says (the seed layout is version 1's)."""
+    the layout says (the seed layout is version 1's). A file that cannot be read
+    within the reader's limits is left out, its first located problem added to
+    ``skipped``."""
     names = list(names)
     parsed: dict[str, list[Obj]] = {}
     for path, raw in sorted(files.items()):
@@ -1222,7 +1224,8 @@ def side_from_tree(
         try:
             docs = [d.data for d in read_documents(raw, path)]
         except ConfigError as exc:
-            raise SideError(side, exc) from None
+            skipped.append(exc.lines()[0])  # a chart template, a broken file: said, not fatal
+            continue
         parsed[rel] = [d for d in docs if isinstance(d, dict)]
     namespaces: dict[str, str] = {}
     for rel, docs in parsed.items():
@@ -1288,7 +1291,8 @@ def _tree_diff(
     layout = platform.clusters[0].layout
     names = [t.name for t in platform.tenants()]
     where = f"{tree or '.'} at {base_label}"
-    old = side_from_tree(where, blobs, tree, layout, names, f"base ({where})")
+    skipped_old: list[str] = []
+    old = side_from_tree(where, blobs, tree, layout, names, skipped_old)
     if not forced and not any(key.kind in GENERATED_KINDS for key in old.objects):
         return None
     # The head: what tenants.yaml generates, and every other tracked file of the tree.
@@ -1307,7 +1311,8 @@ def _tree_diff(
             disk[f] = (top / f).read_bytes()
         except OSError:
             continue  # deleted in the work tree, not committed yet
-    hand = side_from_tree("work tree", disk, head_tree, layout, names, "working tree")
+    skipped_new: list[str] = []
+    hand = side_from_tree("work tree", disk, head_tree, layout, names, skipped_new)
     twice: dict[str, list[ObjectId]] = {}
     new = Side(generated.label, dict(generated.objects), set(generated.tenants), None)
     for key, located in hand.objects.items():
@@ -1365,8 +1370,25 @@ def _tree_diff(
             f"{relocated} Flux Kustomization(s) now take their path from {prefix}/ and apply "
             "the objects compared here; the new path alone changes nothing in the cluster"
         )
+    if len(platform.clusters) > 1:
+        result.notes.append(
+            f"the hand-made tree is read as host cluster {platform.clusters[0].name}'s: "
+            "with several clusters, name one tree per cluster with --base-tree"
+        )
+    for side_name, problems in (("base", skipped_old), ("work tree", skipped_new)):
+        if problems:
+            shown = "; ".join(problems[:5])
+            more = f" and {len(problems) - 5} more" if len(problems) > 5 else ""
+            result.notes.append(
+                f"{side_name}: {_plural_files(len(problems))} not read (their objects are not "
+                f"compared): {shown}{more}"
+            )
     result.notes += notes
     return result
+
+
+def _plural_files(n: int) -> str:
+    return "1 YAML file" if n == 1 else f"{n} YAML files"
 
 
 def _head_project(config_path: Path, load: Any) -> Any:
