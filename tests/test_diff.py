@@ -296,6 +296,7 @@ def test_against_disk_details_check(repo: Repo) -> None:
     route.write_text(route.read_text().replace("tenant-a.traefik.local", "evil.example"))
     repo.write(SEED_TENANTS.split("  - name: c\n")[0])  # c removed, not yet built
     data = repo.json("--against-disk")
+    assert data["mode"] == "disk" and data["baseCommit"] is None
     a = _tenant(data, "a")
     [obj] = a["objects"]
     assert obj["kind"] == "HTTPRoute"

@@ -1503,6 +1503,7 @@ def diff_against_disk(config_path: Path) -> DiffResult:
         f"build: {project.config_path}", new_outputs, (t.name for t in project.config.tenants)
     )
     result = compare_sides(old, new)
+    result.mode = "disk"
     for rel in cmp.conflicts:
         result.notes.append(
             f"{rel}: a file gitopsgen did not write stands where build must write; "
