@@ -618,9 +618,15 @@ def _grant_widens(old: Obj, new: Obj) -> list[str]:
     return wider
 
 
-def _object_risks(o: ObjectChange, tenant_op: Op) -> list[tuple[str, str]]:
+def _object_risks(
+    o: ObjectChange, tenant_op: Op, namespaces: dict[tuple[str, str], Op]
+) -> list[tuple[str, str]]:
+    """``namespaces``: the Namespaces this diff adds or removes, by (target, name)."""
     kind = o.id.kind
     existing = tenant_op == "changed"  # a tenant that is there before and after
+    # a policy or grant in a namespace that comes (or goes) with this change is part
+    # of a new (or deleted) vcluster, not a change of what an existing one allows
+    namespace = namespaces.get((o.id.cluster, o.id.namespace))
     out: list[tuple[str, str]] = []
     tenant = o.tenant
     if o.op == "removed" and tenant is not None and kind in DESTROY_KINDS:
@@ -630,16 +636,16 @@ def _object_risks(o: ObjectChange, tenant_op: Op) -> list[tuple[str, str]]:
     if kind in RBAC_KINDS and o.op != "removed":
         out.append(("access", f"cluster-scoped RBAC {o.op}: {o.id.display()}"))
     if kind in POLICY_KINDS:
-        if o.op == "added" and existing:
+        if o.op == "added" and namespace != "added":
             out.append(("access", f"{o.id.display()} added: policies add allowed traffic"))
-        elif o.op == "removed" and existing and o.old is not None and _is_deny(o.old.doc):
+        elif o.op == "removed" and namespace != "removed" and o.old and _is_deny(o.old.doc):
             out.append(("access", f"{o.id.display()} removed: it isolated its pods"))
         elif o.op == "changed":
             wider = [f.path for f in o.fields if _policy_widens(f)]
             if wider:
                 out.append(("access", f"{o.id.display()} allows more: {', '.join(wider[:3])}"))
     if kind == GRANT_KIND:
-        if o.op == "added" and (existing or tenant is None):
+        if o.op == "added" and namespace != "added":
             out.append(("access", f"{o.id.display()} added"))
         elif o.op == "changed" and o.old is not None and o.new is not None:
             wider = _grant_widens(o.old.doc, o.new.doc)
@@ -691,6 +697,12 @@ def assess(result: DiffResult) -> list[Risk]:
     """The risk flags of every change, ordered by :data:`RISKS`; sets each object's
     ``risks`` too."""
     risks: list[Risk] = []
+    namespaces: dict[tuple[str, str], Op] = {
+        (o.id.cluster, o.id.name): o.op
+        for t in result.tenants
+        for o in t.objects
+        if o.id.kind == "Namespace" and o.id.group == "" and o.op != "changed"
+    }
     for t in result.tenants:
         attrs = {a.path: a for a in t.attributes}
         tenant_level: set[str] = set()
@@ -723,7 +735,7 @@ def assess(result: DiffResult) -> list[Risk]:
                 )
             )
         for o in t.objects:
-            found = _object_risks(o, t.op)
+            found = _object_risks(o, t.op, namespaces)
             o.risks = sorted({flag for flag, _ in found}, key=RISKS.index)
             for flag, reason in found:
                 if flag in tenant_level:
