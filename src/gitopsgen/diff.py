@@ -15,7 +15,16 @@ Only objects whose data differ are diffed, so the cost stays linear.
 
 Every object change belongs to its tenant (``RenderedFile.tenant``) or to the shared
 section; tenants that appear or go away, and the tenant attributes that changed
-in tenants.yaml (ip, hostname, authDelegator, values), are summarised first.
+in tenants.yaml (cluster, shard, distro, ip, hostname, authDelegator, values), are
+summarised per tenant. On top of that a review gets:
+
+* the cause (:func:`input_changes`): each key of tenants.yaml that differs, with
+  its position (:class:`gitopsgen.reader.Document`) and what it touches;
+* groups (:func:`group_changes`): changes equal once tenant names are placeholders;
+* risks (:func:`assess`): destroys, moves, access, address, distro;
+* migration diffs (:func:`diff_tree`): a hand-made tree's objects against the
+  generated tree and the repository's other files.
+
 No click here: :mod:`gitopsgen.diffreport` renders a :class:`DiffResult`.
 """
 
@@ -1029,15 +1038,6 @@ def _scalar(value: Any) -> bool:
 
 
 # --- the three ways to get two sides -------------------------------------------
-
-
-@dataclass(frozen=True)
-class BaseSpec:
-    """Which base the user named, and how: ``kind`` is "auto" (``--base``: a file
-    when it is one, else a revision), "ref", "file" or "tree" (``REF:PATH``)."""
-
-    kind: str = "auto"
-    value: str | None = None
 
 
 def diff_git(
