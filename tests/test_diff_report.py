@@ -224,3 +224,37 @@ def test_fast_path_matches_a_full_compile() -> None:
     )
     assert changed_tenants(old, image_changed, "./generated", "./generated") is None
     assert changed_tenants(old, old, "./generated", "./other") is None
+
+
+def test_field_walk_agrees_with_deepdiff() -> None:
+    """The direct walk through mappings reports exactly what deepdiff does, on
+    random manifests-like values (named lists, positional lists, type changes)."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from gitopsgen.diff import deepdiff_field_changes
+
+    scalars = st.one_of(
+        st.none(), st.booleans(), st.integers(-3, 3), st.floats(0, 2), st.sampled_from("abc")
+    )
+    keys = st.sampled_from(["name", "image", "spec", "x", "y", "z"])
+
+    def extend(children: st.SearchStrategy) -> st.SearchStrategy:  # type: ignore[type-arg]
+        named = st.lists(
+            st.fixed_dictionaries({"name": st.sampled_from("pqr")}, optional={"v": children}),
+            max_size=3,
+        )
+        return st.one_of(
+            st.lists(children, max_size=3), st.dictionaries(keys, children, max_size=4), named
+        )
+
+    values = st.recursive(scalars, extend, max_leaves=12)
+    docs = st.dictionaries(keys, values, max_size=4)
+
+    @settings(max_examples=300, deadline=None)
+    @given(docs, docs)
+    def check(old: dict, new: dict) -> None:  # type: ignore[type-arg]
+        assert field_changes(old, new) == deepdiff_field_changes(old, new)
+        assert field_changes(old, old) == []
+
+    check()
