@@ -8,9 +8,10 @@ apiVersion change of the same kind and name is a change, not a removal plus an
 addition. Kustomize index files (``kustomization.yaml``) are build instructions,
 not cluster objects; what they list shows up as objects added or removed.
 
-Field changes come from deepdiff after lists of named items (containers, env,
-dependsOn, ports with names, ...) are turned into mappings keyed by name, so
-reordering them is not a change and paths read ``containers[name=nginx].image``.
+Field changes are those deepdiff reports, after lists of named items (containers,
+env, dependsOn, ports with names, ...) are turned into mappings keyed by name, so
+reordering them is not a change and paths read ``containers[name=nginx].image``;
+mappings are walked directly and only plain lists go through deepdiff.
 Only objects whose data differ are diffed, so the cost stays linear.
 
 Every object change belongs to its tenant (``RenderedFile.tenant``) or to the shared
