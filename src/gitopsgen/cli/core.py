@@ -104,12 +104,18 @@ def check(config: str, allow_outside: bool, quiet: bool, fmt: str) -> None:
     """Compare the tree on disk with what build would write, and check that the
     repository's kustomizations include it (see `wiring:`). Writes nothing.
 
+    Then build the repository as Flux does, from the entry point (wiring.hostCluster)
+    through every Flux Kustomization's path, and report objects defined twice,
+    hand-kept documents the generated tree replaces, paths that do not exist or do not
+    build and dependsOn targets defined nowhere.
+
     Exit 0 when in sync, 1 on drift (missing, changed or stale files, a foreign
-    file where build must write, or a missing wiring line), 2 on invalid input
-    or an inconsistent tree.
+    file where build must write, a missing wiring line, or a repository problem),
+    2 on invalid input or an inconsistent tree.
     """
     from gitopsgen.consistency import ConsistencyError, verify
     from gitopsgen.plan import plan_project
+    from gitopsgen.repocheck import check_repository
     from gitopsgen.report import check_report, consistency_report
     from gitopsgen.tree import compare
     from gitopsgen.wiring import check_wiring
@@ -135,6 +141,7 @@ def check(config: str, allow_outside: bool, quiet: bool, fmt: str) -> None:
         comparison=result,
         planned={rel: plan[rel].data for rel in result.changed},
         wiring=check_wiring(project),
+        repository=check_repository(project, plan),
     )
     _emit(report, fmt, quiet)
 
