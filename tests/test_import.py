@@ -129,7 +129,24 @@ def test_refuses_to_overwrite_without_force(tmp_path):
     assert out.read_text() == "mine\n"
     forced = invoke("import", str(FIXTURE), "-o", str(out), "--force")
     assert forced.code == 0, forced.err
-    assert out.read_text().startswith("# yaml-language-server:")
+    assert out.read_text().startswith("# Imported by `gitopsgen import` from seedlike.")
+
+
+def test_modeline_only_when_the_schema_resolves(tmp_path):
+    """Issue 12 item 2: the modeline pointed at schema/tenants.schema.json whether or
+    not the imported repository had it; an editor then reports a missing schema."""
+    out = tmp_path / "tenants.yaml"
+    res = invoke("import", str(FIXTURE), "-o", str(out))
+    assert res.code == 0, res.err
+    assert "yaml-language-server" not in out.read_text()
+    assert "no schema/tenants.schema.json beside it, so no editor modeline" in res.out
+    (tmp_path / "schema").mkdir()
+    (tmp_path / "schema" / "tenants.schema.json").write_text("{}\n")
+    res = invoke("import", str(FIXTURE), "-o", str(out), "--force")
+    assert res.code == 0, res.err
+    first = out.read_text().splitlines()[0]
+    assert first == "# yaml-language-server: $schema=schema/tenants.schema.json"
+    assert (tmp_path / first.split("=", 1)[1]).is_file()
 
 
 def test_stdout_output(tmp_path):

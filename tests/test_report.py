@@ -107,6 +107,10 @@ def test_github_invalid_input_annotations(repo: Path) -> None:
 
 def test_github_missing_wiring_line(repo: Path) -> None:
     (repo / HOST).write_text("namespace: flux-system\nresources:\n  - flux-instance.yaml\n")
+    # The listed file exists: the repository check would report it otherwise.
+    (repo / HOST).with_name("flux-instance.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: flux\n"
+    )
     (repo / TRAEFIK).unlink()
     res = invoke("check", "--format", "github", cwd=repo)
     assert res.code == 1

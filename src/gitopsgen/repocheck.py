@@ -437,8 +437,7 @@ class _Checker:
             rule = "replaced"
         else:
             message = (
-                f"{hand.ref()} is defined twice: also in {where}; delete one of them; "
-                f"{consequence}"
+                f"{hand.ref()} is defined twice: also in {where}; delete one of them; {consequence}"
             )
             rule = "duplicate"
         self.error(hand.file, rule, message, hand.doc, hand.line)
@@ -455,7 +454,7 @@ def _namespaced(obj: _Obj, namespace: str) -> _Obj:
 
 
 def check_repository(
-    project: Project, plan: Plan, *, kustomize: list[str] | None | bool = True
+    project: Project, plan: Plan, *, kustomize: list[str] | bool | None = True
 ) -> list[RepoFinding]:
     """Every problem Flux would meet reconciling the repository from its entry point
     (empty when ``wiring.hostCluster`` is null or its file does not exist: the wiring
@@ -467,7 +466,7 @@ def check_repository(
     if not entry_file.is_file():
         return []
     tool = find_kustomize() if kustomize is True else (kustomize or None)
-    checker = _Checker(project, plan, tool)  # type: ignore[arg-type]
+    checker = _Checker(project, plan, tool)
     root = project.repository_root
     flux = project.config.defaults.flux
     source = flux.source_ref

@@ -58,7 +58,8 @@ class Finding:
     """One thing a command found. ``file`` is shown relative to the working directory
     when it is inside it; ``rel`` is the path inside the output directory (drift)."""
 
-    kind: str  # invalid | missing | changed | stale | foreign | wiring | repository | inconsistent | note
+    kind: str  # invalid | missing | changed | stale | foreign | wiring | repository | ...
+    # inconsistent | note
     message: str
     file: str | None = None
     line: int | None = None
