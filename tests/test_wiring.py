@@ -44,10 +44,7 @@ def _write(repo: Path, rel: str, text: str) -> Path:
 
 
 def _config_map(name: str, namespace: str) -> str:
-    return (
-        f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n"
-        f"  namespace: {namespace}\n"
-    )
+    return f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {namespace}\n"
 
 
 def _wire(repo: Path) -> None:

@@ -89,6 +89,7 @@ class _Obj:
     generated: bool
     cluster: str = HOST
     namespace: str | None = None
+    via: str = ""  # the Flux Kustomization that applies it
 
     @property
     def kind(self) -> str:
@@ -407,7 +408,10 @@ class _Checker:
             self.error(kfile, "unverified", f"could not run {self.kustomize[0]}: {exc}")
             return None
         if proc.returncode != 0:
-            reason = " ".join(proc.stderr.strip().splitlines()[-1:]) or f"exit {proc.returncode}"
+            # kubectl prints "error: ..." over several lines (a config is quoted): one line.
+            reason = " ".join(proc.stderr.split()) or f"exit {proc.returncode}"
+            if len(reason) > 400:
+                reason = reason[:397] + "..."
             self.error(kfile, "build", f"does not build: {reason}")
             return None
         try:
@@ -427,7 +431,13 @@ class _Checker:
             return  # the plan's own consistency check reports it
         hand, other = (second, first) if not second.generated else (first, second)
         where = f"{_shown(other.file)}{other.where_doc()}"
-        if other.generated:
+        if (hand.file, hand.doc) == (other.file, other.doc):
+            message = (
+                f"{hand.ref()} is reached twice: {consequence}; change their paths so "
+                "that only one of them includes this file"
+            )
+            rule = "duplicate"
+        elif other.generated:
             message = (
                 f"{hand.ref()} is also defined by the generated tree ({where}): delete "
                 f"this {'file' if hand.doc is None else 'document'}, gitopsgen owns it now "
@@ -453,12 +463,21 @@ def _namespaced(obj: _Obj, namespace: str) -> _Obj:
     return obj if obj.kind in CLUSTER_SCOPED else _with(obj, namespace=namespace)
 
 
+Ident = tuple[str, str, str, str]  # API group, kind, namespace, name
+
+
 def check_repository(
-    project: Project, plan: Plan, *, kustomize: list[str] | bool | None = True
+    project: Project,
+    plan: Plan,
+    *,
+    kustomize: list[str] | bool | None = True,
+    trace: dict[Path, set[Ident]] | None = None,
 ) -> list[RepoFinding]:
     """Every problem Flux would meet reconciling the repository from its entry point
     (empty when ``wiring.hostCluster`` is null or its file does not exist: the wiring
-    check reports that)."""
+    check reports that). ``trace``, when given, receives the objects built at each
+    directory Flux syncs (before ``targetNamespace``): the tests compare them with
+    ``kubectl kustomize``."""
     setting = project.config.wiring.host_cluster
     if setting is None:
         return []
@@ -485,14 +504,16 @@ def check_repository(
         objs = checker.build_flux(directory, ks)
         if objs is None:
             continue
+        if trace is not None:
+            trace[directory] = {(o.group, o.kind, o.namespace or "", o.name) for o in objs}
+        via = f"Flux Kustomization {ks.namespace}/{ks.name}" if ks else "the entry point"
         for obj in objs:
-            obj = _with(obj, cluster=cluster, namespace=obj.namespace)
+            obj = _with(obj, cluster=cluster, namespace=obj.namespace, via=via)
             if target_ns is not None:
                 obj = _namespaced(obj, target_ns)
             first = seen.get(obj.key())
             if first is not None:
-                if first.file != obj.file or first.doc != obj.doc:
-                    checker.duplicate(first, obj, "two Flux Kustomizations apply it")
+                checker.duplicate(first, obj, f"{first.via} and {obj.via} both apply it")
                 continue
             seen[obj.key()] = obj
             if obj.kind == "Kustomization" and obj.group == FLUX_GROUP:
