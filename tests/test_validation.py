@@ -100,7 +100,7 @@ def test_missing_config_file(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("name", "ok"),
-    [("a" * 44, True), ("a" * 45, False), ("a" * 63, False), ("a-1", True), ("1a", True)],
+    [("a" * 43, True), ("a" * 44, False), ("a" * 63, False), ("a-1", True), ("1a", True)],
 )
 def test_name_length_limit(name: str, ok: bool) -> None:
     text = f"version: 1\npool: 10.0.0.0/24\ntenants:\n  - name: {name}\n    ip: 10.0.0.1\n"
@@ -111,7 +111,21 @@ def test_name_length_limit(name: str, ok: bool) -> None:
         parse(text)
     (problem,) = info.value.problems
     assert problem.key_path == "tenants[0].name"
-    assert f"Helm release name 'vcluster-{name}' would be {9 + len(name)} characters" in (
+    assert f"StatefulSet (Helm release) name 'vcluster-{name}' would be {9 + len(name)} " in (
         problem.message
     )
-    assert "the limit is 53" in problem.message
+    assert "the limit is 52" in problem.message
+
+
+def test_a_44_character_name_is_refused() -> None:
+    """Issue 12 item 3: 44 characters gave a 53-character release and StatefulSet, whose
+    pods' controller-revision-hash label exceeds 63 characters (kubernetes#64023)."""
+    name = "customer-portal-payments-eu-central-1-prod-a"
+    text = f"version: 1\npool: 10.0.0.0/24\ntenants:\n  - name: {name}\n    ip: 10.0.0.1\n"
+    with pytest.raises(ConfigError) as info:
+        parse(text)
+    assert [p.format() for p in info.value.problems] == [
+        f"tenants.yaml:4:11: tenants[0].name: {name!r} is too long: StatefulSet (Helm "
+        f"release) name 'vcluster-{name}' would be 53 characters, the limit is 52 (names "
+        "may have at most 43)"
+    ]

@@ -32,7 +32,8 @@ _SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a
 
 # (derived name, template, limit) in the order users meet them; the strictest wins.
 _DERIVED = (
-    ("Helm release name", "vcluster-{}", 53),
+    # The StatefulSet is named after the release: see model.STATEFULSET_MAX.
+    ("StatefulSet (Helm release) name", "vcluster-{}", model.STATEFULSET_MAX),
     ("namespace", "vcluster-{}", 63),
     ("hostname label", "tenant-{}", 63),
 )

@@ -190,8 +190,9 @@ def _check_name(name: str, config: Config, doc: Document, label: str) -> None:
         )
     if len(name) > NAME_MAX:
         raise EditError(
-            f"{name!r} is too long: Helm release 'vcluster-{name}' would be "
-            f"{len(name) + 9} characters, the limit is 53 (names may have at most {NAME_MAX})"
+            f"{name!r} is too long: StatefulSet (Helm release) name 'vcluster-{name}' would "
+            f"be {len(name) + 9} characters, the limit is {NAME_MAX + 9} (names may have at "
+            f"most {NAME_MAX})"
         )
     for index, tenant in enumerate(config.tenants):
         if tenant.name == name:

@@ -18,6 +18,7 @@ __all__ = [
     "LABEL_PATTERN",
     "NAME_MAX",
     "NAME_PATTERN",
+    "STATEFULSET_MAX",
     "SERVICE_PATTERN",
     "SUBDOMAIN_PATTERN",
     "Config",
@@ -27,8 +28,14 @@ __all__ = [
 ]
 
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-# The Helm release name "vcluster-<name>" may have 53 characters at most.
-NAME_MAX = 53 - len("vcluster-")
+# The vcluster chart names its StatefulSet after the Helm release "vcluster-<name>"
+# (loft-sh/vcluster chart/templates/statefulset.yaml: `name: {{ .Release.Name }}`).
+# The StatefulSet controller labels every pod controller-revision-hash=<name>-<hash>,
+# a label value (63 characters at most) with a hash of up to 10 characters: past 52
+# characters the pod is never created (kubernetes/kubernetes#64023). Helm's own limit
+# on release names (53) is one more than that, so the StatefulSet's decides: 43.
+STATEFULSET_MAX = 52
+NAME_MAX = STATEFULSET_MAX - len("vcluster-")
 
 # Flux durations, as the Flux CRDs restrict them ("90s", "2m", "1h30m").
 DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
@@ -77,7 +84,9 @@ class Chart(_Model):
 class VclusterDefaults(_Model):
     chart: Chart = Field(default_factory=Chart)
     interval: Duration = Field("2m", description="HelmRelease reconcile interval")
-    api_port: int = Field(443, description="port of the vcluster API on its LoadBalancer service")
+    api_port: int = Field(
+        443, ge=1, le=65535, description="port of the vcluster API on its LoadBalancer service"
+    )
     values: dict[str, Any] = Field(
         default_factory=dict,
         description="Helm values deep-merged over the generated values of every vcluster",

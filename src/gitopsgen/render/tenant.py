@@ -126,7 +126,21 @@ def render(ctx: Context, tenant: Tenant) -> list[Output]:
     wl_file, svc_file = f"{wl.name}_deployment.yaml", f"{wl.name}_service.yaml"
     route_file = f"{wl.name}_httproute.yaml"
     t = tenant.name
-    return [
+    workload_files = [wl_file, svc_file]
+    extra: list[Output] = []
+    if wl.namespace != "default":
+        # Flux's targetNamespace only sets the namespace of the objects; inside a
+        # fresh vcluster only "default" (and the kube-* ones) exist, so the apply
+        # would fail with "namespaces ... not found": the Namespace is part of the
+        # workload (kustomize-controller applies Namespaces before the rest).
+        ns_file = f"{wl.namespace}_namespace.yaml"
+        workload_files = [ns_file, wl_file, svc_file]
+        ns_obj = ctx.shared(
+            "tenant.workload-namespace",
+            lambda: {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": wl.namespace}},
+        )
+        extra.append(Output(f"{base}/workload/{ns_file}", (ns_obj,), t, wl.namespace, vname))
+    return extra + [
         Output(f"{base}/{tname}_namespace.yaml", (namespace,), t),
         Output(f"{base}/workload_kustomization.yaml", (workload_ks,), t),
         Output(f"{base}/routes_kustomization.yaml", (routes_ks,), t),
@@ -147,7 +161,7 @@ def render(ctx: Context, tenant: Tenant) -> list[Output]:
         Output(f"{base}/workload/{svc_file}", (service,), t, wl.namespace, vname),
         Output(
             f"{base}/workload/kustomization.yaml",
-            (ctx.shared("tenant.workload-index", lambda: kustomization([wl_file, svc_file])),),
+            (ctx.shared("tenant.workload-index", lambda: kustomization(workload_files)),),
             t,
             wl.namespace,
             vname,

@@ -29,11 +29,25 @@ def helm_values(ctx: Context, tenant: Tenant) -> Obj:
     ip = tenant.ip
     name = f"vcluster-{tenant.name}"
     port = ctx.config.defaults.vcluster.api_port
+    service_spec: Obj = {"type": "LoadBalancer"}
+    if port != 443:
+        # The chart's Service listens on 443 unless controlPlane.service.spec.ports
+        # replaces its ports (loft-sh/vcluster v0.30 chart/templates/service.yaml:
+        # `{{- if not .Values.controlPlane.service.spec.ports }} ... port: 443,
+        # targetPort: 8443`): exportKubeConfig.server must name a port that is open.
+        service_spec["ports"] = [
+            {
+                "name": "https",
+                "port": port,
+                "protocol": "TCP",
+                "targetPort": ctx.config.defaults.network_policies.vcluster_api_port,
+            }
+        ]
     values: Obj = {
         "controlPlane": {
             "service": {
                 "annotations": {"metallb.universe.tf/loadBalancerIPs": ip},
-                "spec": {"type": "LoadBalancer"},
+                "spec": service_spec,
             },
             "distro": {"k3s": {"enabled": True, "extraArgs": [f"--tls-san={ip}"]}},
             "statefulSet": ctx.shared("vcluster.statefulSet", _stateful_set),
