@@ -140,7 +140,8 @@ def render(ctx: Context, tenant: Tenant) -> list[Output]:
             lambda: {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": wl.namespace}},
         )
         extra.append(Output(f"{base}/workload/{ns_file}", (ns_obj,), t, wl.namespace, vname))
-    return extra + [
+    return [
+        *extra,
         Output(f"{base}/{tname}_namespace.yaml", (namespace,), t),
         Output(f"{base}/workload_kustomization.yaml", (workload_ks,), t),
         Output(f"{base}/routes_kustomization.yaml", (routes_ks,), t),
