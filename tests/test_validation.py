@@ -129,3 +129,64 @@ def test_a_44_character_name_is_refused() -> None:
         f"release) name 'vcluster-{name}' would be 53 characters, the limit is 52 (names "
         "may have at most 43)"
     ]
+
+
+# --- listener hostnames (issue 12 item 4) ------------------------------------------
+
+LISTENERS = """\
+version: 1
+pool: 10.0.0.0/24
+defaults:
+  ingress:
+{ingress}
+tenants:
+  - name: a
+    ip: 10.0.0.10
+    hostname: {host}
+"""
+
+
+def _listener_problems(ingress: str, host: str) -> list[str]:
+    try:
+        parse(LISTENERS.format(ingress=ingress, host=host))
+    except ConfigError as exc:
+        return [p.format() for p in exc.problems]
+    return []
+
+
+def test_a_hostname_outside_the_gateway_listeners_is_refused() -> None:
+    """A custom hostname on a Gateway whose listeners serve *.traefik.local: Traefik
+    marks the HTTPRoute NoMatchingListenerHostname."""
+    assert _listener_problems("    domain: traefik.local", "shop.example.com") == [
+        "tenants.yaml:9:15: tenants[0].hostname: hostname 'shop.example.com' matches no "
+        "listener hostname of the Gateway (*.traefik.local): its HTTPRoute would not be "
+        "accepted (NoMatchingListenerHostname); list the Gateway's listener hostnames in "
+        "defaults.ingress.listenerHostnames"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("listeners", "host", "ok"),
+    [
+        ('["*.example.com"]', "test.example.com", True),
+        ('["*.example.com"]', "foo.test.example.com", True),  # any number of labels
+        ('["*.example.com"]', "example.com", False),  # the suffix alone does not match
+        ('["*.example.com"]', "test.example.net", False),
+        ('["test.example.com"]', "test.example.com", True),
+        ('["test.example.com"]', "foo.test.example.com", False),
+        ('["*.traefik.local", shop.example.com]', "shop.example.com", True),
+        ("[]", "anything.example", True),  # a listener without hostname takes every route
+    ],
+)
+def test_listener_matching_follows_gateway_api(listeners: str, host: str, ok: bool) -> None:
+    problems = _listener_problems(f"    listenerHostnames: {listeners}", host)
+    assert (problems == []) is ok, problems
+
+
+def test_a_listener_hostname_must_be_a_hostname() -> None:
+    assert _listener_problems('    listenerHostnames: ["*", "a.*.b"]', "a.b") == [
+        "tenants.yaml:5:25: defaults.ingress.listenerHostnames[0]: '*' is not a listener "
+        "hostname: a hostname, optionally starting with the wildcard label '*.'",
+        "tenants.yaml:5:30: defaults.ingress.listenerHostnames[1]: 'a.*.b' is not a listener "
+        "hostname: a hostname, optionally starting with the wildcard label '*.'",
+    ]

@@ -71,6 +71,19 @@ def hostname_of(tenant: model.Tenant, config: Config) -> str:
     return tenant.hostname or f"tenant-{tenant.name}.{config.defaults.ingress.domain}"
 
 
+def listener_matches(listener: str, hostname: str) -> bool:
+    """Whether a Gateway listener with ``listener`` as its hostname accepts an HTTPRoute
+    for ``hostname``: "Hostnames that are prefixed with a wildcard label (`*.`) are
+    interpreted as a suffix match. That means that a match for `*.example.com` would
+    match both `test.example.com`, and `foo.test.example.com`, but not `example.com`"
+    (kubernetes-sigs/gateway-api v1.2 apis/v1/httproute_types.go, HTTPRouteSpec.Hostnames);
+    otherwise the names must be equal."""
+    if listener.startswith("*."):
+        suffix = listener[1:]
+        return len(hostname) > len(suffix) and hostname.endswith(suffix)
+    return hostname == listener
+
+
 def _all_keys() -> dict[str, None]:
     keys: dict[str, None] = {}
     stack: list[type[BaseModel]] = [Config]
@@ -272,6 +285,10 @@ def _semantic_problems(doc: Document) -> Iterator[Problem]:
                 f"{domain!r} is not a valid DNS name (lowercase letters, digits, '-' and '.')",
             )
         domain = None
+    listeners = list(_listener_problems(doc, domain))
+    problems_found = [p for p in listeners if isinstance(p, Problem)]
+    yield from problems_found
+    listener_names = [x for x in listeners if isinstance(x, str)]
     names: dict[str, Path] = {}
     addresses: dict[IPv4Address, tuple[str, Path]] = {}
     hostnames: dict[str, tuple[str, Path]] = {}
@@ -349,6 +366,42 @@ def _semantic_problems(doc: Document) -> Iterator[Problem]:
                 )
             else:
                 hostnames[hostname] = (str(name), hloc)
+                if listener_names and not any(
+                    listener_matches(x, hostname) for x in listener_names
+                ):
+                    yield doc.problem(
+                        hloc,
+                        f"{what} {hostname!r} matches no listener hostname of the Gateway "
+                        f"({', '.join(listener_names)}): its HTTPRoute would not be accepted "
+                        "(NoMatchingListenerHostname); list the Gateway's listener hostnames "
+                        "in defaults.ingress.listenerHostnames",
+                    )
+
+
+def _listener_problems(doc: Document, domain: str | None) -> Iterator[Problem | str]:
+    """The listener hostnames tenant hostnames are checked against (default
+    ``*.<domain>``), and a problem for each entry that is not a hostname, optionally
+    prefixed with the wildcard label ``*.``."""
+    raw = _get(doc.data, "defaults", "ingress", "listenerHostnames")
+    if raw is None:
+        if domain is not None:
+            yield f"*.{domain}"
+        return
+    if not isinstance(raw, list):
+        return  # the schema reports it
+    for index, entry in enumerate(raw):
+        if not isinstance(entry, str):
+            continue
+        bare = entry[2:] if entry.startswith("*.") else entry
+        labels_ok = all(0 < len(label) <= 63 for label in bare.split("."))
+        if not _SUBDOMAIN.match(bare) or len(entry) > 253 or not labels_ok:
+            yield doc.problem(
+                ("defaults", "ingress", "listenerHostnames", index),
+                f"{entry!r} is not a listener hostname: a hostname, optionally starting "
+                "with the wildcard label '*.'",
+            )
+        else:
+            yield entry
 
 
 def parse(raw: bytes | str, path: str = "tenants.yaml") -> tuple[Config, Document]:

@@ -332,6 +332,7 @@ def import_tree(root: Path, *, schema: str | None = None) -> ImportResult:
             entry["vcluster"] = vcluster
         tenants.append(entry)
 
+    _listeners(objects, defaults, tenants, unmapped)
     data: dict[str, Any] = {"version": 1, "output": "generated", "pool": pool}
     if reserved:
         data["reserved"] = dict(sorted(reserved.items(), key=lambda kv: _sort_ip(kv[1])))
@@ -359,6 +360,67 @@ _HEADER = """\
 # platform's tenants: edit it (or use add-tenant / remove-tenant), then run
 # `gitopsgen build`.
 """
+
+
+def _listeners(
+    objects: list[_Obj],
+    defaults: dict[str, Any],
+    tenants: list[dict[str, Any]],
+    unmapped: list[str],
+) -> None:
+    """defaults.ingress.listenerHostnames from the Gateway's listeners, when they are not
+    the default ``*.<domain>``; tenant hostnames no listener serves are kept (listed, so
+    that the file is valid) and named in ``unmapped``."""
+    from gitopsgen.config import listener_matches
+
+    ingress = defaults.get("ingress", {})
+    domain = ingress.get("domain", "traefik.local")
+    name = _get(ingress, "gateway", "name") or "traefik"
+    namespace = _get(ingress, "gateway", "namespace") or "traefik"
+    gateway = next(
+        (
+            o
+            for o in objects
+            if o.kind == "Gateway" and o.name == name and (o.namespace or namespace) == namespace
+        ),
+        None,
+    )
+    listeners: list[str] = [f"*.{domain}"]
+    where = ""
+    if gateway is not None:
+        where = f"{gateway.path}: Gateway {namespace}/{name}"
+        found: list[str] = []
+        for listener in _get(gateway.data, "spec", "listeners") or []:
+            host = _get(listener, "hostname")
+            if host is None:
+                found = []  # a listener without hostname accepts every route
+                break
+            if str(host) not in found:
+                found.append(str(host))
+        else:
+            listeners = found
+        if not found:
+            listeners = []
+    hosts = [str(t["hostname"]) for t in tenants if "hostname" in t]
+    outside = [h for h in hosts if listeners and not any(listener_matches(x, h) for x in listeners)]
+    if outside and gateway is None:
+        unmapped.append(
+            f"tenant hostname(s) {', '.join(outside)} match no listener hostname "
+            f"{', '.join(listeners)}, and no Gateway {namespace}/{name} is in the repository "
+            "to tell: defaults.ingress.listenerHostnames lists them as served; check that "
+            "the Gateway's listeners serve them"
+        )
+        listeners = listeners + outside
+    elif outside:
+        unmapped.append(
+            f"{where}: no listener serves tenant hostname(s) {', '.join(outside)}, so their "
+            "HTTPRoutes are not accepted (NoMatchingListenerHostname); "
+            "defaults.ingress.listenerHostnames lists them so that the import is valid: add "
+            "listeners to the Gateway, or change the hostnames"
+        )
+        listeners = listeners + outside
+    if listeners != [f"*.{domain}"]:
+        defaults.setdefault("ingress", {})["listenerHostnames"] = listeners
 
 
 def _sort_ip(text: str) -> tuple[int, str]:

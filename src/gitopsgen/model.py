@@ -125,6 +125,12 @@ class Gateway(_Model):
 
 class Ingress(_Model):
     domain: str = Field("traefik.local", description="tenant hostnames are tenant-<name>.<domain>")
+    listener_hostnames: list[str] | None = Field(
+        None,
+        description="the hostnames of the Gateway's listeners (default ['*.<domain>']); "
+        "every tenant hostname must match one, as Gateway API matches an HTTPRoute: "
+        "exactly, or '*.' for any number of labels before the suffix",
+    )
     gateway: Gateway = Field(
         default_factory=Gateway, description="the Gateway HTTPRoutes attach to"
     )
