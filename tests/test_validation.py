@@ -190,3 +190,76 @@ def test_a_listener_hostname_must_be_a_hostname() -> None:
         "tenants.yaml:5:30: defaults.ingress.listenerHostnames[1]: 'a.*.b' is not a listener "
         "hostname: a hostname, optionally starting with the wildcard label '*.'",
     ]
+
+
+# --- every problem in one run (issue 12 items 8 and 9) ------------------------------
+
+
+def _problems(text: str) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        parse(text)
+    return [p.format() for p in info.value.problems]
+
+
+def test_a_bad_pool_entry_does_not_hide_an_address_outside_the_pool() -> None:
+    text = (
+        "version: 1\npool:\n  - 10.0.0.0/24\n  - 10.0.1.0-nonsense\n"
+        "tenants:\n  - name: a\n    ip: 10.9.9.9\n"
+    )
+    assert _problems(text) == [
+        "tenants.yaml:4:5: pool[1]: range '10.0.1.0-nonsense': 'nonsense' is not a valid IPv4 "
+        "address",
+        "tenants.yaml:7:9: tenants[0].ip: 10.9.9.9 is outside the pool",
+    ]
+
+
+def test_a_duplicate_key_does_not_hide_the_other_problems() -> None:
+    text = "version: 1\npool: 10.0.0.0/24\npool: 10.0.1.0/24\ncolour: red\ntenants: []\n"
+    assert _problems(text) == [
+        "tenants.yaml:3:1: pool: duplicate key 'pool' (first defined at line 2, column 1)",
+        "tenants.yaml:4:1: colour: unknown key 'colour'",
+    ]
+
+
+def test_validate_reports_an_undeclared_dependency() -> None:
+    text = (
+        "version: 1\npool: 10.0.0.0/24\ndefaults:\n  flux:\n"
+        "    networkPoliciesDependsOn: [calico]\ntenants: []\n"
+    )
+    assert _problems(text) == [
+        "tenants.yaml:5:32: defaults.flux.networkPoliciesDependsOn[0]: 'calico' is neither a "
+        "Flux Kustomization the tree generates nor declared external: the generated "
+        "Kustomizations would wait for flux-system/calico forever; add 'calico' to "
+        "defaults.flux.external if it is a Flux Kustomization of the platform"
+    ]
+
+
+def test_a_huge_integer_is_a_short_located_problem(tmp_path: Path) -> None:
+    text = (
+        "version: 1\npool: 10.0.0.0/24\ndefaults:\n  workload:\n"
+        f"    port: {'9' * 5000}\ntenants: []\n"
+    )
+    expected = (
+        "tenants.yaml:5:11: defaults.workload.port: integer 999999999999... has 5000 digits; "
+        "far too large"
+    )
+    assert _problems(text) == [expected]
+    (tmp_path / "tenants.yaml").write_text(text)
+    for command in ("validate", "build", "check", "ips", "hosts"):
+        res = invoke(command, cwd=tmp_path)
+        assert res.code == 2, (command, res.err)
+        assert res.err == expected + "\n", command
+
+
+def test_import_of_a_huge_integer_does_not_crash(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    shutil.copytree(Path(__file__).parent / "fixtures" / "seedlike", repo)
+    (repo / "infrastructure/huge.yaml").write_text(
+        f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  n: {'9' * 5000}\n"
+    )
+    res = invoke("import", str(repo), "-o", "-")
+    assert res.code == 0, res.err
+    assert (
+        "  infrastructure/huge.yaml: not readable YAML, skipped (an integer of more than "
+        "4300 digits)" in res.err.splitlines()
+    )

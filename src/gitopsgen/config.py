@@ -246,7 +246,9 @@ def _semantic_problems(doc: Document) -> Iterator[Problem]:
     def in_pool(address: IPv4Address) -> bool:
         return any(address in r for r in pool)
 
-    pool_ok = bool(pool) and len(pool) == len(entries)
+    # The valid entries are checked against even when another entry is not: every
+    # problem at once (an address outside them is reported with the bad entry).
+    pool_ok = bool(pool)
 
     # Reserved addresses: valid, inside the pool, one holder each.
     holders: dict[IPv4Address, tuple[str, Path]] = {}
@@ -405,8 +407,14 @@ def _listener_problems(doc: Document, domain: str | None) -> Iterator[Problem | 
 
 
 def parse(raw: bytes | str, path: str = "tenants.yaml") -> tuple[Config, Document]:
-    """Validate the text of a tenants.yaml; nothing touches the file system."""
-    doc = read_text(raw, path)
+    """Validate the text of a tenants.yaml; nothing touches the file system.
+
+    Only a text that does not parse stops early; everything else is reported at once:
+    the reader's own problems (duplicate keys, ...), the schema's, the cross-field
+    rules on whatever parts are valid, and the consistency rules that need no tree."""
+    from gitopsgen.consistency import depends_on_problems
+
+    doc = read_text(raw, path, strict=False)
     if doc.data is None:
         raise ConfigError(
             [
@@ -421,15 +429,21 @@ def parse(raw: bytes | str, path: str = "tenants.yaml") -> tuple[Config, Documen
         )
     if not isinstance(doc.data, dict):
         raise ConfigError(
-            [doc.problem((), f"the top level must be a mapping, got {_describe(doc.data)}")]
+            [
+                *doc.problems,
+                doc.problem((), f"the top level must be a mapping, got {_describe(doc.data)}"),
+            ]
         )
-    problems: list[Problem] = []
+    problems: list[Problem] = list(doc.problems)
     config: Config | None = None
     try:
         config = Config.model_validate(doc.data)
     except ValidationError as exc:
-        problems.extend(_pydantic_problems(exc, doc))
+        # A value the reader refused (a huge integer, ...) is not reported twice.
+        told = {(p.line, p.column) for p in doc.problems}
+        problems.extend(p for p in _pydantic_problems(exc, doc) if (p.line, p.column) not in told)
     problems.extend(_semantic_problems(doc))
+    problems.extend(depends_on_problems(doc))
     if problems or config is None:
         raise ConfigError(dict.fromkeys(problems))
     return config, doc

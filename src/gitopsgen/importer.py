@@ -120,6 +120,14 @@ def _load_tree(root: Path, unmapped: list[str]) -> tuple[list[_Obj], dict[str, s
             except YAMLError as exc:
                 unmapped.append(f"{rel}: not valid YAML, skipped ({str(exc).splitlines()[0]})")
                 continue
+            except (ValueError, TypeError, RecursionError, OverflowError) as exc:
+                # ruamel's constructors raise these on YAML that parses: an integer of
+                # more than 4300 digits, an unhashable key, nesting past the C stack.
+                reason = " ".join(str(exc).split())[:120]
+                if "int_max_str_digits" in str(exc):
+                    reason = "an integer of more than 4300 digits"
+                unmapped.append(f"{rel}: not readable YAML, skipped ({reason})")
+                continue
             for index, doc in enumerate(docs):
                 if isinstance(doc, dict) and "kind" in doc:
                     objects.append(_Obj(rel, index, doc))
