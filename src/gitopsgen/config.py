@@ -540,8 +540,14 @@ def _real_dir_problems(
     return []
 
 
-def load(path: str | os.PathLike[str], *, allow_outside: bool = False) -> Project:
-    """Read, validate and locate a tenants.yaml."""
+def load(
+    path: str | os.PathLike[str],
+    *,
+    allow_outside: bool = False,
+    values_schema: str | None = None,
+) -> Project:
+    """Read, validate and locate a tenants.yaml. ``values_schema`` (the command line's
+    ``--values-schema``) overrides ``defaults.vcluster.valuesSchema``."""
     config_path = FsPath(path)
     label = str(path)
     try:
@@ -556,4 +562,31 @@ def load(path: str | os.PathLike[str], *, allow_outside: bool = False) -> Projec
         raise ConfigError([Problem(1, 1, "", f"cannot read: {exc.strerror}", label)]) from None
     config, doc = parse(raw, label)
     output, root = _resolve_dirs(config, doc, config_path, allow_outside)
+    _check_values(config, doc, config_path, values_schema)
     return Project(config, doc, config_path, output, root)
+
+
+def _check_values(config: Config, doc: Document, config_path: FsPath, override: str | None) -> None:
+    """Every tenant's final values: one distro at most, always; against the chart's
+    values schema when one is named."""
+    from gitopsgen.values import load_schema, values_problems
+
+    setting = config.defaults.vcluster.values_schema
+    loc: Path
+    schema: dict[str, Any] | None = None
+    problems: list[Problem] = []
+    if override is not None or setting is not None:
+        if override is not None:
+            schema_path, loc = FsPath(override), ()
+        else:
+            assert setting is not None
+            schema_path = config_path.parent / setting
+            loc = ("defaults", "vcluster", "valuesSchema")
+        schema, problems = load_schema(schema_path, doc, loc)
+        if override is not None:
+            problems = [
+                Problem(1, 1, "", f"--values-schema: {p.message}", str(override)) for p in problems
+            ]
+    problems += values_problems(config, doc, schema)
+    if problems:
+        raise ConfigError(dict.fromkeys(problems))

@@ -91,6 +91,11 @@ class VclusterDefaults(_Model):
         default_factory=dict,
         description="Helm values deep-merged over the generated values of every vcluster",
     )
+    values_schema: str | None = Field(
+        None,
+        description="the chart's values.schema.json (relative to tenants.yaml): every "
+        "tenant's final values are validated against it",
+    )
 
 
 class ResourceList(_Model):
