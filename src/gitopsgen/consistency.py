@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from gitopsgen.errors import GitopsgenError, Problem
+from gitopsgen.identity import ObjectId, identify
 from gitopsgen.model import LABEL_PATTERN, SUBDOMAIN_PATTERN
 from gitopsgen.model import Flux as FluxDefaults
-from gitopsgen.render.base import CLUSTER_SCOPED
 
 if TYPE_CHECKING:
     from gitopsgen.config import Project
@@ -42,7 +42,6 @@ __all__ = [
 FLUX_GROUP = "kustomize.toolkit.fluxcd.io"
 _NAME = re.compile(SUBDOMAIN_PATTERN)  # invalid names are the schema's to report
 _LABEL = re.compile(LABEL_PATTERN)
-KUSTOMIZE_API = "kustomize.config.k8s.io/"
 GATEWAY_GROUP = "gateway.networking.k8s.io"
 
 
@@ -81,36 +80,17 @@ class ConsistencyError(GitopsgenError):
 class _Obj(NamedTuple):
     path: str
     doc: dict[str, Any]
-    cluster: str
-    namespace: str | None  # effective namespace; None for cluster-scoped kinds
-    group: str
-    kind: str
-    name: str
-
-    def ref(self) -> str:
-        ns = f"{self.namespace}/" if self.namespace else ""
-        where = "" if self.cluster == "host" else f" (in {self.cluster})"
-        return f"{self.kind} {ns}{self.name}{where}"
+    id: ObjectId
 
 
 def _objects(plan: Plan) -> Iterator[_Obj]:
     for path, planned in plan.files.items():
         out = planned.output
         for doc in out.docs:
-            if not isinstance(doc, dict):
-                continue
-            api = str(doc.get("apiVersion", ""))
-            if api.startswith(KUSTOMIZE_API):
-                continue  # a kustomize index file, not an object
-            kind = str(doc.get("kind", ""))
-            meta = doc.get("metadata")
-            if isinstance(meta, dict):
-                own, name = meta.get("namespace"), str(meta.get("name", ""))
-            else:
-                own, name = None, ""
-            namespace = None if kind in CLUSTER_SCOPED else (own or out.namespace)
-            group = api.rpartition("/")[0]
-            yield _Obj(path, doc, out.cluster, namespace, group, kind, name)
+            if isinstance(doc, dict):
+                found = identify(doc, out.namespace, out.target)
+                if found is not None:
+                    yield _Obj(path, doc, found[0])
 
 
 def _directories(plan: Plan) -> set[str]:
@@ -155,9 +135,9 @@ def find_inconsistencies(
     route_objs: list[_Obj] = []
 
     # No object twice; on the way, pick out what the other rules look at.
-    seen: dict[tuple[str, str, str, str, str], _Obj] = {}
+    seen: dict[ObjectId, _Obj] = {}
     for obj in _objects(plan):
-        kind, group = obj.kind, obj.group
+        kind, group = obj.id.kind, obj.id.group
         if kind == "Kustomization" and group == FLUX_GROUP:
             flux_objs.append(obj)
         elif group == GATEWAY_GROUP:
@@ -165,22 +145,23 @@ def find_inconsistencies(
                 grant_objs.append(obj)
             elif kind == "HTTPRoute":
                 route_objs.append(obj)
-        key = (obj.cluster, group, kind, obj.namespace or "", obj.name)
-        first = seen.get(key)
+        first = seen.get(obj.id)
         if first is None:
-            seen[key] = obj
+            seen[obj.id] = obj
         else:
             where = "earlier in the same file" if first.path == obj.path else f"in {first.path}"
             problems.append(
                 Inconsistency(
                     obj.path,
                     "duplicate",
-                    f"{obj.ref()} ({obj.doc.get('apiVersion')}) is defined twice: also {where}",
+                    f"{obj.id.display()} ({obj.doc.get('apiVersion')}) is defined twice: "
+                    f"also {where}",
                 )
             )
 
-    defined = {(o.cluster, o.namespace or "", o.name) for o in flux_objs}
-    outside = {("host", flux_namespace, name) for name in external}
+    defined = {(o.id.cluster, o.id.namespace, o.id.name) for o in flux_objs}
+    # External Kustomizations are the platform's own, in every host cluster.
+    outside = {(flux_namespace, name) for name in external}
     dirs = _directories(plan)
 
     for obj in flux_objs:
@@ -191,9 +172,8 @@ def find_inconsistencies(
             if not isinstance(dep, dict):
                 continue
             name = str(dep.get("name", ""))
-            ns = str(dep.get("namespace") or obj.namespace or "")
-            ref = (obj.cluster, ns, name)
-            if ref in defined or ref in outside:
+            ns = str(dep.get("namespace") or obj.id.namespace)
+            if (obj.id.cluster, ns, name) in defined or (ns, name) in outside:
                 continue
             hint = (
                 f"add {name!r} to defaults.flux.external in tenants.yaml if it is a "
@@ -205,8 +185,8 @@ def find_inconsistencies(
                 Inconsistency(
                     obj.path,
                     "depends-on",
-                    f"Flux {obj.ref()} depends on {ns}/{name}, which is neither generated nor "
-                    f"declared external; {hint}",
+                    f"Flux {obj.id.display()} depends on {ns}/{name}, which is neither "
+                    f"generated nor declared external; {hint}",
                 )
             )
         path = spec.get("path")
@@ -217,7 +197,7 @@ def find_inconsistencies(
                     Inconsistency(
                         obj.path,
                         "path",
-                        f"Flux {obj.ref()} has path {path!r}, outside the generated tree "
+                        f"Flux {obj.id.display()} has path {path!r}, outside the generated tree "
                         f"{flux_root!r}",
                     )
                 )
@@ -226,7 +206,7 @@ def find_inconsistencies(
                     Inconsistency(
                         obj.path,
                         "path",
-                        f"Flux {obj.ref()} has path {path!r}, which is not a directory of "
+                        f"Flux {obj.id.display()} has path {path!r}, which is not a directory of "
                         "the generated tree",
                     )
                 )
@@ -247,8 +227,8 @@ def find_inconsistencies(
                     continue
                 grants.add(
                     (
-                        obj.cluster,
-                        obj.namespace or "",
+                        obj.id.cluster,
+                        obj.id.namespace,
                         str(frm.get("namespace", "")),
                         str(to.get("group", "")),
                         str(to.get("kind", "")),
@@ -264,20 +244,20 @@ def find_inconsistencies(
                 if not isinstance(ref, dict):
                     continue
                 target_ns = ref.get("namespace")
-                if not target_ns or target_ns == obj.namespace:
+                if not target_ns or target_ns == obj.id.namespace:
                     continue
                 group, kind = str(ref.get("group", "")), str(ref.get("kind", "Service"))
                 name = str(ref.get("name", ""))
-                base = (obj.cluster, str(target_ns), obj.namespace or "", group, kind)
+                base = (obj.id.cluster, str(target_ns), obj.id.namespace, group, kind)
                 if (*base, "") in grants or (*base, name) in grants:
                     continue
                 problems.append(
                     Inconsistency(
                         obj.path,
                         "reference-grant",
-                        f"{obj.ref()} routes to {kind} {target_ns}/{name}, but no ReferenceGrant "
-                        f"in namespace {target_ns} allows HTTPRoutes from namespace "
-                        f"{obj.namespace} to reach it",
+                        f"{obj.id.display()} routes to {kind} {target_ns}/{name}, but no "
+                        f"ReferenceGrant in namespace {target_ns} allows HTTPRoutes from namespace "
+                        f"{obj.id.namespace} to reach it",
                     )
                 )
     return sorted(problems)
@@ -288,9 +268,11 @@ def depends_on_problems(doc: Document) -> Iterator[Problem]:
     ``validate`` reports it: every name in ``defaults.flux`` ``vclusterDependsOn``,
     ``routesDependsOn`` and ``networkPoliciesDependsOn`` must be declared in
     ``defaults.flux.external`` or be a Flux Kustomization the tree generates."""
-    from gitopsgen.render.flux import NETWORK_POLICIES
+    from gitopsgen.layout import SeedLayout
 
     data = doc.data if isinstance(doc.data, dict) else {}
+    if data.get("version") != 1:
+        return  # version 2: per-cluster defaults and buckets; the tree's check covers it
     flux = (
         data.get("defaults", {}).get("flux", {}) if isinstance(data.get("defaults"), dict) else {}
     )
@@ -303,7 +285,7 @@ def depends_on_problems(doc: Document) -> Iterator[Problem]:
     namespace = flux.get("namespace", "flux-system")
     if not isinstance(namespace, str) or not _LABEL.match(namespace):
         namespace = "the Flux namespace"
-    generated = {NETWORK_POLICIES}
+    generated = {SeedLayout.network_policies}
     tenants = data.get("tenants")
     for tenant in tenants if isinstance(tenants, list) else ():
         if isinstance(tenant, dict) and isinstance(tenant.get("name"), str):

@@ -46,9 +46,10 @@ from typing import Any
 
 from gitopsgen.config import Project
 from gitopsgen.errors import ConfigError
+from gitopsgen.identity import CLUSTER_SCOPED
+from gitopsgen.model import ConfigV2, Flux
 from gitopsgen.plan import MANIFEST, Plan
 from gitopsgen.reader import read_text
-from gitopsgen.render.base import CLUSTER_SCOPED
 
 __all__ = [
     "NATIVE_KEYS",
@@ -555,22 +556,19 @@ def check_repository(
     check reports that). ``trace``, when given, receives the objects built at each
     directory Flux syncs (before ``targetNamespace``): the tests compare them with
     ``kubectl kustomize``."""
-    setting = project.config.wiring.host_cluster
-    if setting is None:
-        return []
-    entry_file = Path(os.path.normpath(project.repository_root / setting))
-    if not entry_file.is_file():
+    entries = _entries(project)
+    if not entries:
         return []
     tool = find_kustomize() if kustomize is True else (kustomize or None)
     checker = _Checker(project, plan, tool)
     root = project.repository_root
-    flux = project.config.defaults.flux
-    source = flux.source_ref
+    fluxes = {base: flux for _, base, flux, _ in entries}
+    shown_entry = {base: shown for _, base, _, shown in entries}
 
     seen: dict[tuple[str, str, str, str, str], _Obj] = {}
     flux_objs: list[_Obj] = []
     queue: deque[tuple[str, _Obj | None, str, str | None]] = deque(
-        [(str(entry_file.parent), None, HOST, None)]
+        (str(directory), None, base, None) for directory, base, _, _ in entries
     )
     visited: set[tuple[str, str, str | None]] = set()
     while queue:
@@ -596,14 +594,19 @@ def check_repository(
             seen[key] = obj
             if obj.kind == "Kustomization" and obj.group == FLUX_GROUP:
                 flux_objs.append(obj)
-                follow = _follow(checker, obj, root, source.kind, source.name)
+                flux = fluxes.get(obj.cluster)
+                if flux is None:
+                    continue  # applied inside a vcluster: no Flux there reads it
+                follow = _follow(checker, obj, root, flux)
                 if follow is not None:
                     queue.append(follow)
 
     # dependsOn: every target must be a Flux Kustomization reached from the entry point.
     defined = {(o.cluster, o.namespace or "", o.name) for o in flux_objs}
-    declared = set(flux.external)
     for obj in flux_objs:
+        flux = fluxes.get(obj.cluster)
+        if flux is None:
+            continue
         spec = obj.data.get("spec")
         deps = spec.get("dependsOn") if isinstance(spec, dict) else None
         for dep in deps or ():
@@ -613,13 +616,13 @@ def check_repository(
             ns = str(dep.get("namespace") or obj.namespace or "")
             if (obj.cluster, ns, name) in defined:
                 continue
-            if ns == flux.namespace and name in declared:
+            if ns == flux.namespace and name in flux.external:
                 continue  # declared external: defined outside this repository
             checker.error(
                 obj.file,
                 "depends-on",
                 f"Flux {obj.ref()} depends on {ns}/{name}, which no Flux Kustomization "
-                f"reached from {_shown(entry_file)} defines: Flux never starts it "
+                f"reached from {_shown(shown_entry[obj.cluster])} defines: Flux never starts it "
                 f"(add {name!r} to defaults.flux.external if it comes from elsewhere)",
                 obj.doc,
                 obj.line,
@@ -627,19 +630,51 @@ def check_repository(
     return sorted(set(checker.findings))
 
 
+def _entries(project: Project) -> list[tuple[Path, str, Flux, Path]]:
+    """Where each cluster's root sync starts: (directory, cluster name as objects'
+    identities carry it, the cluster's Flux settings, the file shown in messages).
+    Version 1: the directory of ``wiring.hostCluster`` when that file exists.
+    Version 2: each cluster's ``entryPoint`` kustomization when set and present, else
+    the generated entry directory its root sync builds directly."""
+    config = project.config
+    root = project.repository_root
+    found: list[tuple[Path, str, Flux, Path]] = []
+    if isinstance(config, ConfigV2):
+        from gitopsgen.layout import FleetLayout
+        from gitopsgen.platform import cluster_defaults
+
+        for spec in config.clusters:
+            flux = cluster_defaults(config, spec).flux
+            if spec.entry_point is not None:
+                entry = Path(os.path.normpath(root / spec.entry_point))
+                if entry.is_file():
+                    found.append((entry.parent, spec.name, flux, entry))
+                continue
+            directory = project.output_dir / FleetLayout(spec.name, "", "").entry_dir
+            found.append((Path(os.path.normpath(directory)), spec.name, flux, directory))
+        return found
+    setting = config.wiring.host_cluster
+    if setting is None:
+        return []
+    entry = Path(os.path.normpath(root / setting))
+    if entry.is_file():
+        found.append((entry.parent, HOST, config.defaults.flux, entry))
+    return found
+
+
 def _follow(
-    checker: _Checker, obj: _Obj, root: Path, source_kind: str, source_name: str
+    checker: _Checker, obj: _Obj, root: Path, flux: Flux
 ) -> tuple[str, _Obj, str, str | None] | None:
     """Where Flux Kustomization ``obj`` leads: its directory, cluster and target
     namespace; None (after a finding when broken) when it is not followed."""
     spec = obj.data.get("spec")
-    if not isinstance(spec, dict) or obj.cluster != HOST:
+    if not isinstance(spec, dict):
         return None
     ref = spec.get("sourceRef")
     if isinstance(ref, dict):
         ref_ns = ref.get("namespace") or obj.namespace
-        same = ref.get("kind") == source_kind and ref.get("name") == source_name
-        if not same or ref_ns != checker.project.config.defaults.flux.namespace:
+        same = ref.get("kind") == flux.source_ref.kind and ref.get("name") == flux.source_ref.name
+        if not same or ref_ns != flux.namespace:
             return None  # another source: not this repository
     path = spec.get("path") or "./"
     if not isinstance(path, str):
@@ -670,11 +705,11 @@ def _follow(
             obj.line,
         )
         return None
-    cluster = HOST
+    cluster = obj.cluster
     kube = spec.get("kubeConfig")
     if isinstance(kube, dict):
         secret = kube.get("secretRef")
         name = secret.get("name") if isinstance(secret, dict) else None
-        cluster = f"{obj.namespace}/{name}"
+        cluster = f"{obj.cluster}: {obj.namespace}/{name}"
     target = spec.get("targetNamespace")
     return directory, obj, cluster, target if isinstance(target, str) and target else None

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from gitopsgen.errors import Problem
-from gitopsgen.model import Config
+from gitopsgen.model import AnyConfig, ConfigV2
 from gitopsgen.reader import Document
 from gitopsgen.reader import Path as Loc
 
@@ -90,7 +90,7 @@ def _extra_keys(error: Any) -> list[str]:
 
 
 def values_problems(
-    config: Config,
+    config: AnyConfig,
     doc: Document,
     schema: dict[str, Any] | None,
     *,
@@ -99,20 +99,31 @@ def values_problems(
 ) -> Iterator[Problem]:
     """Located problems of every tenant's final values: more than one distro (unless
     ``distros`` is false) and, with ``schema``, every violation of it."""
+    from gitopsgen.platform import resolve
     from gitopsgen.render.base import Context
-    from gitopsgen.render.vcluster import helm_values
+    from gitopsgen.render.vcluster import fleet_values, helm_values
 
-    ctx = Context(config, flux_root)
     validator = None
     if schema is not None:
         from jsonschema import Draft202012Validator
 
         validator = Draft202012Validator(schema)
-    own_defaults = bool(config.defaults.vcluster.values)
-    for index, tenant in enumerate(config.tenants):
-        if validator is None and not own_defaults and not tenant.vcluster.values:
-            continue  # the generated values enable k3s alone
-        values = helm_values(ctx, tenant)
+    if (
+        validator is None
+        and not any(t.vcluster.values for t in config.tenants)
+        and not _any_default_values(config)
+    ):
+        return  # the generated values enable one distro alone
+    platform = resolve(config, flux_root)
+    ctx = Context(platform)
+    render = fleet_values if isinstance(config, ConfigV2) else helm_values
+    specs: list[Any] = list(config.tenants)
+    index_of = {t.name: i for i, t in enumerate(specs)}
+    for tenant in platform.tenants():
+        index = index_of[tenant.name]
+        if validator is None and not tenant.defaults.vcluster.values and not tenant.vcluster.values:
+            continue
+        values = render(ctx, tenant)
         if distros:
             yield from _distros(doc, index, values)
         if validator is None:
@@ -140,6 +151,14 @@ def values_problems(
                     yield doc.problem(("tenants", index, "name"), message)
                 else:
                     yield doc.problem(origin[0], message, key=True)
+
+
+def _any_default_values(config: AnyConfig) -> bool:
+    if config.defaults.vcluster.values:
+        return True
+    if isinstance(config, ConfigV2):
+        return any(c.defaults for c in config.clusters)
+    return False
 
 
 def _distros(doc: Document, index: int, values: dict[str, Any]) -> Iterator[Problem]:
