@@ -311,3 +311,28 @@ def test_an_object_in_two_hand_kept_files(clean: Path) -> None:
         "of them; Flux Kustomization flux-system/cilium and Flux Kustomization "
         "flux-system/monitoring both apply it"
     ]
+
+
+def test_version_2_entry_points_are_followed_and_match_kustomize() -> None:
+    """A version 2 cluster's root sync builds <output>/clusters/<cluster> (no entryPoint):
+    the check follows it through the bucket fan-out to every tenant's directories, and
+    the real kustomize finds there what the native reading found."""
+    example = Path(__file__).parents[1] / "examples" / "fleet"
+    project = load(example / "tenants.yaml")
+    trace: dict[Path, set[tuple[str, str, str, str]]] = {}
+    assert check_repository(project, plan_project(project), trace=trace) == []
+    assert any(p.name == "workload" for p in trace)
+    for directory, found in trace.items():
+        proc = _kustomize(directory)
+        assert proc.returncode == 0, f"{directory}: {proc.stderr}"
+        built = {
+            (
+                d["apiVersion"].rpartition("/")[0],
+                d["kind"],
+                d["metadata"].get("namespace", ""),
+                d["metadata"]["name"],
+            )
+            for d in yaml.safe_load_all(proc.stdout)
+            if d
+        }
+        assert found == built, directory
