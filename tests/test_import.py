@@ -187,3 +187,71 @@ def test_output_in_a_missing_directory_is_an_explained_error(tmp_path):
     res = invoke("import", str(FIXTURE), "-o", str(tmp_path / "no/such/dir/tenants.yaml"))
     assert res.code == 2
     assert "cannot write" in res.err
+
+
+def _with_files(tmp_path: Path, files: dict[str, str]) -> Path:
+    import shutil
+
+    repo = tmp_path / "repo"
+    shutil.copytree(FIXTURE, repo)
+    for rel, text in files.items():
+        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+        (repo / rel).write_text(text)
+    return repo
+
+
+def test_every_load_balancer_address_is_reserved(tmp_path):
+    """Issue 12 item 2: only metallb.universe.tf annotations of HelmReleases were read;
+    `ips` then showed used addresses as free."""
+    repo = _with_files(
+        tmp_path,
+        {
+            "infrastructure/dns/service.yaml": (
+                "apiVersion: v1\nkind: Service\nmetadata:\n  name: dns\n  namespace: dns\n"
+                "spec:\n  type: LoadBalancer\n  loadBalancerIP: 192.168.50.120\n"
+            ),
+            "infrastructure/mail/service.yaml": (
+                "apiVersion: v1\nkind: Service\nmetadata:\n  name: mail\n  annotations:\n"
+                "    metallb.io/loadBalancerIPs: 192.168.50.121\nspec:\n  type: LoadBalancer\n"
+            ),
+            "infrastructure/git/git_helmrelease.yaml": (
+                "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n"
+                "  name: git\nspec:\n  values:\n    service:\n      type: LoadBalancer\n"
+                "      loadBalancerIP: 192.168.50.122\n"
+            ),
+            "infrastructure/metallb/config/fixed_pool.yaml": (
+                "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata:\n"
+                "  name: vcluster-platform\n  namespace: metallb-system\nspec:\n"
+                "  autoAssign: false\n  addresses:\n    - 192.168.50.131/32\n"
+            ),
+        },
+    )
+    config = import_tree(repo).config
+    assert config.reserved == {
+        "traefik": "192.168.50.100",
+        "grafana": "192.168.50.112",
+        "prometheus": "192.168.50.113",
+        "dns": "192.168.50.120",
+        "mail": "192.168.50.121",
+        "git": "192.168.50.122",
+        "vcluster-platform": "192.168.50.131",
+    }
+
+
+def test_listener_hostnames_come_from_the_gateway(tmp_path):
+    repo = _with_files(
+        tmp_path,
+        {
+            "infrastructure/traefik/traefik_gateway.yaml": (
+                "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata:\n"
+                "  name: traefik\n  namespace: traefik\nspec:\n  gatewayClassName: traefik\n"
+                "  listeners:\n"
+                "    - {name: web, port: 8080, protocol: HTTP, hostname: '*.traefik.local'}\n"
+                "    - {name: shop, port: 8080, protocol: HTTP, hostname: shop.example.com}\n"
+            )
+        },
+    )
+    result = import_tree(repo)
+    listeners = result.config.defaults.ingress.listener_hostnames
+    assert listeners == ["*.traefik.local", "shop.example.com"]
+    assert not any("listener" in note for note in result.unmapped)

@@ -291,12 +291,18 @@ def import_tree(root: Path, *, schema: str | None = None) -> ImportResult:
         elif obj.kind == "IPAddressPool" and _get(obj.data, "spec", "autoAssign") is False:
             # A pool MetalLB never hands out by itself: its addresses are taken by the
             # services that ask for them (metallb v0.14 IPAddressPoolSpec.AutoAssign).
+            # Each address of it is reserved (a /32 or A-A entry; a wider range is a
+            # pool of its own, left to the pool).
+            from gitopsgen.ipam import parse_range
+
             for i, address in enumerate(_get(obj.data, "spec", "addresses") or []):
-                text = str(address)
-                if "/" not in text and "-" not in text:
-                    _reserve(
-                        reserved, f"{obj.name}-{i + 1}" if i else obj.name, text, obj.path, unmapped
-                    )
+                try:
+                    rng = parse_range(str(address))
+                except ValueError:
+                    continue
+                if len(rng) == 1:
+                    key = f"{obj.name}-{i + 1}" if i else obj.name
+                    _reserve(reserved, key, str(rng.first), obj.path, unmapped)
 
     base = Config.model_validate({"version": 1, "pool": pool, "reserved": reserved})
     defaults = _defaults(releases, objects, base)
