@@ -301,8 +301,8 @@ def import_tree(root: Path, *, schema: str | None = None) -> ImportResult:
                 except ValueError:
                     continue
                 if len(rng) == 1:
-                    key = f"{obj.name}-{i + 1}" if i else obj.name
-                    _reserve(reserved, key, str(rng.first), obj.path, unmapped)
+                    holder = f"{obj.name}-{i + 1}" if i else obj.name
+                    _reserve(reserved, holder, str(rng.first), obj.path, unmapped)
 
     base = Config.model_validate({"version": 1, "pool": pool, "reserved": reserved})
     defaults = _defaults(releases, objects, base)
