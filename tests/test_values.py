@@ -152,3 +152,47 @@ def test_the_chart_schema_accepts_every_golden_case_and_locates_a_typo(tmp_path:
         "chart's values schema refuses it (schema path "
         "properties/sync/properties/toHost/additionalProperties)"
     ]
+
+
+V2 = """\
+version: 2
+clusters:
+  - name: eu-1
+    pool: [10.10.0.0/24]
+  - name: us-1
+    pool: [10.20.0.0/24]
+    defaults:
+      ingress:
+        listenerHostnames: ["*.us.example.com"]
+tenants:
+  - name: shop
+    cluster: eu-1
+    ip: 10.10.0.10
+    vcluster:
+      values:
+        controlPlane: {distro: {k3s: {enabled: true}}}
+  - name: blog
+    cluster: us-1
+    ip: 10.20.0.10
+    hostname: blog.eu.example.com
+"""
+
+
+def test_version_2_listener_hostnames_per_cluster(tmp_path: Path) -> None:
+    """A cluster's own listenerHostnames apply to its tenants."""
+    assert _problems(tmp_path, V2, None) == [
+        "tenants.yaml:20:15: tenants[1].hostname: hostname 'blog.eu.example.com' matches "
+        "no listener hostname of the Gateway (*.us.example.com): its HTTPRoute would not be "
+        "accepted (NoMatchingListenerHostname); list the Gateway's listener hostnames in "
+        "defaults.ingress.listenerHostnames"
+    ]
+
+
+def test_version_2_renders_k8s_so_k3s_beside_it_is_two_distros(tmp_path: Path) -> None:
+    text = V2.replace("blog.eu.example.com", "blog.us.example.com")
+    assert _problems(tmp_path, text, None) == [
+        "tenants.yaml:16:39: tenants[0].vcluster.values.controlPlane.distro.k3s.enabled: "
+        "controlPlane.distro enables k8s, k3s: the chart fails with 'you can only enable one "
+        "distro at the same time'; set controlPlane.distro.k8s.enabled: false (or null) "
+        "beside it"
+    ]
