@@ -376,7 +376,7 @@ def test_makefile_targets(project):
         "-s",
         "-f",
         str(REPO / "Makefile"),
-        "STAMP=",
+        "RUNTIME_STAMP=",
         f"BIN={Path(sys.executable).parent}",
     ]
 

@@ -3,14 +3,21 @@ commands that edit the one source of truth, tenants.yaml, and rebuild the tree."
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
-from gitopsgen.cli.common import config_option, err
+from gitopsgen.cli.common import (
+    absolute_option,
+    config_option,
+    emit,
+    err,
+    format_option,
+    resolve_config,
+)
+from gitopsgen.cli.complete import complete_tenants
 
 if TYPE_CHECKING:
     from gitopsgen.edit import Edit
@@ -31,12 +38,13 @@ def _read(config: str) -> str:
         raise
 
 
-def _edit(config: str, change: Callable[[str], Edit], no_build: bool) -> None:
+def _edit(config: str | None, change: Callable[[str, str], Edit], no_build: bool) -> None:
     """Read, change, validate and write tenants.yaml under a lock, then build."""
     from gitopsgen.edit import locked, write_atomic
 
+    config = resolve_config(config)
     with locked(Path(config)):
-        result = change(_read(config))
+        result = change(_read(config), config)
         write_atomic(Path(config), result.text)
     click.echo(f"{config}: {result.message}")
     if not no_build:
@@ -52,6 +60,7 @@ def _edit(config: str, change: Callable[[str], Edit], no_build: bool) -> None:
 
 @click.command("add-tenant")
 @config_option
+@absolute_option
 @click.argument("name")
 @click.option(
     "--ip",
@@ -59,7 +68,7 @@ def _edit(config: str, change: Callable[[str], Edit], no_build: bool) -> None:
     help="The tenant's vcluster LoadBalancer address (default: the lowest free pool address).",
 )
 @_NO_BUILD
-def add_tenant(config: str, name: str, ip: str | None, no_build: bool) -> None:
+def add_tenant(config: str | None, name: str, ip: str | None, no_build: bool) -> None:
     """Add tenant NAME to tenants.yaml, then build.
 
     Without --ip the tenant gets the lowest pool address that is neither reserved
@@ -69,14 +78,15 @@ def add_tenant(config: str, name: str, ip: str | None, no_build: bool) -> None:
     """
     from gitopsgen import edit
 
-    _edit(config, lambda text: edit.add_tenant(text, name, ip, config), no_build)
+    _edit(config, lambda text, path: edit.add_tenant(text, name, ip, path), no_build)
 
 
 @click.command("remove-tenant")
 @config_option
-@click.argument("name")
+@absolute_option
+@click.argument("name", shell_complete=complete_tenants)
 @_NO_BUILD
-def remove_tenant(config: str, name: str, no_build: bool) -> None:
+def remove_tenant(config: str | None, name: str, no_build: bool) -> None:
     """Remove tenant NAME from tenants.yaml, then build (which prunes its files).
 
     Only the tenant's lines go, with the comments above and inside it; a
@@ -84,136 +94,26 @@ def remove_tenant(config: str, name: str, no_build: bool) -> None:
     """
     from gitopsgen import edit
 
-    _edit(config, lambda text: edit.remove_tenant(text, name, config), no_build)
+    _edit(config, lambda text, path: edit.remove_tenant(text, name, path), no_build)
 
 
 # ---------------------------------------------------------------- ips
 
 
-def _allocation(config: Any) -> tuple[list[dict[str, Any]], int]:
-    """(rows, free count): one row per held address, one per run of free ones."""
-    from gitopsgen.ipam import parse_address, parse_range, runs
-
-    holders: dict[Any, tuple[str, str]] = {}
-    for service, text in config.reserved.items():
-        holders[parse_address(text)] = ("reserved", service)
-    for tenant in config.tenants:
-        holders[parse_address(tenant.ip)] = ("tenant", tenant.name)
-    rows: list[dict[str, Any]] = []
-    free_total = 0
-    for rng in sorted(parse_range(text) for text in config.pool):
-        free: list[Any] = []
-
-        def flush(free: list[Any] = free) -> None:
-            for first, last in runs(free):
-                rows.append(
-                    {
-                        "first": str(first),
-                        "last": str(last),
-                        "count": int(last) - int(first) + 1,
-                        "kind": "free",
-                        "holder": None,
-                    }
-                )
-            free.clear()
-
-        for address in rng:
-            held = holders.get(address)
-            if held is None:
-                free.append(address)
-                free_total += 1
-                continue
-            flush()
-            kind, who = held
-            rows.append(
-                {
-                    "first": str(address),
-                    "last": str(address),
-                    "count": 1,
-                    "kind": kind,
-                    "holder": who,
-                }
-            )
-        flush()
-    return rows, free_total
-
-
-def _label(row: dict[str, Any]) -> str:
-    if row["kind"] == "tenant":
-        return f"vcluster-{row['holder']}"
-    return str(row["holder"])
-
-
 @click.command()
 @config_option
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json", "markdown"]),
-    default="text",
-    show_default=True,
-    help="text: one line per address, free runs compressed; json: every address; "
+@absolute_option
+@format_option(
+    "ips",
+    "text: one line per address, free runs compressed; json: every address; "
     "markdown: the README's IP allocation table.",
 )
-def ips(config: str, fmt: str) -> None:
+def ips(config: str | None, fmt: str) -> None:
     """Show the address pool: who holds each address and what is free."""
-    from gitopsgen.config import load
-    from gitopsgen.ipam import parse_range
+    from gitopsgen import api
+    from gitopsgen.report import render, resolve_format
 
-    cfg = load(config, allow_outside=True).config
-    rows, free = _allocation(cfg)
-    size = sum(len(parse_range(text)) for text in cfg.pool)
-    pool = ", ".join(cfg.pool)
-    if fmt == "json":
-        from ipaddress import IPv4Address
-
-        addresses = []
-        for row in rows:
-            for value in range(int(IPv4Address(row["first"])), int(IPv4Address(row["last"])) + 1):
-                addresses.append(
-                    {
-                        "address": str(IPv4Address(value)),
-                        "kind": row["kind"],
-                        "holder": row["holder"],
-                    }
-                )
-        doc = {
-            "pool": list(cfg.pool),
-            "size": size,
-            "reserved": len(cfg.reserved),
-            "tenants": len(cfg.tenants),
-            "free": free,
-            "addresses": addresses,
-        }
-        click.echo(json.dumps(doc, indent=2))
-        return
-    if fmt == "markdown":
-        click.echo(f"The MetalLB pool is `{pool}`. Current allocations:")
-        click.echo("")
-        click.echo("| Service | IP |")
-        click.echo("|---------|-----|")
-        for row in rows:
-            if row["kind"] != "free":
-                click.echo(f"| {_label(row)} | {row['first']} |")
-        click.echo("")
-        free_text = ", ".join(
-            r["first"] if r["count"] == 1 else f"{r['first']}-{r['last']}"
-            for r in rows
-            if r["kind"] == "free"
-        )
-        click.echo(f"Free: {free_text or 'none'} ({free} of {size} addresses).")
-        return
-    spans = [r["first"] if r["count"] == 1 else f"{r['first']}-{r['last']}" for r in rows]
-    width = max((len(span) for span in spans), default=0)
-    click.echo(f"pool {pool}: {size} addresses, {size - free} held, {free} free")
-    for row, where in zip(rows, spans, strict=True):
-        if row["kind"] == "free":
-            what = "free" if row["count"] == 1 else f"free ({row['count']} addresses)"
-        elif row["kind"] == "reserved":
-            what = f"reserved: {row['holder']}"
-        else:
-            what = f"tenant {row['holder']} (vcluster-{row['holder']})"
-        click.echo(f"{where.ljust(width)}  {what}")
+    emit(render(api.ips(config), resolve_format(fmt, "ips")))
 
 
 # ---------------------------------------------------------------- hosts
@@ -221,6 +121,8 @@ def ips(config: str, fmt: str) -> None:
 
 @click.command()
 @config_option
+@absolute_option
+@format_option("hosts", "text: /etc/hosts lines; json: the address and the hostnames.")
 @click.option(
     "--write",
     "target",
@@ -229,20 +131,20 @@ def ips(config: str, fmt: str) -> None:
     help="Keep the lines in a '# BEGIN gitopsgen' ... '# END gitopsgen' block of FILE "
     "(e.g. /etc/hosts); other lines are never touched; FILE~ is the backup.",
 )
-def hosts(config: str, target: Path | None) -> None:
+def hosts(config: str | None, fmt: str, target: Path | None) -> None:
     """Print /etc/hosts lines: every tenant hostname -> the ingress address.
 
     The ingress address is the reserved address of the Gateway's service
     (reserved.<defaults.ingress.gateway.name>, `traefik` by default).
     """
-    from gitopsgen import hostsfile
-    from gitopsgen.config import load
+    from gitopsgen import api, hostsfile
+    from gitopsgen.report import render, resolve_format
 
-    lines = hostsfile.hosts_lines(load(config, allow_outside=True).config)
+    listed = api.hosts(config)
     if target is None:
-        for line in lines:
-            click.echo(line)
+        emit(render(listed, resolve_format(fmt, "hosts")))
         return
+    lines = listed.lines
     try:
         old = target.read_text(encoding="utf-8") if target.exists() else ""
     except OSError as exc:
@@ -281,6 +183,7 @@ def import_repo(directory: Path, output: Path, force: bool) -> None:
     loadBalancerIPs annotations of the other HelmReleases, and each tenant's
     differences from the generated objects become its options. What has no
     tenants.yaml option is listed by file on standard error, never dropped silently.
+    It reads no tenants.yaml (it writes one), so it takes no -c.
     """
     from gitopsgen.errors import GitopsgenError
     from gitopsgen.importer import import_tree
