@@ -301,7 +301,9 @@ def test_console_script_build_and_check(project) -> None:  # type: ignore[no-unt
     (cfg.parent / "generated/tenant/tenant-a/tenant-a_namespace.yaml").unlink()
     proc = _run(script, "check", "-q", cwd=cfg.parent)
     assert proc.returncode == 1
-    assert proc.stdout == "generated: 1 file(s) out of sync with tenants.yaml; run `gitopsgen build`\n"
+    assert (
+        proc.stdout == "generated: 1 file(s) out of sync with tenants.yaml; run `gitopsgen build`\n"
+    )
     assert proc.stderr == ""
 
 
