@@ -380,3 +380,126 @@ def test_fail_on_step_decides_from_the_outputs(tmp_path: Path) -> None:
     bad = decide(FAIL_ON="typo")
     assert bad.returncode == 1
     assert "unknown risk 'typo'" in bad.stdout
+
+
+# --- the CI examples ---------------------------------------------------------------------
+
+# A `curl` that records each call and plays GitLab's merge request notes API.
+FAKE_CURL = """#!{python}
+import json, os, sys, urllib.parse
+args = sys.argv[1:]
+with open(os.environ["FAKE_CURL_LOG"], "a") as log:
+    log.write(json.dumps(args) + "\\n")
+state_file = os.environ["FAKE_CURL_STATE"]
+state = json.load(open(state_file)) if os.path.exists(state_file) else {{"notes": []}}
+method, body, url, i = "GET", None, None, 0
+while i < len(args):
+    a = args[i]
+    if a == "--request":
+        method = args[i + 1]; i += 2; continue
+    if a == "--header":
+        assert args[i + 1] == "PRIVATE-TOKEN: glpat-test", args[i + 1]; i += 2; continue
+    if a == "--data-urlencode":
+        name, _, path = args[i + 1].partition("@")
+        assert name == "body"
+        body = open(path).read(); i += 2; continue
+    if a.startswith("--"):
+        i += 1; continue
+    url = a; i += 1
+parsed = urllib.parse.urlparse(url)
+assert parsed.path.startswith("/api/v4/projects/42/merge_requests/5/notes"), url
+if method == "GET":
+    page = int(urllib.parse.parse_qs(parsed.query)["page"][0])
+    print(json.dumps(state["notes"] if page == 1 else []))
+elif method == "POST":
+    state["notes"].append({{"id": 500 + len(state["notes"]), "body": body}})
+elif method == "PUT":
+    nid = int(parsed.path.rsplit("/", 1)[1])
+    for note in state["notes"]:
+        if note["id"] == nid:
+            note["body"] = body
+json.dump(state, open(state_file, "w"))
+"""
+
+
+def test_github_workflow_example_uses_the_action() -> None:
+    workflow = yaml.safe_load((REPO / "examples/ci/github-actions.yml").read_text())
+    paths = workflow[True]["pull_request"]["paths"]  # YAML 1.1 reads the key `on` as True
+    assert {"tenants.yaml", "generated/**", "clusters/**", "infrastructure/**"} <= set(paths)
+    assert workflow["permissions"]["pull-requests"] == "write"
+    steps = workflow["jobs"]["gitopsgen"]["steps"]
+    assert steps[0]["with"]["fetch-depth"] == 0
+    (action,) = [s for s in steps if s["uses"].startswith("<owner>/gitopsgen@")]
+    assert set(action["with"]) <= set(_metadata()["inputs"])
+
+
+@pytest.mark.skipif(BASH is None or GIT is None, reason="needs bash and git")
+def test_gitlab_template_posts_then_updates_one_note(tmp_path: Path) -> None:
+    """The job's `script` (not its before_script, which installs with apt and pip) in a
+    merge request pipeline's environment, with gitopsgen of this checkout on PATH."""
+    assert BASH is not None
+    job = yaml.safe_load((REPO / "examples/ci/gitlab-ci.yml").read_text())["gitopsgen"]
+    assert job["variables"]["GIT_DEPTH"] == "0"
+    assert {"tenants.yaml", "generated/**/*", "clusters/**/*"} <= set(job["rules"][0]["changes"])
+    repo = tmp_path / "platform"
+    _pull_request(repo)
+    fake_bin = tmp_path / "fake-bin"
+    fake_bin.mkdir()
+    curl = fake_bin / "curl"
+    curl.write_text(FAKE_CURL.format(python=sys.executable))
+    curl.chmod(0o755)
+    script = tmp_path / "job.sh"
+    script.write_text("\n".join(job["script"]))
+    log = tmp_path / "curl.jsonl"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "CI_"))}
+    env.update(GIT_ENV)
+    env.update({k: str(v) for k, v in job["variables"].items()})
+    env.update(
+        {
+            "PATH": os.pathsep.join([str(fake_bin), str(Path(sys.executable).parent), env["PATH"]]),
+            "CI": "true",
+            "CI_PROJECT_DIR": str(repo),
+            "CI_API_V4_URL": "https://gitlab.example/api/v4",
+            "CI_PROJECT_ID": "42",
+            "CI_MERGE_REQUEST_IID": "5",
+            "CI_MERGE_REQUEST_TARGET_BRANCH_NAME": "main",
+            "GITLAB_API_TOKEN": "glpat-test",
+            "FAKE_CURL_LOG": str(log),
+            "FAKE_CURL_STATE": str(tmp_path / "curl-state.json"),
+        }
+    )
+
+    def run() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [BASH, "--noprofile", "--norc", "-eo", "pipefail", str(script)],
+            cwd=repo,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+
+    first = run()
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "created a note" in first.stdout
+    (note,) = json.loads((tmp_path / "curl-state.json").read_text())["notes"]
+    assert note["body"].startswith("<!-- gitopsgen: this note is updated on every push -->\n")
+    assert "+ tenant d (" in note["body"]
+    # A second push removes tenant c: the same note is updated; removals are not in
+    # GITOPSGEN_FAIL_ON (drift), so the job passes, and fails when they are.
+    cfg = repo / "tenants.yaml"
+    cfg.write_text(cfg.read_text().replace("  - name: c\n    ip: 172.18.0.214\n", ""))
+    assert invoke("build", "-q", "-c", "tenants.yaml", cwd=repo).code == 0
+    second = run()
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "updated note 500" in second.stdout
+    (note,) = json.loads((tmp_path / "curl-state.json").read_text())["notes"]
+    assert "- tenant c (" in note["body"]
+    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    methods = [c[c.index("--request") + 1] if "--request" in c else "GET" for c in calls]
+    # first push: the (empty) list of notes, create; second: the list, update
+    assert methods == ["GET", "POST", "GET", "PUT"]
+    env["GITOPSGEN_FAIL_ON"] = "drift,removals"
+    third = run()
+    assert third.returncode == 1
+    assert "removes" in third.stdout and "Flux prunes" in third.stdout
