@@ -98,12 +98,31 @@ def err(message: str) -> None:
 def emit(rendered: Rendered) -> None:
     """Print a rendered result (report on standard output, diagnostics on standard
     error) and exit with its code."""
-    if rendered.out:
-        click.echo(rendered.out, nl=False)
+    try:
+        for chunk in _chunks(rendered.out):
+            click.echo(chunk, nl=False)
+    except BrokenPipeError:
+        sys.exit(_quiet_broken_pipe())
     if rendered.err:
         click.echo(rendered.err, nl=False, err=True)
     if rendered.exit_code:
         sys.exit(rendered.exit_code)
+
+
+def _chunks(text: str, size: int = 1 << 16) -> list[str]:
+    """``text`` in pieces of whole lines of about ``size`` characters. CPython's buffered
+    stdout takes one large write that a closed pipe cuts short as if it had succeeded
+    (the rest is dropped, no error); written in pieces, the next piece raises EPIPE."""
+    if len(text) <= size:
+        return [text] if text else []
+    pieces: list[str] = []
+    start = 0
+    while start < len(text):
+        end = text.find("\n", start + size)
+        end = len(text) if end < 0 else end + 1
+        pieces.append(text[start:end])
+        start = end
+    return pieces
 
 
 def colour_wanted(choice: str, env: dict[str, str] | os._Environ[str] | None = None) -> bool | None:
@@ -156,6 +175,10 @@ def run_cli(group: click.Group, argv: list[str] | None) -> Any:
     try:
         try:
             result = group.main(args=argv, prog_name="gitopsgen", standalone_mode=False)
+            if type(sys.stdout).__name__ == "_PacifyFlushWrapper":
+                # click met EPIPE outside emit() and silenced the stream; the exit
+                # status must still say that the output was cut short.
+                sys.exit(_quiet_broken_pipe())
             sys.stdout.flush()
             return result
         except SystemExit:
@@ -168,8 +191,9 @@ def run_cli(group: click.Group, argv: list[str] | None) -> Any:
     except click.ClickException as exc:
         exc.show()
         sys.exit(EXIT_INVALID)
-    except click.Abort:
-        err("Aborted.")
+    except click.Abort as exc:
+        # click turns Ctrl-C inside a command into Abort (from KeyboardInterrupt).
+        err("Interrupted." if isinstance(exc.__cause__, KeyboardInterrupt) else "Aborted.")
         sys.exit(EXIT_INTERRUPTED)
     except ConfigError as exc:
         _print_invalid(exc)
