@@ -218,7 +218,8 @@ def test_closed_pipe_ends_quietly_with_141(project: Callable[[str], Path]) -> No
             f"  - name: t{i}\n    ip: 10.0.{i // 200}.{i % 200 + 2}\n" for i in range(0, 2000, 2)
         )
     )
-    script = f'set -o pipefail; "{BIN / "gitopsgen"}" ips --format json -c "{cfg}" | head -n 2; exit "${{PIPESTATUS[0]}}"'
+    command = f'"{BIN / "gitopsgen"}" ips --format json -c "{cfg}"'
+    script = f'set -o pipefail; {command} | head -n 2; exit "${{PIPESTATUS[0]}}"'
     proc = subprocess.run(
         ["bash", "-c", script], capture_output=True, text=True, env=_env(), timeout=120
     )
