@@ -370,3 +370,23 @@ def test_help_lists_every_command() -> None:
     for name in COMMANDS:
         assert name in res.out
     assert cli.name == "cli"
+
+
+def test_diff_github_notices(repo: Path, tmp_path: Path) -> None:
+    base = tmp_path / "base.yaml"
+    base.write_text(SEED_TENANTS)
+    (repo / "tenants.yaml").write_text(SEED_TENANTS + "  - name: d\n    ip: 172.18.0.215\n")
+    res = invoke("diff", "--base", str(base), "--format", "github", cwd=repo)
+    assert res.code == 0, res.err
+    lines = res.out.splitlines()
+    assert lines[0].startswith("::notice title=gitopsgen diff::+ tenant d (")
+    assert not lines[-1].startswith("::")  # the totals, a plain line
+    # --format auto under GitHub Actions is the same.
+    auto = subprocess.run(
+        [str(BIN / "gitopsgen"), "diff", "--base", str(base)],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env=_env(GITHUB_ACTIONS="true"),
+    )
+    assert auto.stdout == res.out
