@@ -242,6 +242,12 @@ def test_repository_is_in_sync_with_its_tenants_yaml() -> None:
     assert res.code == 0, res.err
 
 
+def test_fleet_example_is_in_sync_with_its_tenants_yaml() -> None:
+    """The repository's self-check, once, here (make test does not run make selfcheck)."""
+    res = invoke("check", "-c", str(REPO / "examples/fleet/tenants.yaml"))
+    assert res.code == 0, res.out + res.err
+
+
 # --- schema and the bundled tenants.yaml ----------------------------------------------
 
 

@@ -24,7 +24,17 @@ from gitopsgen.cli.complete import cluster_names, shard_names, tenant_names
 from gitopsgen.report import FORMATS, resolve_format
 
 BIN = Path(sys.executable).parent
-READS_CONFIG = {"build", "check", "diff", "validate", "add-tenant", "remove-tenant", "ips", "hosts"}
+READS_CONFIG = {
+    "build",
+    "check",
+    "diff",
+    "validate",
+    "add-tenant",
+    "remove-tenant",
+    "ips",
+    "hosts",
+    "rebalance",
+}
 INVALID = SEED_TENANTS.replace("ip: 172.18.0.214", "ip: 172.18.0.210")
 
 
@@ -109,7 +119,7 @@ def test_format_is_declared_once_with_the_same_names() -> None:
         assert isinstance(option.type, click.Choice)
         assert tuple(option.type.choices) == ("auto", *formats), name
         assert option.default == "auto"
-    assert set(FORMATS) == {"check", "validate", "diff", "ips", "hosts"}
+    assert set(FORMATS) == {"check", "validate", "diff", "ips", "hosts", "rebalance"}
 
 
 def test_auto_is_github_under_github_actions(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -390,3 +400,25 @@ def test_diff_github_notices(repo: Path, tmp_path: Path) -> None:
         env=_env(GITHUB_ACTIONS="true"),
     )
     assert auto.stdout == res.out
+
+
+def test_cluster_and_shard_names_complete() -> None:
+    """`add-tenant --cluster <TAB>` and `--shard <TAB>` on the version 2 fleet example."""
+    root = Path(__file__).parents[1]
+
+    def complete(words: str) -> list[str]:
+        env = _env(
+            _GITOPSGEN_COMPLETE="bash_complete",
+            COMP_WORDS=words,
+            COMP_CWORD=str(len(words.split())),
+        )
+        proc = subprocess.run(
+            [str(BIN / "gitopsgen")], cwd=root, env=env, capture_output=True, text=True
+        )
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout.splitlines()
+
+    base = "gitopsgen add-tenant -c examples/fleet/tenants.yaml x"
+    assert complete(f"{base} --cluster ") == ["plain,eu-1", "plain,us-1", "plain,ap-1"]
+    assert complete(f"{base} --cluster eu-1 --shard ") == ["plain,s1", "plain,s2", "plain,s3"]
+    assert complete("gitopsgen ips -c examples/fleet/tenants.yaml --cluster u") == ["plain,us-1"]

@@ -1,54 +1,39 @@
-"""Who holds which address of the pool: the result value of ``gitopsgen ips``.
+"""Who holds which address of a cluster's pool: the result value of ``gitopsgen ips``.
 
-Rows in address order: one per held address (a reserved service or a tenant) and
-one per run of free addresses. The reporters in :mod:`gitopsgen.report` print it.
+The runs come from :func:`gitopsgen.addresses.allocation` (the one computation); this
+adds what the report shows about them. The reporters in :mod:`gitopsgen.report`
+print it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from ipaddress import IPv4Address
 from typing import Any
 
-from gitopsgen.ipam import parse_address, parse_range, runs
-from gitopsgen.model import Config
+from gitopsgen.addresses import Run
+from gitopsgen.addresses import allocation as runs_of
+from gitopsgen.layout import TenantNames
+from gitopsgen.platform import Cluster
 
-__all__ = ["Allocation", "Row", "allocation", "service_name"]
-
-
-def service_name(tenant: str) -> str:
-    """The LoadBalancer service that holds a tenant's address (its vcluster release)."""
-    return f"vcluster-{tenant}"
+__all__ = ["Allocation", "allocation", "label"]
 
 
-@dataclass(frozen=True)
-class Row:
-    first: str
-    last: str
-    count: int
-    kind: str  # free | reserved | tenant
-    holder: str | None  # the reserved service or the tenant name; None when free
-
-    @property
-    def span(self) -> str:
-        return self.first if self.count == 1 else f"{self.first}-{self.last}"
-
-    @property
-    def label(self) -> str:
-        """The service name the seed's README table shows for the holder."""
-        if self.kind == "tenant":
-            assert self.holder is not None
-            return service_name(self.holder)
-        return str(self.holder)
+def label(run: Run) -> str:
+    """The service that holds the address: a tenant's vcluster, or the reserved name."""
+    if run.kind == "tenant":
+        return TenantNames(str(run.holder)).vcluster
+    return str(run.holder)
 
 
 @dataclass(frozen=True)
 class Allocation:
+    cluster: str
     pool: list[str]
     size: int
     reserved: int
     tenants: int
-    rows: list[Row] = field(default_factory=list)
+    rows: list[Run]
 
     @property
     def free(self) -> int:
@@ -62,42 +47,19 @@ class Allocation:
         """Every address of the pool with its kind and holder."""
         out: list[dict[str, Any]] = []
         for row in self.rows:
-            for value in range(int(IPv4Address(row.first)), int(IPv4Address(row.last)) + 1):
+            for value in range(int(row.first), int(row.last) + 1):
                 out.append(
                     {"address": str(IPv4Address(value)), "kind": row.kind, "holder": row.holder}
                 )
         return out
 
 
-def allocation(config: Config) -> Allocation:
-    holders: dict[IPv4Address, tuple[str, str]] = {}
-    for service, text in config.reserved.items():
-        holders[parse_address(text)] = ("reserved", service)
-    for tenant in config.tenants:
-        holders[parse_address(tenant.ip)] = ("tenant", tenant.name)
-    rows: list[Row] = []
-    ranges = sorted(parse_range(text) for text in config.pool)
-    for rng in ranges:
-        free: list[IPv4Address] = []
-
-        def flush(free: list[IPv4Address] = free) -> None:
-            for first, last in runs(free):
-                rows.append(Row(str(first), str(last), int(last) - int(first) + 1, "free", None))
-            free.clear()
-
-        for address in rng:
-            held = holders.get(address)
-            if held is None:
-                free.append(address)
-                continue
-            flush()
-            kind, who = held
-            rows.append(Row(str(address), str(address), 1, kind, who))
-        flush()
+def allocation(cluster: Cluster) -> Allocation:
     return Allocation(
-        pool=list(config.pool),
-        size=sum(len(r) for r in ranges),
-        reserved=len(config.reserved),
-        tenants=len(config.tenants),
-        rows=rows,
+        cluster=cluster.name,
+        pool=[r.text for r in cluster.pool],
+        size=cluster.pool_size(),
+        reserved=len(cluster.reserved),
+        tenants=len(cluster.tenants),
+        rows=runs_of(cluster),
     )

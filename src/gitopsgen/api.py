@@ -22,11 +22,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gitopsgen.allocation import Allocation
 from gitopsgen.diff import DiffResult
 from gitopsgen.errors import ConfigError, GitopsgenError
 from gitopsgen.report import HostsList, Paths, Report, repository_root
+
+if TYPE_CHECKING:
+    from gitopsgen.platform import Cluster
 
 __all__ = [
     "CONFIG_NAME",
@@ -34,6 +38,7 @@ __all__ = [
     "ConfigNotFound",
     "build",
     "check",
+    "cluster_of",
     "diff",
     "find_config",
     "hosts",
@@ -215,19 +220,35 @@ def diff(
     return core.diff_git(path, base)
 
 
-def ips(config: str | os.PathLike[str] | None = None) -> Allocation:
-    """Who holds each pool address, and what is free."""
-    from gitopsgen.allocation import allocation
+def cluster_of(config: str | os.PathLike[str] | None, name: str | None = None) -> Cluster:
+    """The cluster ``name`` of the platform (the only one when there is one)."""
     from gitopsgen.config import load
+    from gitopsgen.platform import resolve
 
-    return allocation(load(config_path(config), allow_outside=True).config)
+    path = config_path(config)
+    project = load(path, allow_outside=True)
+    platform = resolve(project.config, project.flux_root)
+    names = ", ".join(c.name for c in platform.clusters)
+    if name is None:
+        if len(platform.clusters) > 1:
+            raise GitopsgenError(f"several clusters ({names}): pass --cluster NAME")
+        return platform.clusters[0]
+    for cluster in platform.clusters:
+        if cluster.name == name:
+            return cluster
+    raise GitopsgenError(f"no cluster {name!r} in {path} (clusters: {names})")
 
 
-def hosts(config: str | os.PathLike[str] | None = None) -> HostsList:
-    """Every tenant hostname and the ingress address they resolve to."""
+def ips(config: str | os.PathLike[str] | None = None, *, cluster: str | None = None) -> Allocation:
+    """Who holds each pool address of a cluster, and what is free."""
+    from gitopsgen.allocation import allocation
+
+    return allocation(cluster_of(config, cluster))
+
+
+def hosts(config: str | os.PathLike[str] | None = None, *, cluster: str | None = None) -> HostsList:
+    """Every tenant hostname of a cluster and the ingress address they resolve to."""
     from gitopsgen import hostsfile
-    from gitopsgen.config import hostname_of, load
 
-    cfg = load(config_path(config), allow_outside=True).config
-    names = [hostname_of(t, cfg) for t in sorted(cfg.tenants, key=lambda t: t.name)]
-    return HostsList(hostsfile.ingress_address(cfg), names)
+    chosen = cluster_of(config, cluster)
+    return HostsList(hostsfile.ingress_address(chosen), [t.hostname for t in chosen.tenants])

@@ -67,6 +67,7 @@ FORMATS: Mapping[str, tuple[str, ...]] = {
     "diff": ("text", "json", "github", "markdown"),
     "ips": ("text", "json", "markdown"),
     "hosts": ("text", "json"),
+    "rebalance": ("text", "json"),
 }
 
 
@@ -527,6 +528,8 @@ def _render_report(report: Report, fmt: str, quiet: bool) -> Rendered:
 
 
 def _render_allocation(a: Allocation, fmt: str) -> Rendered:
+    from gitopsgen.allocation import label
+
     pool = ", ".join(a.pool)
     if fmt == "json":
         doc = {
@@ -541,7 +544,7 @@ def _render_allocation(a: Allocation, fmt: str) -> Rendered:
     if fmt == "markdown":
         lines = [f"The MetalLB pool is `{pool}`. Current allocations:", ""]
         lines += ["| Service | IP |", "|---------|-----|"]
-        lines += [f"| {r.label} | {r.first} |" for r in a.rows if r.kind != "free"]
+        lines += [f"| {label(r)} | {r.first} |" for r in a.rows if r.kind != "free"]
         free_text = ", ".join(r.span for r in a.rows if r.kind == "free")
         lines += ["", f"Free: {free_text or 'none'} ({a.free} of {a.size} addresses)."]
         return Rendered(_lines(lines), "")
@@ -553,7 +556,7 @@ def _render_allocation(a: Allocation, fmt: str) -> Rendered:
         elif row.kind == "reserved":
             what = f"reserved: {row.holder}"
         else:
-            what = f"tenant {row.holder} ({row.label})"
+            what = f"tenant {row.holder} ({label(row)})"
         lines.append(f"{row.span.ljust(width)}  {what}")
     return Rendered(_lines(lines), "")
 

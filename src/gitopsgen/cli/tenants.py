@@ -3,6 +3,7 @@ commands that edit the one source of truth, tenants.yaml, and rebuild the tree."
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,7 +18,7 @@ from gitopsgen.cli.common import (
     format_option,
     resolve_config,
 )
-from gitopsgen.cli.complete import complete_tenants
+from gitopsgen.cli.complete import complete_clusters, complete_shards, complete_tenants
 
 if TYPE_CHECKING:
     from gitopsgen.edit import Edit
@@ -65,20 +66,48 @@ def _edit(config: str | None, change: Callable[[str, str], Edit], no_build: bool
 @click.option(
     "--ip",
     metavar="IP",
-    help="The tenant's vcluster LoadBalancer address (default: the lowest free pool address).",
+    help="The tenant's vcluster LoadBalancer address (default: the lowest free address of "
+    "its cluster's pool).",
+)
+@click.option(
+    "--cluster",
+    metavar="NAME",
+    shell_complete=complete_clusters,
+    help="Version 2: the host cluster (default: chosen by rendezvous hashing of NAME over "
+    "the clusters with room, by their weight).",
+)
+@click.option(
+    "--shard",
+    metavar="SHARD",
+    shell_complete=complete_shards,
+    help="Version 2: the Flux shard of the cluster (default: chosen by rendezvous hashing).",
 )
 @_NO_BUILD
-def add_tenant(config: str | None, name: str, ip: str | None, no_build: bool) -> None:
+def add_tenant(
+    config: str | None,
+    name: str,
+    ip: str | None,
+    cluster: str | None,
+    shard: str | None,
+    no_build: bool,
+) -> None:
     """Add tenant NAME to tenants.yaml, then build.
 
     Without --ip the tenant gets the lowest pool address that is neither reserved
-    nor used. The entry is appended in the file's own indentation; every comment,
+    nor used. In a version 2 file the cluster and shard not given are chosen by
+    weighted rendezvous hashing of NAME (stable: adding a cluster or shard moves no
+    tenant), and all three are written into the file, so that build never places a
+    tenant. The entry is appended in the file's own indentation; every comment,
     blank line, key order and quote of the file stays. The edited file is
     validated before anything is written, and written atomically.
     """
     from gitopsgen import edit
 
-    _edit(config, lambda text, path: edit.add_tenant(text, name, ip, path), no_build)
+    _edit(
+        config,
+        lambda text, path: edit.add_tenant(text, name, ip, path, cluster=cluster, shard=shard),
+        no_build,
+    )
 
 
 @click.command("remove-tenant")
@@ -100,6 +129,15 @@ def remove_tenant(config: str | None, name: str, no_build: bool) -> None:
 # ---------------------------------------------------------------- ips
 
 
+_CLUSTER = click.option(
+    "--cluster",
+    "cluster_name",
+    metavar="NAME",
+    shell_complete=complete_clusters,
+    help="The host cluster (when there are several).",
+)
+
+
 @click.command()
 @config_option
 @absolute_option
@@ -108,12 +146,60 @@ def remove_tenant(config: str | None, name: str, no_build: bool) -> None:
     "text: one line per address, free runs compressed; json: every address; "
     "markdown: the README's IP allocation table.",
 )
-def ips(config: str | None, fmt: str) -> None:
-    """Show the address pool: who holds each address and what is free."""
+@_CLUSTER
+def ips(config: str | None, fmt: str, cluster_name: str | None) -> None:
+    """Show a cluster's address pool: who holds each address and what is free."""
     from gitopsgen import api
     from gitopsgen.report import render, resolve_format
 
-    emit(render(api.ips(config), resolve_format(fmt, "ips")))
+    emit(render(api.ips(config, cluster=cluster_name), resolve_format(fmt, "ips")))
+
+
+# ---------------------------------------------------------------- rebalance
+
+
+@click.command()
+@config_option
+@format_option("rebalance", "text: one line per tenant; json: a list of moves.")
+def rebalance(config: str | None, fmt: str) -> None:
+    """List the tenants that rendezvous hashing would place elsewhere today (read-only).
+
+    add-tenant places a new tenant by hashing its name over the clusters and
+    shards with room; build never moves one. After clusters or shards were added,
+    or placements were given by hand, this lists where each tenant would go now and
+    what moving it would destroy. Nothing is changed: move a tenant by editing its
+    cluster, shard and ip in tenants.yaml, and review the `gitopsgen diff`.
+    """
+    from gitopsgen.config import load
+    from gitopsgen.placement import rebalance as moves_of
+    from gitopsgen.platform import resolve
+    from gitopsgen.report import resolve_format
+
+    project = load(resolve_config(config), allow_outside=True)
+    moves = moves_of(resolve(project.config, project.flux_root))
+    if resolve_format(fmt, "rebalance") == "json":
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "tenant": m.tenant,
+                        "from": {"cluster": m.cluster, "shard": m.shard},
+                        "to": {"cluster": m.to_cluster, "shard": m.to_shard},
+                        "consequence": m.consequence,
+                    }
+                    for m in moves
+                ],
+                indent=2,
+            )
+        )
+        return
+    if not moves:
+        click.echo("every tenant is where rendezvous hashing places it")
+        return
+    for m in moves:
+        here = m.cluster + (f"/{m.shard}" if m.shard else "")
+        there = m.to_cluster + (f"/{m.to_shard}" if m.to_shard else "")
+        click.echo(f"{m.tenant}: {here} -> {there}: {m.consequence}")
 
 
 # ---------------------------------------------------------------- hosts
@@ -131,7 +217,8 @@ def ips(config: str | None, fmt: str) -> None:
     help="Keep the lines in a '# BEGIN gitopsgen' ... '# END gitopsgen' block of FILE "
     "(e.g. /etc/hosts); other lines are never touched; FILE~ is the backup.",
 )
-def hosts(config: str | None, fmt: str, target: Path | None) -> None:
+@_CLUSTER
+def hosts(config: str | None, fmt: str, target: Path | None, cluster_name: str | None) -> None:
     """Print /etc/hosts lines: every tenant hostname -> the ingress address.
 
     The ingress address is the reserved address of the Gateway's service
@@ -140,7 +227,7 @@ def hosts(config: str | None, fmt: str, target: Path | None) -> None:
     from gitopsgen import api, hostsfile
     from gitopsgen.report import render, resolve_format
 
-    listed = api.hosts(config)
+    listed = api.hosts(config, cluster=cluster_name)
     if target is None:
         emit(render(listed, resolve_format(fmt, "hosts")))
         return
