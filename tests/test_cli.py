@@ -410,7 +410,7 @@ def test_cluster_and_shard_names_complete() -> None:
         env = _env(
             _GITOPSGEN_COMPLETE="bash_complete",
             COMP_WORDS=words,
-            COMP_CWORD=str(len(words.split())),
+            COMP_CWORD=str(len(words.split()) - (0 if words.endswith(" ") else 1)),
         )
         proc = subprocess.run(
             [str(BIN / "gitopsgen")], cwd=root, env=env, capture_output=True, text=True
