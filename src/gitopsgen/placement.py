@@ -7,10 +7,10 @@ changes afterwards. The cluster and the shard are chosen by weighted rendezvous
 room (a free address, and fewer tenants than ``maxTenants``): the choice depends
 on the name and the candidates only, so adding a cluster or a shard moves no
 existing tenant and changes the choice for only about its share of new names.
-A candidate already holding more than 1.25 times its weighted share of the
+A candidate already holding more than 1.1 times its weighted share of the
 tenants is passed over while another has room (consistent hashing with bounded
 loads, Mirrokni, Thorup and Zadimoghaddam 2018), which keeps the spread within
-about a quarter of even however the names hash. The address is the lowest free
+about a tenth of even however the names hash. The address is the lowest free
 one of the cluster's pool (never a CIDR's network or broadcast address).
 """
 
@@ -25,6 +25,7 @@ from ipaddress import IPv4Address
 from gitopsgen.addresses import allocation
 from gitopsgen.errors import GitopsgenError
 from gitopsgen.ipam import in_pool, parse_address
+from gitopsgen.layout import TenantNames
 from gitopsgen.platform import Cluster, Platform
 
 __all__ = [
@@ -39,7 +40,7 @@ __all__ = [
     "score",
 ]
 
-LOAD_BOUND = 1.25
+LOAD_BOUND = 1.1
 
 
 class PlacementError(GitopsgenError):
@@ -224,9 +225,9 @@ class Move:
         """What moving it would destroy or risk."""
         if self.to_cluster != self.cluster:
             return (
-                f"destroys vcluster-{self.tenant} on {self.cluster} (its namespace, data and "
-                f"LoadBalancer address) and creates it empty on {self.to_cluster} with a new "
-                "address: every kubeconfig of it stops working"
+                f"destroys {TenantNames(self.tenant).vcluster} on {self.cluster} (its "
+                "namespace, data and LoadBalancer address) and creates it empty on "
+                f"{self.to_cluster} with a new address: every kubeconfig of it stops working"
             )
         return (
             f"hands every Flux object of the tenant from shard {self.shard} to {self.to_shard}: "
