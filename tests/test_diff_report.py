@@ -251,7 +251,7 @@ def test_field_walk_agrees_with_deepdiff() -> None:
     values = st.recursive(scalars, extend, max_leaves=12)
     docs = st.dictionaries(keys, values, max_size=4)
 
-    @settings(max_examples=300, deadline=None)
+    @settings(max_examples=500, deadline=None)
     @given(docs, docs)
     def check(old: dict, new: dict) -> None:  # type: ignore[type-arg]
         assert field_changes(old, new) == deepdiff_field_changes(old, new)

@@ -234,6 +234,14 @@ def test_ip_change_flags_address(tmp_path: Path) -> None:
     data = _assert_flag(repo, "address", "b")
     assert _flags(data) == {"address"}
     assert repo.diff("--fail-on", "address").code == 1
+    # GitHub: the risk as a warning, the key as a notice on its line of tenants.yaml
+    github = repo.diff("--format", "github").out.splitlines()
+    assert github[0].startswith("::warning title=gitopsgen diff risk (address)::address: tenant b")
+    line = data["inputs"][0]["line"]
+    assert github[1].startswith(
+        f"::notice title=gitopsgen diff (tenants.yaml),file=tenants.yaml,line={line}::"
+        "tenants[b].ip: 172.18.0.211 -> 172.18.0.215"
+    )
 
 
 def test_auth_delegator_toggle_flags_access(tmp_path: Path) -> None:

@@ -239,6 +239,7 @@ class DiffResult:
     base_commit: str | None = None
     mode: str = "config"  # "config" | "migration" | "disk"
     compared: int = 0  # objects on the new side (what "no change" vouches for)
+    config_file: str | None = None  # tenants.yaml relative to the git top level
 
     def risk_flags(self) -> list[str]:
         present = {r.flag for r in self.risks}
@@ -477,6 +478,19 @@ def _deepdiff_changes(x: Any, y: Any, prefix: list[Any]) -> list[tuple[Op, list[
 _DEEPER = 0.33
 
 
+def _identical(x: Any, y: Any) -> bool:
+    """Equal with equal types throughout (``0 == False`` is a change to deepdiff)."""
+    if x is y:
+        return True
+    if type(x) is not type(y):
+        return False
+    if isinstance(x, dict):
+        return x.keys() == y.keys() and all(_identical(v, y[k]) for k, v in x.items())
+    if isinstance(x, list):
+        return len(x) == len(y) and all(_identical(a, b) for a, b in zip(x, y, strict=True))
+    return bool(x == y)
+
+
 def _walk(x: Any, y: Any, prefix: list[Any], out: list[tuple[Op, list[Any], Any, Any]]) -> None:
     """The changes from ``x`` to ``y`` as deepdiff reports them, walked directly
     through mappings (the bulk of a manifest), which is many times faster."""
@@ -498,7 +512,7 @@ def _walk(x: Any, y: Any, prefix: list[Any], out: list[tuple[Op, list[Any], Any,
             if key not in x:
                 out.append(("added", [*prefix, key], None, value))
     elif isinstance(x, list):
-        if x != y:
+        if not _identical(x, y):
             out += _deepdiff_changes(x, y, prefix)
     elif x != y:
         out.append(("changed", prefix, x, y))  # deepdiff: values_changed
@@ -1151,6 +1165,7 @@ def diff_git(
         project.document,
     )
     result.base_commit = base.commit
+    result.config_file = rel
     return result
 
 

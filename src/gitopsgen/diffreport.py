@@ -7,6 +7,8 @@
   comment would exceed ``max_bytes`` the largest sections lose their detail
   first, and a note says so: nothing is ever cut silently.
 * json: the structure described by ``schema/diff.schema.json``.
+* github: one ``::notice`` workflow command per tenant (or shared section) that
+  changes, then the totals line, for the log and the annotations of a GitHub run.
 """
 
 from __future__ import annotations
@@ -27,7 +29,15 @@ from gitopsgen.diff import (
 )
 from gitopsgen.emit import dump, format_scalar
 
-__all__ = ["DEFAULT_MAX_BYTES", "JSON_FORMAT_VERSION", "to_json", "to_markdown", "to_text"]
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "JSON_FORMAT_VERSION",
+    "md_escape",
+    "to_github",
+    "to_json",
+    "to_markdown",
+    "to_text",
+]
 
 # GitHub rejects comments over 65536 characters; leave room for a wrapper.
 DEFAULT_MAX_BYTES = 60_000
@@ -312,7 +322,7 @@ def to_text(result: DiffResult, style: Style = plain_style, *, bodies: bool = Tr
 # --- markdown ---------------------------------------------------------------------
 
 
-def _md_escape(text: str) -> str:
+def md_escape(text: str) -> str:
     return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
 
 
@@ -348,14 +358,9 @@ def _diff_lines(o: ObjectChange) -> list[str]:
     return out
 
 
-def _md_summary_cell(t: TenantDiff) -> str:
-    line = tenant_line(t)
-    return _md_escape(line[2:])
-
-
 def _section(t: TenantDiff, level: str) -> str:
     """One tenant's <details>: level "full" (every field), "brief" (object list)."""
-    head = _md_escape(tenant_line(t))
+    head = md_escape(tenant_line(t))
     parts = [f"<details>\n<summary><code>{head}</code></summary>\n\n"]
     if level == "full":
         removed = [o for o in t.objects if o.op == "removed"]
@@ -366,7 +371,7 @@ def _section(t: TenantDiff, level: str) -> str:
         for o in t.objects:
             if o.op == "removed":
                 continue
-            title = _md_escape(_object_title(o))
+            title = md_escape(_object_title(o))
             parts.append(f"**{title}** <sub>`{o.api_version}`</sub>\n\n")
             parts.append(_fence(_diff_lines(o)) + "\n")
     else:
@@ -389,7 +394,7 @@ def _md_table(tenants: list[TenantDiff]) -> list[str]:
             n = t.count(op)
             if n:
                 counts.append(f"{_MARK[op]}{n}")
-        attrs = ", ".join(_md_escape(_attribute_text(a, "→")) for a in t.attributes)
+        attrs = ", ".join(md_escape(_attribute_text(a, "→")) for a in t.attributes)
         if t.op == "removed":
             attrs = "tenant removed: every object is pruned by Flux"
         elif t.op == "added":
@@ -399,7 +404,7 @@ def _md_table(tenants: list[TenantDiff]) -> list[str]:
         merged.setdefault(key, []).append(t.name)
     for (mark, counts_text, fields, attrs, _), names in merged.items():
         title = "shared" if names == [None] else tenant_list(names)
-        rows.append(f"| `{mark}` | {_md_escape(title)} | {counts_text} | {fields} | {attrs} |")
+        rows.append(f"| `{mark}` | {md_escape(title)} | {counts_text} | {fields} | {attrs} |")
     return rows
 
 
@@ -426,7 +431,7 @@ def _md_risks(result: DiffResult, limit: int | None) -> str:
     rows = ["| risk | tenant | what |", "|---|---|---|"]
     for r in shown:
         who = "(shared)" if r.tenant is None else r.tenant
-        rows.append(f"| **{r.flag}** | {_md_escape(who)} | {_md_escape(r.reason)} |")
+        rows.append(f"| **{r.flag}** | {md_escape(who)} | {md_escape(r.reason)} |")
     more = ""
     if len(shown) < len(result.risks):
         left = len(result.risks) - len(shown)
@@ -447,7 +452,7 @@ def _md_inputs(result: DiffResult, limit: int | None) -> str:
     for c in shown:
         where = "" if c.line is None else (str(c.line) if c.side == "head" else f"{c.line} (base)")
         rows.append(
-            f"| {_md_code(c.key)} | {_md_escape(key_value(c, '→'))} | {where} | "
+            f"| {_md_code(c.key)} | {md_escape(key_value(c, '→'))} | {where} | "
             f"{c.tenants} | {c.objects} |"
         )
     more = ""
@@ -466,7 +471,7 @@ def _md_groups(
     parts = ["#### Changes, each distinct change once\n\n"]
     parts.append("<sub>`{name}` stands for each tenant's name.</sub>\n\n")
     if titles:  # the smallest form: one line per distinct change
-        entries = [f"- {_md_escape(block_title(b))}" for b in blocks(result)]
+        entries = [f"- {md_escape(block_title(b))}" for b in blocks(result)]
         left = 0
         if room is not None:
             used = _size("".join(parts)) + 80
@@ -479,7 +484,7 @@ def _md_groups(
         return "".join(parts) + "\n".join(entries) + "\n\n", left
     for block in blocks(result):
         first = block[0]
-        title = _md_escape(block_title(block))
+        title = md_escape(block_title(block))
         parts.append(f"**{title}**\n\n")
         items = block_items(block, 10 if brief else 30)
         if items:
@@ -502,9 +507,8 @@ def to_markdown(result: DiffResult, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
     (grouped) come first and are kept; the per-tenant table and details are trimmed
     first when the comment would be too large, and a note says exactly what."""
     title = "### gitopsgen diff\n\n"
-    header = (
-        f"Base: `{_md_escape(result.base)}`  \nHead: `{_md_escape(result.head)}`\n\n"
-        + "".join(f"> {_md_escape(n)}\n\n" for n in result.notes)
+    header = f"Base: `{md_escape(result.base)}`  \nHead: `{md_escape(result.head)}`\n\n" + "".join(
+        f"> {md_escape(n)}\n\n" for n in result.notes
     )
     if not result.tenants:
         return title + header + f"**{_no_change(result)[0]}**\n"
@@ -783,3 +787,36 @@ def to_json_data(result: DiffResult) -> dict[str, Any]:
 
 def to_json(result: DiffResult) -> str:
     return json.dumps(to_json_data(result), indent=2, sort_keys=False) + "\n"
+
+
+# --- github -----------------------------------------------------------------------
+
+
+def to_github(result: DiffResult) -> str:
+    """A ``::warning`` per flagged risk, a ``::notice`` per changed tenants.yaml key and
+    per changed section (the tenant summary line), then the totals."""
+    from gitopsgen.report import github_command
+
+    lines = [
+        github_command("warning", risk_line(r), title=f"gitopsgen diff risk ({r.flag})")
+        for r in result.risks
+    ]
+    for c in result.inputs:
+        # on the line of tenants.yaml in the pull request's diff, when it is there
+        here = c.side == "head" and result.config_file is not None
+        lines.append(
+            github_command(
+                "notice",
+                key_line(c),
+                title="gitopsgen diff (tenants.yaml)",
+                file=result.config_file if here else None,
+                line=c.line if here else None,
+            )
+        )
+    lines += [
+        github_command("notice", tenant_line(t), title="gitopsgen diff")
+        for t in result.tenants
+        if t.objects
+    ]
+    lines.append(_totals(result))
+    return "\n".join(lines) + "\n"
