@@ -303,36 +303,27 @@ def _seed_like(root: Path) -> Repo:
     return Repo(root).init()
 
 
-REPLACED = [
-    "clusters/vcluster-alpha",
-    "clusters/vcluster-beta",
-    "tenant",
-    "infrastructure/network-policies",
-    "infrastructure/traefik/config/referencegrant.yaml",
-    "clusters/host-cluster/network-policies_kustomization.yaml",
-    "clusters/host-cluster/tenant-alpha_kustomization.yaml",
-    "clusters/host-cluster/tenant-beta_kustomization.yaml",
-    "clusters/host-cluster/vcluster-alpha_kustomization.yaml",
-    "clusters/host-cluster/vcluster-beta_kustomization.yaml",
-]
-
-
-def _migrate(repo: Repo, edit: str | None = None) -> None:
-    """import, build, remove the replaced hand-made files, commit."""
+def _migrate(repo: Repo, edit: str | None = None, wire: bool = True) -> None:
+    """The README's migration: import, build, wire, prune the replaced files, commit."""
     run = invoke("import", str(repo.root), "-o", str(repo.config), cwd=repo.root)
     assert run.code == 0, run.err
     if edit is not None:
         repo.config.write_text(repo.config.read_text().replace(*edit.split(" -> ")))
     assert invoke("build", "-c", str(repo.config), cwd=repo.root).code == 0
-    repo.git("rm", "-rq", *REPLACED)
-    (repo.root / "clusters/host-cluster/kustomization.yaml").write_text(
-        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
-        "resources:\n  - ../../generated/clusters/host-cluster\n"
-    )
-    (repo.root / "infrastructure/traefik/config/kustomization.yaml").write_text(
-        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
-        "resources:\n  - ../../../generated/infrastructure/traefik/config\n"
-    )
+    pruned = invoke("import", "--prune-replaced", "--apply", str(repo.root), cwd=repo.root)
+    assert pruned.code == 0, pruned.err
+    if wire:
+        for index, line in (
+            ("clusters/host-cluster/kustomization.yaml", "../../generated/clusters/host-cluster"),
+            (
+                "infrastructure/traefik/config/kustomization.yaml",
+                "../../../generated/infrastructure/traefik/config",
+            ),
+        ):
+            path = repo.root / index
+            path.write_text(path.read_text().rstrip("\n").removesuffix(" []") + f"\n  - {line}\n")
+        check = invoke("check", "-c", str(repo.config), cwd=repo.root)
+        assert check.code == 0, check.out + check.err
     repo.git("add", "-A")
     repo.git("commit", "-q", "-m", "migrate to gitopsgen")
 
@@ -345,6 +336,7 @@ def test_faithful_migration_is_no_change_to_the_cluster(tmp_path: Path) -> None:
         assert run.code == 0, run.out + run.err
         assert "No change to the cluster" in run.out
         assert "Flux Kustomization(s) now take their path from ./generated/" in run.out
+        assert "WARNING" not in run.out
     data = json.loads(
         invoke("diff", "-c", str(repo.config), "--base-ref", "HEAD~1", "--format", "json").out
     )
@@ -353,6 +345,15 @@ def test_faithful_migration_is_no_change_to_the_cluster(tmp_path: Path) -> None:
     assert data["baseCommit"] == repo.git("rev-parse", "HEAD~1").strip()
     md = invoke("diff", "-c", str(repo.config), "--base-ref", "HEAD~1", "--format", "markdown")
     assert "**No change to the cluster" in md.out
+
+
+def test_a_migration_flux_cannot_reach_is_a_warning(tmp_path: Path) -> None:
+    repo = _seed_like(tmp_path / "seed")
+    _migrate(repo, wire=False)
+    run = invoke("diff", "-c", str(repo.config), "--base-ref", "HEAD~1", cwd=repo.root)
+    first_note = run.out.splitlines()[1]
+    assert first_note.startswith("note: WARNING: 2 wiring line(s) missing: Flux does not reach")
+    assert "clusters/host-cluster/kustomization.yaml: " in first_note
 
 
 def test_a_changed_object_in_the_migration_is_that_one_change(tmp_path: Path) -> None:

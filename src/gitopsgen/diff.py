@@ -31,6 +31,7 @@ No click here: :mod:`gitopsgen.diffreport` renders a :class:`DiffResult`.
 
 from __future__ import annotations
 
+import os
 import posixpath
 import re
 from collections.abc import Iterable, Mapping
@@ -1458,6 +1459,19 @@ def _tree_diff(
         result.notes.append(
             f"{relocated} Flux Kustomization(s) now take their path from {prefix}/ and apply "
             "the objects compared here; the new path alone changes nothing in the cluster"
+        )
+    # The generated objects count only if Flux reaches them: a missing wiring line
+    # means the cluster would lose them instead (gitopsgen check says which line).
+    from gitopsgen.wiring import check_wiring
+
+    unwired = [f for f in check_wiring(project) if f.severity == "error"]
+    if unwired:
+        result.notes.insert(
+            0,
+            f"WARNING: {len(unwired)} wiring line(s) missing: Flux does not reach the "
+            "generated tree, so until they are added the cluster loses its objects instead "
+            f"(run `gitopsgen check`): "
+            f"{os.path.relpath(unwired[0].file, project.repository_root)}: {unwired[0].message}",
         )
     if len(platform.clusters) > 1:
         result.notes.append(
