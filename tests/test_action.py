@@ -508,3 +508,10 @@ def test_gitlab_template_posts_then_updates_one_note(tmp_path: Path) -> None:
     third = run()
     assert third.returncode == 1
     assert "removes" in third.stdout and "Flux prunes" in third.stdout
+    # diff's risk flags: removing tenant c destroys its vcluster; nothing moves
+    env["GITOPSGEN_FAIL_ON"] = "moves"
+    assert run().returncode == 0
+    env["GITOPSGEN_FAIL_ON"] = "destroys"
+    fourth = run()
+    assert fourth.returncode == 1
+    assert "gitopsgen diff flags the change: destroys" in fourth.stdout
