@@ -1142,7 +1142,7 @@ def diff_git(
     label = f"{rel} at {base.label}"
     parsed = None if raw is None else parse_side(raw, rel, side_name)
     project = _head_project(config_path, load)
-    head_label = f"{config_path} (working tree)"
+    head_label = f"{rel} (working tree)"
     if parsed is None:
         root_rel = _top_relative(project.repository_root, top)
         files = gitutil.list_tree(base.commit, root_rel, top) or []
@@ -1448,7 +1448,8 @@ def _tree_diff(
             old.objects[key] = located._replace(doc=fixed)
     result = compare_sides(old, new)
     result.base = f"hand-made tree {where}"
-    result.head = f"{project.config_path} (generated) and the work tree's other files"
+    shown = _top_relative(project.config_path, top) or project.config_path.name
+    result.head = f"{shown} (generated) and the work tree's other files"
     result.mode = "migration"
     result.notes.append(
         f"tenants.yaml does not exist at {base_label}: the {len(old.objects)} objects of the "
