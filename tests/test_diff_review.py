@@ -583,3 +583,47 @@ def test_network_policy_and_grant_widening() -> None:
     every = [{"group": "", "kind": "Service"}]
     assert _flags_between(_grant(named), _grant(every)) == ["access"]  # any Service now
     assert _flags_between(_grant(every), _grant(named)) == []  # narrowed
+
+
+def test_base_tree_names_a_tree_elsewhere(tmp_path: Path) -> None:
+    """--base-tree REF:PATH: the hand-made tree was a subdirectory (say, a copy of the
+    old repository kept under old/); its Flux paths are relative to that tree."""
+    seed = _seed_like(tmp_path / "seed")  # a faithful seed-like tree, for its files
+    repo = Repo(tmp_path / "repo")
+    shutil.copytree(seed.root, repo.root / "old", ignore=shutil.ignore_patterns(".git"))
+    repo.init()
+    run = invoke("import", str(repo.root / "old"), "-o", str(repo.config), cwd=repo.root)
+    assert run.code == 0, run.err
+    assert invoke("build", "-c", str(repo.config), cwd=repo.root).code == 0
+    repo.git("rm", "-rq", "old")
+    repo.git("add", "-A")
+    repo.git("commit", "-qm", "generated")
+    run = invoke("diff", "-c", str(repo.config), "--base-tree", "HEAD~1:old", cwd=repo.root)
+    assert run.code == 0, run.err
+    # the old tree's other objects (pool, Traefik, monitoring) are gone with old/
+    data = json.loads(
+        invoke(
+            "diff",
+            "-c",
+            str(repo.config),
+            "--base-tree",
+            "HEAD~1:old",
+            "--format",
+            "json",
+            cwd=repo.root,
+        ).out
+    )
+    removed = {(o["kind"], o["name"]) for t in data["tenants"] for o in t["objects"]}
+    assert removed == {
+        ("IPAddressPool", "lb"),
+        ("HelmRelease", "traefik"),
+        ("HelmRelease", "monitoring"),
+        ("Certificate", "traefik-tls"),
+    }
+    assert all(o["change"] == "removed" for t in data["tenants"] for o in t["objects"])
+    generated = [t for t in data["tenants"] if t["name"] in ("alpha", "beta")]
+    assert generated == []  # every tenant object is the same as in old/
+    missing = invoke("diff", "-c", str(repo.config), "--base-tree", "HEAD~1:nope", cwd=repo.root)
+    assert missing.code == 2 and "nope does not exist at HEAD~1" in missing.err
+    bad = invoke("diff", "-c", str(repo.config), "--base-tree", "HEAD~1", cwd=repo.root)
+    assert bad.code == 2 and "expected REF:PATH" in bad.err
