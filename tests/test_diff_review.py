@@ -116,6 +116,11 @@ def test_default_image_change_names_the_key_its_line_and_the_count(tmp_path: Pat
         )
     else:
         assert "[!NOTE]" not in md
+    # a tight budget keeps the cause and the group too
+    tight = repo.diff("--format", "markdown", "--max-bytes", "2000").out
+    assert len(tight.encode()) <= 2000
+    assert row in tight and "nginx:1.28-alpine" in tight
+    assert f"[{n} tenants: t0000" in tight
     data = json.loads(repo.diff("--format", "json").out)
     [cause] = data["inputs"]
     assert (cause["key"], cause["old"], cause["new"]) == (
