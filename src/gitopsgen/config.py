@@ -13,6 +13,7 @@ import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from ipaddress import IPv4Address
 from pathlib import Path as FsPath
 from typing import Any
@@ -33,6 +34,7 @@ from gitopsgen.model import (
     Ingress,
     deep_merge,
 )
+from gitopsgen.quantity import QuantityError, format_quantity, parse_quantity
 from gitopsgen.reader import Document, Path, read_text
 
 __all__ = ["Project", "load", "parse"]
@@ -445,6 +447,7 @@ def _semantic_problems_v2(doc: Document) -> Iterator[Problem]:
     shards: dict[str, set[str]] = {}
     domains: dict[str, str | None] = {}
     cluster_at: dict[str, Path] = {}
+    effective: dict[str, Any] = {}  # each cluster's defaults merged over the file's
     if isinstance(clusters, list):
         for index, cluster in enumerate(clusters):
             if not isinstance(cluster, dict):
@@ -472,6 +475,10 @@ def _semantic_problems_v2(doc: Document) -> Iterator[Problem]:
                 )
                 continue
             cluster_at[name] = (*where, "name")
+            effective[name] = merged
+            own_quotas = _get(own, "quotas")
+            if own_quotas is not None:
+                yield from _profile_problems(doc, (*where, "defaults", "quotas"), own_quotas)
             pools[name] = pool
             domains[name] = domain
             declared: set[str] = set()
@@ -484,9 +491,11 @@ def _semantic_problems_v2(doc: Document) -> Iterator[Problem]:
             shards[name] = declared
     problems, top_domain = _domain(doc, top_defaults, ("defaults",))
     yield from problems
+    yield from _profile_problems(doc, ("defaults", "quotas"), _get(top_defaults, "quotas"))
     tenants = data.get("tenants")
     if not isinstance(tenants, list):
         return
+    placed: dict[str, list[tuple[Any, Any]]] = {}
     only = next(iter(pools)) if len(pools) == 1 and len(cluster_at) == 1 else None
     seen = _Seen({}, {}, {})
     for index, tenant in enumerate(tenants):
@@ -512,6 +521,12 @@ def _semantic_problems_v2(doc: Document) -> Iterator[Problem]:
         tenant_pool = pools.get(cluster) if isinstance(cluster, str) else None
         domain = domains.get(cluster, top_domain) if isinstance(cluster, str) else top_domain
         yield from _tenant_problems(doc, index, tenant, tenant_pool, domain, seen)
+        tenant_defaults = (
+            effective.get(cluster, top_defaults) if isinstance(cluster, str) else (top_defaults)
+        )
+        yield from _workload_problems(doc, where, tenant, tenant_defaults)
+        if isinstance(cluster, str):
+            placed.setdefault(cluster, []).append((tenant, tenant_defaults))
         if not isinstance(cluster, str) or cluster not in shards:
             continue
         shard = tenant.get("shard")
@@ -531,6 +546,452 @@ def _semantic_problems_v2(doc: Document) -> Iterator[Problem]:
                 (*where, "shard"),
                 f"unknown shard {shard!r} of cluster {cluster!r}; declared: "
                 f"{', '.join(sorted(declared))}",
+            )
+    yield from _route_hostname_problems(doc, tenants, seen)
+    for index, spec in enumerate(clusters if isinstance(clusters, list) else []):
+        name = spec.get("name") if isinstance(spec, dict) else None
+        if isinstance(name, str) and cluster_at.get(name) == ("clusters", index, "name"):
+            yield from _capacity_problems(doc, index, spec, placed.get(name, []))
+
+
+# --- version 2: a tenant's sources, workloads, routes and quota (issue 15) ------
+
+# The Flux source kinds each workload form can build from: a Kustomization's
+# sourceRef is a GitRepository or OCIRepository (kustomize-controller v1.7 api/v1
+# kustomization_types.go CrossNamespaceSourceReference enum: OCIRepository,
+# GitRepository, Bucket, ExternalArtifact); a HelmRelease's chart comes from a
+# HelmRepository (spec.chart) or an OCIRepository (spec.chartRef).
+_SOURCE_KEYS = ("git", "oci", "helm")
+_URL_SCHEMES = {
+    "git": ("http://", "https://", "ssh://"),  # GitRepository spec.url pattern
+    "oci": ("oci://",),  # OCIRepository spec.url pattern
+}
+# The vcluster control plane's own requests when a profile sets none (vcluster
+# v0.30.4 chart/values.yaml controlPlane.statefulSet.resources.requests).
+CONTROL_PLANE_REQUESTS = {"cpu": "200m", "memory": "256Mi"}
+
+
+def _hint(name: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _declared(names: Iterable[str]) -> str:
+    listed = ", ".join(names)
+    return listed or "none"
+
+
+def _quantity_problems(doc: Document, loc: Path, mapping: Any) -> Iterator[Problem]:
+    if not isinstance(mapping, dict):
+        return
+    for key, value in mapping.items():
+        if isinstance(value, str):
+            try:
+                parse_quantity(value)
+            except QuantityError as exc:
+                yield doc.problem((*loc, key), str(exc))
+
+
+def _profile_problems(doc: Document, where: Path, quotas: Any) -> Iterator[Problem]:
+    """Every quantity of every quota profile at ``where`` (``defaults.quotas``)."""
+    if not isinstance(quotas, dict):
+        return
+    for name, profile in quotas.items():
+        if not isinstance(profile, dict):
+            continue
+        at: Path = (*where, name)
+        yield from _quantity_problems(doc, (*at, "resourceQuota"), profile.get("resourceQuota"))
+        limit_range = profile.get("limitRange")
+        if isinstance(limit_range, dict):
+            for key in ("default", "defaultRequest"):
+                yield from _quantity_problems(doc, (*at, "limitRange", key), limit_range.get(key))
+        control_plane = profile.get("controlPlane")
+        if isinstance(control_plane, dict):
+            for key in ("requests", "limits"):
+                yield from _quantity_problems(
+                    doc, (*at, "controlPlane", key), control_plane.get(key)
+                )
+
+
+def _source_problems(
+    doc: Document, where: Path, sources: list[Any], prefixes: Any
+) -> tuple[list[Problem], dict[str, str]]:
+    """The tenant's sources; returns the problems and each valid source's kind key."""
+    problems: list[Problem] = []
+    kinds: dict[str, str] = {}
+    first: dict[str, Path] = {}
+    for i, source in enumerate(sources):
+        if not isinstance(source, dict):
+            continue
+        at: Path = (*where, "sources", i)
+        name = source.get("name")
+        present = [k for k in _SOURCE_KEYS if source.get(k) is not None]
+        if len(present) != 1:
+            problems.append(
+                doc.problem(
+                    at,
+                    f"source {name!r} needs exactly one of git, oci, helm"
+                    + (f" (has {', '.join(present)})" if present else ""),
+                )
+            )
+        if isinstance(name, str):
+            if name in first:
+                line, col = doc.where(first[name])
+                problems.append(
+                    doc.problem(
+                        (*at, "name"),
+                        f"duplicate source name {name!r} (first at line {line}, column {col})",
+                    )
+                )
+            else:
+                first[name] = (*at, "name")
+                if len(present) == 1:
+                    kinds[name] = present[0]
+        if len(present) != 1:
+            continue
+        key = present[0]
+        body = source[key]
+        if not isinstance(body, dict):
+            continue
+        url = body.get("url")
+        ref = body.get("ref")
+        if isinstance(ref, dict):
+            set_keys = [k for k, v in ref.items() if v is not None]
+            if len(set_keys) > 1:
+                problems.append(
+                    doc.problem(
+                        (*at, key, "ref"),
+                        f"set one of {', '.join(ref)} (a ref names one revision)",
+                    )
+                )
+        if not isinstance(url, str):
+            continue
+        url_at: Path = (*at, key, "url")
+        schemes = _URL_SCHEMES.get(key)
+        if key == "helm":
+            schemes = ("oci://",) if body.get("type") == "oci" else ("http://", "https://")
+        if schemes is not None and not url.startswith(schemes):
+            problems.append(doc.problem(url_at, f"{url!r} must start with {' or '.join(schemes)}"))
+        elif isinstance(prefixes, list) and not any(
+            isinstance(p, str) and url.startswith(p) for p in prefixes
+        ):
+            allowed = ", ".join(str(p) for p in prefixes)
+            problems.append(
+                doc.problem(
+                    url_at,
+                    f"source URL {url!r} is outside defaults.sources.allowedPrefixes ({allowed})",
+                )
+            )
+    return problems, kinds
+
+
+def _cycle(graph: dict[str, list[str]]) -> list[str] | None:
+    """One dependency cycle of ``graph`` (name -> dependencies), or None."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for dep in graph.get(node, ()):
+            if state.get(dep) == 1:
+                return [*stack[stack.index(dep) :], dep]
+            if dep in graph and dep not in state:
+                found = visit(dep)
+                if found:
+                    return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in graph:
+        if node not in state:
+            found = visit(node)
+            if found:
+                return found
+    return None
+
+
+def _workload_problems(
+    doc: Document,
+    where: Path,
+    tenant: Any,
+    defaults: Any,
+) -> Iterator[Problem]:
+    """One version 2 tenant's sources, workloads, routes and quota name.
+    ``defaults`` are its effective defaults (its cluster's merged over the file's)."""
+    name = tenant.get("name")
+    quota = tenant.get("quota")
+    quotas = _get(defaults, "quotas", default={})
+    if isinstance(quota, str) and isinstance(quotas, dict) and quota not in quotas:
+        yield doc.problem(
+            (*where, "quota"),
+            f"unknown quota profile {quota!r}; defaults.quotas declares: "
+            f"{_declared(quotas)}{_hint(quota, quotas)}",
+        )
+    sources = tenant.get("sources")
+    sources = sources if isinstance(sources, list) else []
+    prefixes = _get(defaults, "sources", "allowedPrefixes")
+    problems, kinds = _source_problems(doc, where, sources, prefixes)
+    yield from problems
+    raw = tenant.get("workloads")
+    workloads = [w for w in raw if isinstance(w, dict)] if isinstance(raw, list) else []
+    at_of: dict[str, Path] = {}
+    helm_of: dict[str, bool] = {}
+    graph: dict[str, list[str]] = {}
+    ports: set[int] = set()
+    ports_known = bool(workloads)
+    for i, wl in enumerate(raw if isinstance(raw, list) else []):
+        if not isinstance(wl, dict):
+            continue
+        at: Path = (*where, "workloads", i)
+        wname = wl.get("name")
+        if isinstance(wname, str):
+            if wname in at_of:
+                line, col = doc.where(at_of[wname])
+                yield doc.problem(
+                    (*at, "name"),
+                    f"duplicate workload name {wname!r} (first at line {line}, column {col})",
+                )
+            else:
+                at_of[wname] = (*at, "name")
+                helm_of[wname] = wl.get("helm") is not None
+        declared = wl.get("ports")
+        if isinstance(declared, list):
+            ports.update(p for p in declared if isinstance(p, int))
+        else:
+            ports_known = False
+        helm = wl.get("helm")
+        source = wl.get("source")
+        if isinstance(source, str):
+            kind = kinds.get(source)
+            if kind is None and not any(
+                isinstance(s, dict) and s.get("name") == source for s in sources
+            ):
+                yield doc.problem(
+                    (*at, "source"),
+                    f"unknown source {source!r}; tenant {name!r} declares: "
+                    f"{_declared(kinds)}{_hint(source, kinds)}",
+                )
+            elif kind is not None and helm is None and kind == "helm":
+                yield doc.problem(
+                    (*at, "source"),
+                    f"source {source!r} is a Helm repository: a workload from it needs "
+                    "'helm' (with the chart's name)",
+                )
+            elif kind is not None and isinstance(helm, dict):
+                if kind == "git":
+                    yield doc.problem(
+                        (*at, "helm"),
+                        f"a helm workload installs a chart from a helm or oci source; "
+                        f"{source!r} is a git source",
+                    )
+                elif kind == "helm" and not helm.get("chart"):
+                    yield doc.problem(
+                        (*at, "helm"),
+                        f"name the chart of Helm repository {source!r}: helm.chart",
+                    )
+                elif kind == "oci" and helm.get("chart"):
+                    yield doc.problem(
+                        (*at, "helm", "chart"),
+                        f"oci source {source!r} is the chart itself; remove helm.chart",
+                    )
+        if isinstance(helm, dict):
+            if wl.get("target") == "host":
+                yield doc.problem(
+                    (*at, "target"), "a helm workload is installed into the vcluster only"
+                )
+            if wl.get("path") is not None:
+                yield doc.problem((*at, "path"), "a helm workload has no path; remove it")
+            if wl.get("postBuild") is not None:
+                yield doc.problem(
+                    (*at, "postBuild"), "postBuild applies to Kustomizations; remove it"
+                )
+        elif wl.get("target") == "host" and wl.get("namespace") is not None:
+            yield doc.problem(
+                (*at, "namespace"),
+                f"a host workload is applied into tenant-{name} only; remove 'namespace'",
+            )
+        deps = wl.get("dependsOn")
+        if isinstance(wname, str):
+            graph.setdefault(wname, [])
+        for j, dep in enumerate(deps if isinstance(deps, list) else []):
+            if not isinstance(dep, str):
+                continue
+            names = [w.get("name") for w in workloads if isinstance(w.get("name"), str)]
+            if dep not in names:
+                yield doc.problem(
+                    (*at, "dependsOn", j),
+                    f"unknown workload {dep!r}; tenant {name!r} has: "
+                    f"{_declared(str(n) for n in names)}{_hint(dep, (str(n) for n in names))}",
+                )
+            elif dep == wname:
+                yield doc.problem((*at, "dependsOn", j), f"workload {dep!r} depends on itself")
+            elif isinstance(wname, str):
+                if helm_of.get(wname, helm is not None) != any(
+                    w.get("name") == dep and w.get("helm") is not None for w in workloads
+                ):
+                    yield doc.problem(
+                        (*at, "dependsOn", j),
+                        f"{wname!r} and {dep!r} are a HelmRelease and a Kustomization: Flux "
+                        "orders only objects of the same kind",
+                    )
+                graph[wname].append(dep)
+    cycle = _cycle({k: [d for d in v if d != k] for k, v in graph.items()})
+    if cycle is not None:
+        yield doc.problem(
+            at_of.get(cycle[0], (*where, "workloads")),
+            f"workloads depend on each other in a cycle: {' -> '.join(cycle)}",
+        )
+    yield from _route_problems(doc, where, tenant, defaults, ports if ports_known else None)
+
+
+def _route_problems(
+    doc: Document, where: Path, tenant: Any, defaults: Any, ports: set[int] | None
+) -> Iterator[Problem]:
+    """The tenant's routes: unique HTTPRoute names, and ports some workload exposes
+    when that is known (every workload lists ``ports``, or the sample workload)."""
+    routes = tenant.get("routes")
+    if not isinstance(routes, list):
+        return
+    sample = model.Workload()
+    raw_sample = _get(defaults, "workload", default={})
+    sample_port = raw_sample.get("port", sample.port) if isinstance(raw_sample, dict) else None
+    sample_name = raw_sample.get("name", sample.name) if isinstance(raw_sample, dict) else None
+    has_workloads = bool(tenant.get("workloads"))
+    first: dict[str, Path] = {}
+    for i, route in enumerate(routes):
+        if not isinstance(route, dict):
+            continue
+        at: Path = (*where, "routes", i)
+        rname = route.get("name") or route.get("service")
+        if isinstance(rname, str):
+            if rname in first:
+                line, col = doc.where(first[rname])
+                yield doc.problem(
+                    at,
+                    f"duplicate route name {rname!r} (first at line {line}, column {col}); "
+                    "give each route of one service its own 'name'",
+                )
+            else:
+                first[rname] = at
+        port = route.get("port")
+        if not isinstance(port, int) or isinstance(port, bool):
+            continue
+        if not has_workloads and isinstance(sample_port, int) and port != sample_port:
+            yield doc.problem(
+                (*at, "port"),
+                f"route to port {port}: no workload exposes it (the tenant runs the sample "
+                f"workload {sample_name!r}, which serves port {sample_port})",
+            )
+        elif has_workloads and ports is not None and port not in ports:
+            listed = ", ".join(str(p) for p in sorted(ports)) or "none"
+            yield doc.problem(
+                (*at, "port"),
+                f"route to port {port}: no workload of tenant {tenant.get('name')!r} exposes "
+                f"it (workloads' ports: {listed})",
+            )
+
+
+def _route_hostname_problems(doc: Document, tenants: list[Any], seen: _Seen) -> Iterator[Problem]:
+    """A route's hostname is its tenant's own or one no other tenant uses."""
+    claimed: dict[str, tuple[str, Path]] = dict(seen.hostnames)
+    for index, tenant in enumerate(tenants):
+        if not isinstance(tenant, dict) or not isinstance(tenant.get("routes"), list):
+            continue
+        owner = str(tenant.get("name"))
+        for i, route in enumerate(tenant["routes"]):
+            hostname = route.get("hostname") if isinstance(route, dict) else None
+            if not isinstance(hostname, str):
+                continue
+            loc: Path = ("tenants", index, "routes", i, "hostname")
+            if not _SUBDOMAIN.match(hostname) or len(hostname) > 253:
+                yield doc.problem(loc, f"{hostname!r} is not a valid hostname")
+                continue
+            holder = claimed.get(hostname)
+            if holder is not None and holder[0] != owner:
+                line, col = doc.where(holder[1])
+                yield doc.problem(
+                    loc,
+                    f"hostname {hostname!r} is already used by tenant {holder[0]} "
+                    f"(line {line}, column {col})",
+                )
+            elif holder is None:
+                claimed[hostname] = (owner, loc)
+
+
+@dataclass(frozen=True)
+class _Demand:
+    """What one tenant may request from its cluster, as far as it is known."""
+
+    cpu: Fraction
+    memory: Fraction
+    control_cpu: Fraction
+    control_memory: Fraction
+
+
+def _first_quantity(mapping: Any, *keys: str) -> Fraction:
+    if isinstance(mapping, dict):
+        for key in keys:
+            value = mapping.get(key)
+            if isinstance(value, str):
+                try:
+                    return parse_quantity(value)
+                except QuantityError:
+                    return Fraction(0)
+    return Fraction(0)
+
+
+def _demand(tenant: Any, defaults: Any) -> _Demand:
+    """A tenant's quota requests (``requests.cpu`` / ``cpu`` and the memory keys of
+    its profile's ResourceQuota; none without a profile) and its vcluster control
+    plane's requests (the profile's, else the chart's)."""
+    quota = tenant.get("quota")
+    profile = _get(defaults, "quotas", quota) if isinstance(quota, str) else None
+    hard = profile.get("resourceQuota") if isinstance(profile, dict) else None
+    control = _get(profile, "controlPlane", "requests") if isinstance(profile, dict) else None
+    if not isinstance(control, dict):
+        control = {}
+    return _Demand(
+        _first_quantity(hard, "requests.cpu", "cpu"),
+        _first_quantity(hard, "requests.memory", "memory"),
+        _first_quantity({**CONTROL_PLANE_REQUESTS, **control}, "cpu"),
+        _first_quantity({**CONTROL_PLANE_REQUESTS, **control}, "memory"),
+    )
+
+
+def _capacity_problems(
+    doc: Document,
+    index: int,
+    cluster: Any,
+    tenants: list[tuple[Any, Any]],
+) -> Iterator[Problem]:
+    """A cluster whose ``capacity`` its tenants' quotas and control planes exceed.
+    ``tenants`` are its (tenant, effective defaults) pairs."""
+    capacity = cluster.get("capacity")
+    if not isinstance(capacity, dict):
+        return
+    where: Path = ("clusters", index, "capacity")
+    yield from _quantity_problems(doc, where, capacity)
+    demands = [_demand(t, d) for t, d in tenants]
+    for resource, binary in (("cpu", False), ("memory", True)):
+        text = capacity.get(resource)
+        if not isinstance(text, str):
+            continue
+        try:
+            limit = parse_quantity(text)
+        except QuantityError:
+            continue
+        quotas = sum((getattr(d, resource) for d in demands), Fraction(0))
+        control = sum((getattr(d, f"control_{resource}") for d in demands), Fraction(0))
+        if quotas + control > limit:
+            total = format_quantity(quotas + control, binary)
+            yield doc.problem(
+                (*where, resource),
+                f"cluster {cluster.get('name')!r} is over capacity: its {len(demands)} "
+                f"tenant(s) may request {resource} {total} (quotas "
+                f"{format_quantity(quotas, binary)}, vcluster control planes "
+                f"{format_quantity(control, binary)}), capacity {text}",
             )
 
 

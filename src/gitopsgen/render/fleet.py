@@ -234,10 +234,10 @@ def _tenant_dir(ctx: Context, layout: FleetLayout, tenant: Tenant) -> list[Rende
         out.add("httproute.yaml", route)
     if workloads.has_own_workloads(tenant):
         # The tenant's own sources and workloads, in vcluster-<n> (render/workloads.py).
-        def meta(name: str, namespace: str) -> Obj:
+        def own_meta(name: str, namespace: str) -> Obj:
             return _meta(name, namespace, tenant.shard)
 
-        for file, docs in workloads.tenant_files(tenant, meta, shard_labels(tenant.shard)):
+        for file, docs in workloads.tenant_files(tenant, own_meta, shard_labels(tenant.shard)):
             out.add(file, *docs)
         return out.done()
     workload = sample.workload_kustomization(

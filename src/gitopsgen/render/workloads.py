@@ -145,16 +145,21 @@ def reference_grant(tenant: Tenant) -> Obj:
     """The ReferenceGrant in ``vcluster-<n>`` that lets the HTTPRoutes of
     ``tenant-<n>`` reach exactly the Services of :func:`backends`."""
     names = tenant.names
-    to = [{"group": "", "kind": "Service", "name": s} for s in dict.fromkeys(
-        b.service for b in backends(tenant)
-    )]
+    to = [
+        {"group": "", "kind": "Service", "name": s}
+        for s in dict.fromkeys(b.service for b in backends(tenant))
+    ]
     return {
         "apiVersion": GRANT_API,
         "kind": "ReferenceGrant",
         "metadata": {"name": names.reference_grant, "namespace": names.vcluster},
         "spec": {
             "from": [
-                {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": names.tenant}
+                {
+                    "group": "gateway.networking.k8s.io",
+                    "kind": "HTTPRoute",
+                    "namespace": names.tenant,
+                }
             ],
             "to": to,
         },
@@ -431,9 +436,7 @@ def host_access(tenant: Tenant) -> list[Obj]:
             "kind": "RoleBinding",
             "metadata": {"name": account, "namespace": names.tenant},
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": account},
-            "subjects": [
-                {"kind": "ServiceAccount", "name": account, "namespace": names.vcluster}
-            ],
+            "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": names.vcluster}],
         },
     ]
 
@@ -466,9 +469,7 @@ def vcluster_access(tenant: Tenant) -> list[Obj]:
                 "kind": "ClusterRole",
                 "name": "cluster-admin",
             },
-            "subjects": [
-                {"kind": "ServiceAccount", "name": account, "namespace": names.vcluster}
-            ],
+            "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": names.vcluster}],
         },
     ]
 
@@ -528,7 +529,5 @@ def tenant_values(tenant: Tenant) -> Obj:
             values["controlPlane"] = {"statefulSet": {"resources": resources}}
     access = vcluster_access(tenant)
     if access:
-        values["experimental"] = {
-            "deploy": {"vcluster": {"manifests": emit.dump_stream(access)}}
-        }
+        values["experimental"] = {"deploy": {"vcluster": {"manifests": emit.dump_stream(access)}}}
     return values
