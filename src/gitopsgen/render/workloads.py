@@ -34,18 +34,21 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from gitopsgen import emit, model
-from gitopsgen.platform import Tenant
+from gitopsgen.platform import Platform, Tenant
 from gitopsgen.render.base import FLUX_KUSTOMIZATION_API, Obj
 
 __all__ = [
+    "ATTRIBUTES",
     "Backend",
     "SecretNeed",
+    "attributes",
     "backend_ports",
     "backends",
     "expected_secrets",
     "has_own_routes",
     "has_own_workloads",
     "host_access",
+    "platform_secrets",
     "reference_grant",
     "route_objects",
     "source_objects",
@@ -309,6 +312,16 @@ def expected_secrets(tenant: Tenant) -> Iterator[SecretNeed]:
                 yield SecretNeed(ns, ref, tenant.name, what)
 
 
+def platform_secrets(platform: Platform) -> list[tuple[str, SecretNeed]]:
+    """Every Secret the tree expects and never writes, as (cluster, need), sorted."""
+    return sorted(
+        (cluster.name, need)
+        for cluster in platform.clusters
+        for t in cluster.tenants
+        for need in expected_secrets(t)
+    )
+
+
 # --- workloads ----------------------------------------------------------------
 
 
@@ -483,6 +496,49 @@ def tenant_files(tenant: Tenant, meta: Meta, labels: Obj | None) -> list[tuple[s
         ("host-access.yaml", host_access(tenant)),
     ]
     return [(name, docs) for name, docs in files if docs]
+
+
+# --- review -------------------------------------------------------------------
+
+# The tenant attributes a diff's tenant summary names (diff.TENANT_ATTRIBUTES).
+ATTRIBUTES = ("quota", "sources", "workloads", "routes")
+
+
+def _source_text(s: model.TenantSource) -> str:
+    body = s.git or s.oci or s.helm
+    url = body.url if body is not None else "?"
+    ref = ""
+    if s.git is not None or s.oci is not None:
+        ref_model = s.git.ref if s.git is not None else s.oci.ref  # type: ignore[union-attr]
+        ref = "@" + ",".join(f"{k}={v}" for k, v in _ref(ref_model).items())
+    return f"{s.name} ({source_kind(s)} {url}{ref})"
+
+
+def _workload_text(w: model.TenantWorkload) -> str:
+    what = f"helm {w.helm.chart or 'chart'}" if w.helm is not None else (w.path or "./")
+    deps = f" after {','.join(w.depends_on)}" if w.depends_on else ""
+    return f"{w.name} ({w.target}: {w.source} {what}{deps})"
+
+
+def _route_text(tenant: Tenant, r: model.TenantRoute) -> str:
+    paths = ",".join(r.paths) if r.paths else "/"
+    host = r.hostname or tenant.hostname
+    return f"{route_name(r)} ({host}{paths} -> {r.namespace}/{r.service}:{r.port})"
+
+
+def attributes(tenant: Tenant) -> dict[str, object]:
+    """What a review names of the tenant's own workloads: its quota profile and a
+    one-line summary of each source, workload and route (empty for a version 1
+    tenant, so nothing changes in its summary)."""
+    spec = _spec(tenant)
+    if spec is None:
+        return {}
+    return {
+        "quota": spec.quota,
+        "sources": [_source_text(s) for s in spec.sources],
+        "workloads": [_workload_text(w) for w in spec.workloads],
+        "routes": [_route_text(tenant, r) for r in spec.routes],
+    }
 
 
 # --- values: quota and the in-vcluster account ----------------------------------
