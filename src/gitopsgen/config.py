@@ -759,7 +759,8 @@ def _workload_problems(
         declared = wl.get("ports")
         if isinstance(declared, list):
             ports.update(p for p in declared if isinstance(p, int))
-        else:
+        elif wl.get("target") != "host":
+            # Routes reach Services inside the vcluster: host workloads serve none.
             ports_known = False
         helm = wl.get("helm")
         source = wl.get("source")
