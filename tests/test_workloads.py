@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import shutil
 from fractions import Fraction
 from pathlib import Path
@@ -508,3 +509,49 @@ def test_version_1_files_know_none_of_these_keys() -> None:
     )
     [problem] = _problems(text)
     assert "tenants[0].quota" in problem
+
+
+# --- lifecycle ------------------------------------------------------------------
+
+V1_TEXT = "version: 1\npool: [10.0.0.0/24]\ntenants:\n  - name: a\n    ip: 10.0.0.5\n"
+
+
+def test_add_tenant_writes_the_hostname() -> None:
+    from gitopsgen.edit import add_tenant
+
+    edit = add_tenant(V1_TEXT, "b", hostname="shop.example.com")
+    assert edit.text.endswith("  - name: b\n    ip: 10.0.0.1\n    hostname: shop.example.com\n")
+    config, _ = parse(edit.text)
+    assert config.tenants[1].hostname == "shop.example.com"
+    # A hostname another tenant has is refused like any invalid edit.
+    from gitopsgen.edit import EditError
+
+    with pytest.raises(EditError, match="already used by tenant a"):
+        add_tenant(V1_TEXT, "b", hostname="tenant-a.traefik.local")
+
+
+def test_add_tenant_quota_needs_version_2() -> None:
+    from gitopsgen.edit import EditError, add_tenant
+
+    with pytest.raises(EditError, match="--quota needs a version 2 file"):
+        add_tenant(V1_TEXT, "b", quota="small")
+
+
+def test_add_tenant_cli_takes_hostname_and_quota(tmp_path: Path) -> None:
+    (tmp_path / "tenants.yaml").write_text(V1_TEXT)
+    res = invoke("add-tenant", "b", "--hostname", "b.example.com", "--no-build", cwd=tmp_path)
+    assert res.code == 0, res.err
+    assert "hostname: b.example.com" in (tmp_path / "tenants.yaml").read_text()
+    res = invoke("add-tenant", "c", "--quota", "small", "--no-build", cwd=tmp_path)
+    assert res.code == 2
+    assert "--quota needs a version 2 file" in res.err
+
+
+def test_import_leaves_the_workload_keys_out() -> None:
+    from gitopsgen.importer import import_tree
+
+    result = import_tree(REPO / "tests" / "fixtures" / "seedlike")
+    assert result.config.tenants
+    keys = re.compile(r"^\s*(- )?(quota|sources|workloads|routes|capacity):", re.MULTILINE)
+    assert keys.search(result.text) is None
+    assert result.config.version == 1  # whose tenants cannot hold these keys

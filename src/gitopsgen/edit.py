@@ -36,7 +36,7 @@ from gitopsgen.errors import ConfigError, GitopsgenError
 from gitopsgen.ipam import in_pool, lowest_free, parse_address, parse_range
 from gitopsgen.layout import name_too_long
 from gitopsgen.locking import wait_for_flock
-from gitopsgen.model import NAME_PATTERN, AnyConfig, Config, Tenant, TenantV2
+from gitopsgen.model import NAME_PATTERN, AnyConfig, Config, ConfigV2, Tenant, TenantV2
 from gitopsgen.reader import Document
 
 __all__ = ["Edit", "EditError", "add_tenant", "locked", "remove_tenant", "write_atomic"]
@@ -239,9 +239,20 @@ def _ip_quote(lines: list[str], doc: Document, index: int) -> str:
     return char if char in ("'", '"') else ""
 
 
-def add_tenant(text: str, name: str, ip: str | None = None, label: str = "tenants.yaml") -> Edit:
-    """Append tenant ``name`` (with ``ip``, or the lowest free pool address)."""
+def add_tenant(
+    text: str,
+    name: str,
+    ip: str | None = None,
+    label: str = "tenants.yaml",
+    *,
+    hostname: str | None = None,
+    quota: str | None = None,
+) -> Edit:
+    """Append tenant ``name`` (with ``ip``, or the lowest free pool address), and
+    its ``hostname`` and ``quota`` profile when given."""
     config, doc = parse(text, label)
+    if quota is not None and not isinstance(config, ConfigV2):
+        raise EditError(f"{label}: --quota needs a version 2 file (defaults.quotas)")
     if not isinstance(config, Config):
         raise EditError(f"{label}: add-tenant does not place tenants of version 2 files yet")
     _check_name(name, config, doc, label)
@@ -258,12 +269,16 @@ def add_tenant(text: str, name: str, ip: str | None = None, label: str = "tenant
             " " * block.dash + "-" + " " * (offset - 1) + f"name: {_scalar(name)}{newline}",
             " " * block.content[last] + f"ip: {_scalar(address, quote)}{newline}",
         ]
+        new += [
+            " " * block.content[last] + f"{key}: {_scalar(value)}{newline}"
+            for key, value in _extra_keys(hostname, quota)
+        ]
         head = lines[:stop]
         if head and not head[-1].endswith("\n"):
             head[-1] += newline
         new_text = "".join([*head, *new, *lines[stop:]])
     else:
-        new_text = _roundtrip_add(text, name, address)
+        new_text = _roundtrip_add(text, name, address, _extra_keys(hostname, quota))
     new_config, _ = _validate(new_text, label)
     if not any(t.name == name and t.ip == address for t in new_config.tenants):
         raise AssertionError(f"edited tenants.yaml does not hold tenant {name}")  # pragma: no cover
@@ -354,7 +369,14 @@ def _dump(yaml: Any, data: Any, text: str) -> str:
     return buffer.getvalue()
 
 
-def _roundtrip_add(text: str, name: str, address: str) -> str:
+def _extra_keys(hostname: str | None, quota: str | None) -> list[tuple[str, str]]:
+    """The optional keys of a new tenant, in the order they are written."""
+    return [(k, v) for k, v in (("hostname", hostname), ("quota", quota)) if v is not None]
+
+
+def _roundtrip_add(
+    text: str, name: str, address: str, extra: list[tuple[str, str]] | None = None
+) -> str:
     from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
     yaml = _roundtrip()
@@ -362,6 +384,8 @@ def _roundtrip_add(text: str, name: str, address: str) -> str:
     entry = CommentedMap()
     entry["name"] = name
     entry["ip"] = address
+    for key, value in extra or ():
+        entry[key] = value
     tenants = data.get("tenants")
     if isinstance(tenants, CommentedSeq):
         if tenants.fa.flow_style() and not tenants:

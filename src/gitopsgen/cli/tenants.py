@@ -59,8 +59,25 @@ def _edit(config: str, change: Callable[[str], Edit], no_build: bool) -> None:
     metavar="IP",
     help="The tenant's vcluster LoadBalancer address (default: the lowest free pool address).",
 )
+@click.option(
+    "--hostname",
+    metavar="HOST",
+    help="The tenant's route hostname (default: tenant-NAME.<ingress domain>).",
+)
+@click.option(
+    "--quota",
+    metavar="PROFILE",
+    help="A quota profile of defaults.quotas (version 2 files).",
+)
 @_NO_BUILD
-def add_tenant(config: str, name: str, ip: str | None, no_build: bool) -> None:
+def add_tenant(
+    config: str,
+    name: str,
+    ip: str | None,
+    hostname: str | None,
+    quota: str | None,
+    no_build: bool,
+) -> None:
     """Add tenant NAME to tenants.yaml, then build.
 
     Without --ip the tenant gets the lowest pool address that is neither reserved
@@ -70,7 +87,11 @@ def add_tenant(config: str, name: str, ip: str | None, no_build: bool) -> None:
     """
     from gitopsgen import edit
 
-    _edit(config, lambda text: edit.add_tenant(text, name, ip, config), no_build)
+    _edit(
+        config,
+        lambda text: edit.add_tenant(text, name, ip, config, hostname=hostname, quota=quota),
+        no_build,
+    )
 
 
 @click.command("remove-tenant")
