@@ -219,6 +219,11 @@ def test_sources_live_in_the_vcluster_namespace_with_the_shard_label(tree: Path)
         assert source["metadata"]["labels"] == {"sharding.fluxcd.io/key": shard}
     [oci] = _docs(_tenant_dir(tree, "b") / "tenant" / "sources.yaml")
     assert oci["spec"]["verify"]["provider"] == "cosign"
+    # A chart for b's helm workload: the chart layer, copied (helm-controller docs).
+    assert oci["spec"]["layerSelector"] == {
+        "mediaType": "application/vnd.cncf.helm.chart.content.v1.tar+gzip",
+        "operation": "copy",
+    }
     assert oci["spec"]["verify"]["matchOIDCIdentity"][0]["issuer"].startswith("^https://token")
     [git] = _docs(_tenant_dir(tree, "a") / "tenant" / "sources.yaml")
     assert git["spec"]["ignore"] == "/*\n!/deploy\n"
@@ -555,3 +560,34 @@ def test_import_leaves_the_workload_keys_out() -> None:
     keys = re.compile(r"^\s*(- )?(quota|sources|workloads|routes|capacity):", re.MULTILINE)
     assert keys.search(result.text) is None
     assert result.config.version == 1  # whose tenants cannot hold these keys
+
+
+def test_an_oci_source_is_either_a_chart_or_manifests() -> None:
+    text = EXAMPLE.read_text().replace(
+        "    routes:\n      - service: shop\n",
+        "      - {name: extra, source: charts, path: ./}\n    routes:\n      - service: shop\n",
+    )
+    [problem] = _problems(text)
+    assert problem.endswith(
+        "tenants[1].workloads[0].source: oci source 'charts' is a Helm chart for this "
+        "workload and a set of manifests for another; give each its own source"
+    )
+
+
+def test_every_tenant_file_is_located_to_its_tenant(tree: Path) -> None:
+    from gitopsgen.config import load
+    from gitopsgen.platform import resolve
+
+    project = load(tree.parent / "tenants.yaml")
+    [cluster] = resolve(project.config, project.flux_root).clusters
+    located = 0
+    for path in sorted(tree.rglob("*.yaml")):
+        rel = path.relative_to(tree).as_posix()
+        parts = rel.split("/")
+        if parts[2:3] != ["tenants"]:
+            continue
+        place = cluster.layout.locate(rel)
+        assert place is not None and place.tenant == parts[3], rel
+        located += 1
+    assert located == len(list((tree / "clusters/eu-1/tenants").rglob("*.yaml")))
+    assert cluster.layout.locate("clusters/eu-1/tenants/a/tenant/sources.yaml") is not None

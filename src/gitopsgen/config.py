@@ -838,6 +838,18 @@ def _workload_problems(
                         "orders only objects of the same kind",
                     )
                 graph[wname].append(dep)
+    used_as: dict[str, set[bool]] = {}
+    for wl in workloads:
+        if isinstance(wl.get("source"), str) and kinds.get(wl["source"]) == "oci":
+            used_as.setdefault(wl["source"], set()).add(wl.get("helm") is not None)
+    for i, wl in enumerate(raw if isinstance(raw, list) else []):
+        source = wl.get("source") if isinstance(wl, dict) else None
+        if isinstance(source, str) and len(used_as.get(source, ())) == 2 and wl.get("helm"):
+            yield doc.problem(
+                (*where, "workloads", i, "source"),
+                f"oci source {source!r} is a Helm chart for this workload and a set of "
+                "manifests for another; give each its own source",
+            )
     cycle = _cycle({k: [d for d in v if d != k] for k, v in graph.items()})
     if cycle is not None:
         yield doc.problem(

@@ -236,6 +236,24 @@ def source_kind(source: model.TenantSource) -> str:
     raise AssertionError("validated: a source has exactly one kind")
 
 
+# A Helm chart stored as an OCI artifact: its one layer, copied as it is, is the
+# chart archive helm-controller reads (fluxcd/helm-controller docs/spec/v2/
+# helmreleases.md "Chart reference": an OCIRepository for ``chartRef`` selects this
+# media type with ``operation: copy``).
+HELM_CHART_LAYER = {
+    "mediaType": "application/vnd.cncf.helm.chart.content.v1.tar+gzip",
+    "operation": "copy",
+}
+
+
+def _charts(tenant: Tenant) -> set[str]:
+    """The OCI sources a helm workload of the tenant installs a chart from."""
+    spec = _spec(tenant)
+    if spec is None:
+        return set()
+    return {w.source for w in spec.workloads if w.helm is not None}
+
+
 def _source(tenant: Tenant, source: model.TenantSource, meta: Meta) -> Obj:
     spec: Obj = {"interval": source.interval or tenant.defaults.flux.interval}
     if source.git is not None:
@@ -250,6 +268,8 @@ def _source(tenant: Tenant, source: model.TenantSource, meta: Meta) -> Obj:
         oci = source.oci
         spec["url"] = oci.url
         spec["ref"] = _ref(oci.ref)
+        if source.name in _charts(tenant):
+            spec["layerSelector"] = dict(HELM_CHART_LAYER)
         if oci.secret_ref is not None:
             spec["secretRef"] = _secret(oci.secret_ref)
         if oci.verify is not None:
