@@ -591,3 +591,20 @@ def test_every_tenant_file_is_located_to_its_tenant(tree: Path) -> None:
         located += 1
     assert located == len(list((tree / "clusters/eu-1/tenants").rglob("*.yaml")))
     assert cluster.layout.locate("clusters/eu-1/tenants/a/tenant/sources.yaml") is not None
+
+
+def test_refs_name_exactly_one_revision_and_sample_routes_their_service() -> None:
+    text = EXAMPLE.read_text().replace("ref: {branch: main}", "ref: {branch: main, tag: v1}")
+    [problem] = _problems(text)
+    assert problem.endswith(
+        "tenants[0].sources[0].git.ref: set exactly one of branch, tag, semver, commit "
+        "(a ref names one revision)"
+    )
+    text = EXAMPLE.read_text() + "    routes:\n      - service: web\n        port: 80\n"
+    [problem] = _problems(text)
+    assert problem.endswith(
+        "tenants[2].routes[0].service: route to service default/web: the tenant runs only "
+        "the sample workload default/nginx; list the workload that serves it"
+    )
+    # The sample's own route, spelled out, is fine.
+    parse(EXAMPLE.read_text() + "    routes:\n      - {service: nginx, port: 80}\n")

@@ -566,6 +566,7 @@ _URL_SCHEMES = {
     "git": ("http://", "https://", "ssh://"),  # GitRepository spec.url pattern
     "oci": ("oci://",),  # OCIRepository spec.url pattern
 }
+_REF_KEYS = {"git": ("branch", "tag", "semver", "commit"), "oci": ("tag", "semver", "digest")}
 # The vcluster control plane's own requests when a profile sets none (vcluster
 # v0.30.4 chart/values.yaml controlPlane.statefulSet.resources.requests).
 CONTROL_PLANE_REQUESTS = {"cpu": "200m", "memory": "256Mi"}
@@ -655,13 +656,14 @@ def _source_problems(
             continue
         url = body.get("url")
         ref = body.get("ref")
-        if isinstance(ref, dict):
+        if isinstance(ref, dict) and key in _REF_KEYS:
             set_keys = [k for k, v in ref.items() if v is not None]
-            if len(set_keys) > 1:
+            if len(set_keys) != 1:
                 problems.append(
                     doc.problem(
                         (*at, key, "ref"),
-                        f"set one of {', '.join(ref)} (a ref names one revision)",
+                        f"set exactly one of {', '.join(_REF_KEYS[key])} "
+                        "(a ref names one revision)",
                     )
                 )
         if not isinstance(url, str):
@@ -888,6 +890,22 @@ def _route_problems(
                 )
             else:
                 first[rname] = at
+        service = route.get("service")
+        namespace = route.get("namespace", "default")
+        sample_ns = (
+            raw_sample.get("namespace", sample.namespace) if isinstance(raw_sample, dict) else None
+        )
+        if (
+            not has_workloads
+            and isinstance(service, str)
+            and ((service, namespace) != (sample_name, sample_ns))
+        ):
+            yield doc.problem(
+                (*at, "service"),
+                f"route to service {namespace}/{service}: the tenant runs only the sample "
+                f"workload {sample_ns}/{sample_name}; list the workload that serves it",
+            )
+            continue
         port = route.get("port")
         if not isinstance(port, int) or isinstance(port, bool):
             continue
