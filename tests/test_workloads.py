@@ -608,3 +608,16 @@ def test_refs_name_exactly_one_revision_and_sample_routes_their_service() -> Non
     )
     # The sample's own route, spelled out, is fine.
     parse(EXAMPLE.read_text() + "    routes:\n      - {service: nginx, port: 80}\n")
+
+
+def test_add_tenant_writes_the_quota_into_a_version_2_file() -> None:
+    from gitopsgen.edit import EditError, add_tenant
+
+    text = EXAMPLE.read_text()
+    edit = add_tenant(text, "d", quota="medium", hostname="d.example.com")
+    config, _ = parse(edit.text)
+    [d] = [t for t in config.tenants if t.name == "d"]
+    assert (d.quota, d.hostname, d.cluster) == ("medium", "d.example.com", "eu-1")
+    assert edit.text.startswith(text.rstrip("\n"))  # appended, nothing else touched
+    with pytest.raises(EditError, match="unknown quota profile 'huge'"):
+        add_tenant(text, "d", quota="huge")
