@@ -412,23 +412,36 @@ def test_an_unknown_quota_profile() -> None:
 
 
 def test_a_cluster_over_capacity() -> None:
-    # small: 2 cpu + control plane 200m; medium: 4 cpu + 500m; c: chart default 200m.
+    # The quota bounds the control plane too (same namespace): a 2 + b 4 cpu, and c,
+    # without a quota, its control plane's chart-default 200m.
     text = EXAMPLE.read_text().replace('capacity: {cpu: "16"', 'capacity: {cpu: "6"')
     line = _line_of(text, 'capacity: {cpu: "6"')
     assert _problems(text) == [
         f"tenants.yaml:{line}:21: clusters[0].capacity.cpu: cluster 'eu-1' is over capacity: "
-        "its 3 tenant(s) may request cpu 6900m (quotas 6, vcluster control planes 900m), "
-        "capacity 6"
+        "its 3 tenant(s) may request cpu 6200m (quotas 6, vcluster control planes without a "
+        "quota 200m), capacity 6"
     ]
     # Exactly at capacity is fine; memory is summed in binary units.
-    parse(EXAMPLE.read_text().replace('capacity: {cpu: "16"', 'capacity: {cpu: "6900m"'))
+    parse(EXAMPLE.read_text().replace('capacity: {cpu: "16"', 'capacity: {cpu: "6200m"'))
     text = EXAMPLE.read_text().replace("memory: 64Gi}", "memory: 12Gi}")
-    problems = _problems(text)
-    assert len(problems) == 1
-    assert problems[0].endswith(
+    [problem] = _problems(text)
+    assert problem.endswith(
         "clusters[0].capacity.memory: cluster 'eu-1' is over capacity: its 3 tenant(s) may "
-        "request memory 14080Mi (quotas 12Gi, vcluster control planes 1792Mi), capacity 12Gi"
+        "request memory 12544Mi (quotas 12Gi, vcluster control planes without a quota "
+        "256Mi), capacity 12Gi"
     )
+
+
+def test_a_quota_below_the_control_planes_own_request() -> None:
+    text = EXAMPLE.read_text().replace(
+        'resourceQuota: {requests.cpu: "2"', "resourceQuota: {requests.cpu: 100m"
+    )
+    line = _line_of(text, "requests.cpu: 100m")
+    assert _problems(text) == [
+        f"tenants.yaml:{line}:37: defaults.quotas.small.resourceQuota.requests.cpu: "
+        "requests.cpu 100m is below the vcluster control plane's own request 200m, which the "
+        "quota also bounds: the vcluster could not start"
+    ]
 
 
 def test_bad_quantities_and_cyclic_or_unknown_dependencies() -> None:

@@ -612,6 +612,7 @@ def _profile_problems(doc: Document, where: Path, quotas: Any) -> Iterator[Probl
             continue
         at: Path = (*where, name)
         yield from _quantity_problems(doc, (*at, "resourceQuota"), profile.get("resourceQuota"))
+        yield from _below_control_plane(doc, at, profile)
         limit_range = profile.get("limitRange")
         if isinstance(limit_range, dict):
             for key in ("default", "defaultRequest"):
@@ -963,15 +964,18 @@ def _route_hostname_problems(doc: Document, tenants: list[Any], seen: _Seen) -> 
 
 @dataclass(frozen=True)
 class _Demand:
-    """What one tenant may request from its cluster, as far as it is known."""
+    """What one tenant may request from its cluster, per resource: its quota's
+    bound (None when its quota sets none) and its vcluster control plane's request."""
 
-    cpu: Fraction
-    memory: Fraction
-    control_cpu: Fraction
-    control_memory: Fraction
+    quota: dict[str, Fraction | None]
+    control: dict[str, Fraction]
+
+    def of(self, resource: str) -> Fraction:
+        bound = self.quota[resource]
+        return bound if bound is not None else self.control[resource]
 
 
-def _first_quantity(mapping: Any, *keys: str) -> Fraction:
+def _first_quantity(mapping: Any, *keys: str) -> Fraction | None:
     if isinstance(mapping, dict):
         for key in keys:
             value = mapping.get(key)
@@ -979,26 +983,59 @@ def _first_quantity(mapping: Any, *keys: str) -> Fraction:
                 try:
                     return parse_quantity(value)
                 except QuantityError:
-                    return Fraction(0)
-    return Fraction(0)
+                    return None
+    return None
+
+
+_QUOTA_KEYS = {"cpu": ("requests.cpu", "cpu"), "memory": ("requests.memory", "memory")}
+
+
+def _control_requests(profile: Any) -> dict[str, Fraction]:
+    """The vcluster control plane's requests: the profile's, else the chart's."""
+    own = _get(profile, "controlPlane", "requests") if isinstance(profile, dict) else None
+    merged = {**CONTROL_PLANE_REQUESTS, **(own if isinstance(own, dict) else {})}
+    out = {}
+    for resource in _QUOTA_KEYS:
+        value = _first_quantity(merged, resource)
+        fallback = parse_quantity(CONTROL_PLANE_REQUESTS[resource])
+        out[resource] = value if value is not None else fallback
+    return out
 
 
 def _demand(tenant: Any, defaults: Any) -> _Demand:
-    """A tenant's quota requests (``requests.cpu`` / ``cpu`` and the memory keys of
-    its profile's ResourceQuota; none without a profile) and its vcluster control
-    plane's requests (the profile's, else the chart's)."""
+    """A tenant's demand on its cluster. The chart puts the ResourceQuota in the
+    release namespace, where the control plane and every synced pod run (vcluster
+    v0.30.4 chart/templates/resourcequota.yaml, ``namespace: .Release.Namespace``):
+    a quota's ``requests.cpu`` bounds both. Without a bound only the control
+    plane's request is known."""
     quota = tenant.get("quota")
     profile = _get(defaults, "quotas", quota) if isinstance(quota, str) else None
     hard = profile.get("resourceQuota") if isinstance(profile, dict) else None
-    control = _get(profile, "controlPlane", "requests") if isinstance(profile, dict) else None
-    if not isinstance(control, dict):
-        control = {}
     return _Demand(
-        _first_quantity(hard, "requests.cpu", "cpu"),
-        _first_quantity(hard, "requests.memory", "memory"),
-        _first_quantity({**CONTROL_PLANE_REQUESTS, **control}, "cpu"),
-        _first_quantity({**CONTROL_PLANE_REQUESTS, **control}, "memory"),
+        {r: _first_quantity(hard, *keys) for r, keys in _QUOTA_KEYS.items()},
+        _control_requests(profile),
     )
+
+
+def _below_control_plane(doc: Document, where: Path, profile: Any) -> Iterator[Problem]:
+    """A quota smaller than the control plane's own request: the vcluster, which
+    runs in the namespace the quota bounds, could not start."""
+    hard = profile.get("resourceQuota")
+    if not isinstance(hard, dict):
+        return
+    control = _control_requests(profile)
+    for resource, keys in _QUOTA_KEYS.items():
+        key = next((k for k in keys if isinstance(hard.get(k), str)), None)
+        bound = _first_quantity(hard, *keys)
+        if key is None or bound is None or bound >= control[resource]:
+            continue
+        binary = resource == "memory"
+        yield doc.problem(
+            (*where, "resourceQuota", key),
+            f"{key} {hard[key]} is below the vcluster control plane's own request "
+            f"{format_quantity(control[resource], binary)}, which the quota also bounds: "
+            "the vcluster could not start",
+        )
 
 
 def _capacity_problems(
@@ -1023,17 +1060,19 @@ def _capacity_problems(
             limit = parse_quantity(text)
         except QuantityError:
             continue
-        quotas = sum((getattr(d, resource) for d in demands), Fraction(0))
-        control = sum((getattr(d, f"control_{resource}") for d in demands), Fraction(0))
-        if quotas + control > limit:
-            total = format_quantity(quotas + control, binary)
-            yield doc.problem(
-                (*where, resource),
-                f"cluster {cluster.get('name')!r} is over capacity: its {len(demands)} "
-                f"tenant(s) may request {resource} {total} (quotas "
-                f"{format_quantity(quotas, binary)}, vcluster control planes "
-                f"{format_quantity(control, binary)}), capacity {text}",
-            )
+        total = sum((d.of(resource) for d in demands), Fraction(0))
+        if total <= limit:
+            continue
+        bounded = sum(
+            (d.of(resource) for d in demands if d.quota[resource] is not None), Fraction(0)
+        )
+        yield doc.problem(
+            (*where, resource),
+            f"cluster {cluster.get('name')!r} is over capacity: its {len(demands)} "
+            f"tenant(s) may request {resource} {format_quantity(total, binary)} (quotas "
+            f"{format_quantity(bounded, binary)}, vcluster control planes without a quota "
+            f"{format_quantity(total - bounded, binary)}), capacity {text}",
+        )
 
 
 def parse(raw: bytes | str, path: str = "tenants.yaml") -> tuple[AnyConfig, Document]:

@@ -16,8 +16,10 @@ namespace, and nothing references an object in another namespace (Flux's
   remote API (fluxcd/pkg runtime/client/impersonator.go, ``clientForKubeConfig``
   then ``setImpersonationConfig``). The vcluster itself creates that account at
   start-up (chart value ``experimental.deploy.vcluster.manifests``, vcluster
-  v0.30.4 chart/values.schema.json ``ExperimentalDeployVCluster``), so no Flux
-  object needs an un-impersonated identity to bootstrap it;
+  v0.30.4 chart/values.schema.json ``ExperimentalDeployVCluster``, applied by the
+  syncer's init-manifests controller, loft-sh/vcluster pkg/controllers/deploy
+  ``RegisterInitManifestsController``), so no Flux object needs an
+  un-impersonated identity to bootstrap it;
 - ``target: host`` applies into ``tenant-<n>`` only, as ServiceAccount
   ``tenant-<n>`` of ``vcluster-<n>`` bound to a Role of ``tenant-<n>``;
 - each route is an HTTPRoute in ``tenant-<n>`` to the Service vcluster syncs into
