@@ -606,3 +606,48 @@ def test_add_tenant_writes_the_quota_into_a_version_2_file() -> None:
     assert edit.text.startswith(text.rstrip("\n"))  # appended, nothing else touched
     with pytest.raises(EditError, match="unknown quota profile 'huge'"):
         add_tenant(text, "d", quota="huge")
+
+
+def _mutations(data: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every path below the tenants' and defaults' workload keys."""
+    out = []
+    if isinstance(data, dict):
+        for k, v in data.items():
+            out.append((*path, k))
+            out.extend(_mutations(v, (*path, k)))
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            out.append((*path, i))
+            out.extend(_mutations(v, (*path, i)))
+    return out
+
+
+def test_any_odd_value_in_the_new_keys_is_a_located_error_never_a_crash() -> None:
+    import random
+
+    from gitopsgen.platform import resolve
+    from gitopsgen.render import Context, render_platform
+
+    base = yaml.safe_load(EXAMPLE.read_text())
+    keys = ("sources", "workloads", "routes", "quota", "quotas", "capacity")
+    paths = [p for p in _mutations(base) if any(k in p for k in keys)]
+    assert len(paths) > 100
+    rng = random.Random(15)
+    odd: list[Any] = [None, 0, -1, True, "", "x", "1Gi", [], {}, [1], {"a": 1}, "../x", 3.5]
+    built = 0
+    for path in paths:
+        for value in rng.sample(odd, 3):
+            data = copy.deepcopy(base)
+            node = data
+            for part in path[:-1]:
+                node = node[part]
+            node[path[-1]] = value
+            text = yaml.safe_dump(data)
+            try:
+                config, _ = parse(text)
+            except ConfigError as exc:
+                assert all(line.startswith("tenants.yaml:") for line in exc.lines())
+                continue
+            render_platform(Context(resolve(config, "./generated")))
+            built += 1
+    assert built > 0  # some odd values are valid (an empty list, a string name)
