@@ -832,12 +832,14 @@ def _workload_problems(
         for j, dep in enumerate(deps if isinstance(deps, list) else []):
             if not isinstance(dep, str):
                 continue
-            names = [w.get("name") for w in workloads if isinstance(w.get("name"), str)]
+            names = list(
+                dict.fromkeys(str(w["name"]) for w in workloads if isinstance(w.get("name"), str))
+            )
             if dep not in names:
                 yield doc.problem(
                     (*at, "dependsOn", j),
                     f"unknown workload {dep!r}; tenant {name!r} has: "
-                    f"{_declared(str(n) for n in names)}{_hint(dep, (str(n) for n in names))}",
+                    f"{_declared(names)}{_hint(dep, names)}",
                 )
             elif dep == wname:
                 yield doc.problem((*at, "dependsOn", j), f"workload {dep!r} depends on itself")
