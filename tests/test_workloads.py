@@ -651,3 +651,51 @@ def test_any_odd_value_in_the_new_keys_is_a_located_error_never_a_crash() -> Non
             render_platform(Context(resolve(config, "./generated")))
             built += 1
     assert built > 0  # some odd values are valid (an empty list, a string name)
+
+
+def test_a_helm_workload_from_a_chart_repository() -> None:
+    from gitopsgen.platform import resolve
+    from gitopsgen.render import Context, render_platform
+
+    text = (
+        EXAMPLE.read_text()
+        .replace(
+            "      - name: charts\n        oci:\n",
+            "      - name: repo\n        helm: {url: 'oci://ghcr.io/acme/charts', type: oci, "
+            "secretRef: b-registry}\n      - name: charts\n        oci:\n",
+        )
+        .replace(
+            "        helm:\n          values: {replicaCount: 2}\n",
+            "        helm:\n          values: {replicaCount: 2}\n      - name: cache\n"
+            "        source: repo\n        dependsOn: [shop]\n"
+            "        helm: {chart: redis, version: 19.x}\n",
+        )
+    )
+    config, _ = parse(text)
+    out = render_platform(Context(resolve(config, "./generated")))
+
+    def docs_of(suffix: str) -> list[dict[str, Any]]:
+        return [d for f in out if f.path.endswith(suffix) for d in f.docs]
+
+    docs = docs_of("tenants/b/tenant/workloads.yaml")
+    cache = next(d for d in docs if d["metadata"]["name"] == "cache")
+    assert cache["spec"]["chart"] == {
+        "metadata": {"labels": {"sharding.fluxcd.io/key": "s2"}},
+        "spec": {
+            "chart": "redis",
+            "version": "19.x",
+            "sourceRef": {"kind": "HelmRepository", "name": "repo"},
+        },
+    }
+    assert cache["spec"]["dependsOn"] == [{"name": "shop"}]
+    if CRDS.is_dir():
+        assert crd_errors(cache) == []
+    repo = next(
+        d for d in docs_of("tenants/b/tenant/sources.yaml") if d["kind"] == "HelmRepository"
+    )
+    assert repo["spec"] == {
+        "interval": "2m",
+        "url": "oci://ghcr.io/acme/charts",
+        "type": "oci",
+        "secretRef": {"name": "b-registry"},
+    }
