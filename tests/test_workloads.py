@@ -699,3 +699,29 @@ def test_a_helm_workload_from_a_chart_repository() -> None:
         "type": "oci",
         "secretRef": {"name": "b-registry"},
     }
+
+
+def test_a_tenant_with_workloads_and_no_routes_admits_no_ingress(tmp_path: Path) -> None:
+    text = EXAMPLE.read_text().replace(
+        "    routes:\n      - service: shop\n        namespace: shop\n        port: 80\n", ""
+    )
+    assert "service: shop" not in text
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "tenants.yaml").write_text(text)
+    assert invoke("build", "-q", "-c", "tenants.yaml", cwd=repo).code == 0
+    b = repo / "generated" / "clusters" / "eu-1" / "tenants" / "b"
+    assert not (b / "tenant" / "httproute.yaml").exists()
+    assert not (b / "vcluster" / "referencegrant.yaml").exists()
+    [policy] = [
+        p
+        for p in _docs(b / "vcluster" / "networkpolicies.yaml")
+        if p["metadata"]["name"] == "allow-traefik-ingress"
+    ]
+    assert policy["spec"]["ingress"] == []
+    for directory in (b / "vcluster", b / "tenant"):
+        for obj in kustomize(directory):
+            if obj["apiVersion"] in CORE_APIS:
+                kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+            elif CRDS.is_dir():
+                assert crd_errors(obj) == [], obj["kind"]

@@ -211,7 +211,9 @@ def _vcluster_dir(ctx: Context, layout: FleetLayout, tenant: Tenant) -> list[Ren
         *(p for _, p in pairs),
         comments=tuple(c for c, _ in pairs),
     )
-    out.add("referencegrant.yaml", workloads.reference_grant(tenant))
+    grant = workloads.reference_grant(tenant)
+    if grant is not None:
+        out.add("referencegrant.yaml", grant)
     if tenant.vcluster.auth_delegator:
         out.add("clusterrolebinding.yaml", vcluster.auth_delegator(tenant, names.service_account))
     return out.done()

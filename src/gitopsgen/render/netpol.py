@@ -47,12 +47,16 @@ def _specs(
             {
                 "podSelector": every,
                 "policyTypes": ingress,
+                # No routes, no ports: admit nothing (a rule without ports would
+                # match every port).
                 "ingress": [
                     {
                         "from": [_from_namespace(np.ingress_namespace)],
                         "ports": [{"protocol": "TCP", "port": p} for p in workload_ports],
                     }
-                ],
+                ]
+                if workload_ports
+                else [],
             },
         ),
         (

@@ -142,13 +142,18 @@ def backends(tenant: Tenant) -> tuple[Backend, ...]:
 
 def backend_ports(tenant: Tenant) -> tuple[int, ...]:
     """The pod ports the ingress controller must reach in ``vcluster-<n>``: exactly
-    those of the tenant's routes (for the network policy)."""
+    those of the tenant's routes (for the network policy). Empty when it has no
+    routes: the policy must then admit nothing (an empty ``ports`` list in a
+    NetworkPolicy rule would match every port)."""
     return tuple(sorted({b.target_port for b in backends(tenant)}))
 
 
-def reference_grant(tenant: Tenant) -> Obj:
+def reference_grant(tenant: Tenant) -> Obj | None:
     """The ReferenceGrant in ``vcluster-<n>`` that lets the HTTPRoutes of
-    ``tenant-<n>`` reach exactly the Services of :func:`backends`."""
+    ``tenant-<n>`` reach exactly the Services of :func:`backends`; None when the
+    tenant has no routes (a grant needs at least one ``to``)."""
+    if not backends(tenant):
+        return None
     names = tenant.names
     to = [
         {"group": "", "kind": "Service", "name": s}
