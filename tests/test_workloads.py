@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import posixpath
 import re
 import shutil
 from fractions import Fraction
@@ -725,3 +726,53 @@ def test_a_tenant_with_workloads_and_no_routes_admits_no_ingress(tmp_path: Path)
                 kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
             elif CRDS.is_dir():
                 assert crd_errors(obj) == [], obj["kind"]
+
+
+def test_flux_reaches_every_directory_and_the_tenants_own_objects(tree: Path) -> None:
+    """Walked as Flux walks it: from the entry point through every Kustomization
+    that builds the platform's root source; the tenants' own Kustomizations build
+    their own sources, so they are reached but not followed into the tree."""
+    repo = tree.parent
+    entry = "generated/clusters/eu-1"
+    seen, queue = {entry}, [entry]
+    found: list[dict[str, Any]] = []
+    while queue:
+        directory = queue.pop()
+        for obj in kustomize(repo / directory):
+            found.append(obj)
+            if obj["kind"] != "Kustomization" or "sourceRef" not in obj.get("spec", {}):
+                continue
+            spec = obj["spec"]
+            root = spec["sourceRef"].get("namespace", obj["metadata"]["namespace"])
+            if root != "flux-system":
+                assert not spec["path"].startswith("./generated"), obj["metadata"]
+                continue
+            path = posixpath.normpath(spec["path"])
+            if path not in seen:
+                seen.add(path)
+                queue.append(path)
+    every = set(seen)
+    for directory in list(seen):
+        index = yaml.safe_load((repo / directory / "kustomization.yaml").read_text())
+        every.update(
+            posixpath.normpath(posixpath.join(directory, e))
+            for e in index["resources"]
+            if not e.endswith(".yaml")
+        )
+    on_disk = {p.parent.relative_to(repo).as_posix() for p in tree.rglob("kustomization.yaml")}
+    assert on_disk == every
+    own = {
+        (o["kind"], o["metadata"]["namespace"], o["metadata"]["name"])
+        for o in found
+        if o["metadata"].get("namespace", "").startswith("vcluster-")
+        and o["kind"] in ("Kustomization", "HelmRelease", "GitRepository", "OCIRepository")
+    }
+    assert own == {
+        ("GitRepository", "vcluster-a", "app"),
+        ("Kustomization", "vcluster-a", "web"),
+        ("Kustomization", "vcluster-a", "api"),
+        ("Kustomization", "vcluster-a", "jobs"),
+        ("OCIRepository", "vcluster-b", "charts"),
+        ("HelmRelease", "vcluster-b", "shop"),
+        ("Kustomization", "vcluster-c", "workload"),
+    }
