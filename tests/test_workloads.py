@@ -218,6 +218,11 @@ def test_workloads_apply_as_the_tenant_account(tree: Path) -> None:
     # The host workload: no kubeconfig, only into tenant-a, where its Role is bound.
     assert "kubeConfig" not in jobs["spec"]
     assert jobs["spec"]["targetNamespace"] == "tenant-a"
+    # Its pods run on the host: the namespace enforces the restricted profile.
+    [namespace] = _docs(_tenant_dir(tree, "a") / "tenant" / "namespace.yaml")
+    assert namespace["metadata"]["labels"] == {"pod-security.kubernetes.io/enforce": "restricted"}
+    [plain] = _docs(_tenant_dir(tree, "b") / "tenant" / "namespace.yaml")
+    assert "labels" not in plain["metadata"]
     access = _docs(_tenant_dir(tree, "a") / "tenant" / "host-access.yaml")
     assert [(o["kind"], o["metadata"]["namespace"]) for o in access] == [
         ("ServiceAccount", "vcluster-a"),

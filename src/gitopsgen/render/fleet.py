@@ -222,10 +222,11 @@ def _vcluster_dir(ctx: Context, layout: FleetLayout, tenant: Tenant) -> list[Ren
 def _tenant_dir(ctx: Context, layout: FleetLayout, tenant: Tenant) -> list[RenderedFile]:
     names = tenant.names
     out = _Dir(layout.tenant_dir(names))
-    out.add(
-        "namespace.yaml",
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": names.tenant}},
-    )
+    ns_meta: Obj = {"name": names.tenant}
+    labels = workloads.tenant_namespace_labels(tenant)
+    if labels is not None:
+        ns_meta["labels"] = labels
+    out.add("namespace.yaml", {"apiVersion": "v1", "kind": "Namespace", "metadata": ns_meta})
     if workloads.has_own_routes(tenant):
         routes = workloads.route_objects(tenant)
         if routes:

@@ -55,6 +55,7 @@ __all__ = [
     "route_objects",
     "source_objects",
     "tenant_files",
+    "tenant_namespace_labels",
     "tenant_values",
     "vcluster_access",
     "workload_objects",
@@ -479,6 +480,18 @@ def host_access(tenant: Tenant) -> list[Obj]:
             "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": names.vcluster}],
         },
     ]
+
+
+# Pod Security Admission (kubernetes.io/docs/concepts/security/pod-security-admission):
+# a host workload runs pods on the host cluster itself, so its namespace enforces
+# the restricted profile (no privileged pods, host namespaces or host paths).
+HOST_POD_SECURITY = {"pod-security.kubernetes.io/enforce": "restricted"}
+
+
+def tenant_namespace_labels(tenant: Tenant) -> Obj | None:
+    """Labels of namespace ``tenant-<n>``: the restricted Pod Security profile when
+    a host workload applies into it, else None (the namespace stays as before)."""
+    return dict(HOST_POD_SECURITY) if host_access(tenant) else None
 
 
 def vcluster_access(tenant: Tenant) -> list[Obj]:
