@@ -515,10 +515,10 @@ V1_TEXT = "version: 1\npool: [10.0.0.0/24]\ntenants:\n  - name: a\n    ip: 10.0.
 def test_add_tenant_writes_the_hostname() -> None:
     from gitopsgen.edit import add_tenant
 
-    edit = add_tenant(V1_TEXT, "b", hostname="shop.example.com")
-    assert edit.text.endswith("  - name: b\n    ip: 10.0.0.1\n    hostname: shop.example.com\n")
+    edit = add_tenant(V1_TEXT, "b", hostname="shop.traefik.local")
+    assert edit.text.endswith("  - name: b\n    ip: 10.0.0.1\n    hostname: shop.traefik.local\n")
     config, _ = parse(edit.text)
-    assert config.tenants[1].hostname == "shop.example.com"
+    assert config.tenants[1].hostname == "shop.traefik.local"
     # A hostname another tenant has is refused like any invalid edit.
     from gitopsgen.edit import EditError
 
@@ -535,9 +535,9 @@ def test_add_tenant_quota_needs_version_2() -> None:
 
 def test_add_tenant_cli_takes_hostname_and_quota(tmp_path: Path) -> None:
     (tmp_path / "tenants.yaml").write_text(V1_TEXT)
-    res = invoke("add-tenant", "b", "--hostname", "b.example.com", "--no-build", cwd=tmp_path)
+    res = invoke("add-tenant", "b", "--hostname", "b.traefik.local", "--no-build", cwd=tmp_path)
     assert res.code == 0, res.err
-    assert "hostname: b.example.com" in (tmp_path / "tenants.yaml").read_text()
+    assert "hostname: b.traefik.local" in (tmp_path / "tenants.yaml").read_text()
     res = invoke("add-tenant", "c", "--quota", "small", "--no-build", cwd=tmp_path)
     assert res.code == 2
     assert "--quota needs a version 2 file" in res.err
@@ -605,10 +605,10 @@ def test_add_tenant_writes_the_quota_into_a_version_2_file() -> None:
     from gitopsgen.edit import EditError, add_tenant
 
     text = EXAMPLE.read_text()
-    edit = add_tenant(text, "d", quota="medium", hostname="d.example.com")
+    edit = add_tenant(text, "d", quota="medium", hostname="d.traefik.local")
     config, _ = parse(edit.text)
     [d] = [t for t in config.tenants if t.name == "d"]
-    assert (d.quota, d.hostname, d.cluster) == ("medium", "d.example.com", "eu-1")
+    assert (d.quota, d.hostname, d.cluster) == ("medium", "d.traefik.local", "eu-1")
     assert edit.text.startswith(text.rstrip("\n"))  # appended, nothing else touched
     with pytest.raises(EditError, match="unknown quota profile 'huge'"):
         add_tenant(text, "d", quota="huge")
@@ -781,3 +781,17 @@ def test_flux_reaches_every_directory_and_the_tenants_own_objects(tree: Path) ->
         ("HelmRelease", "vcluster-b", "shop"),
         ("Kustomization", "vcluster-c", "workload"),
     }
+
+
+def test_a_route_hostname_no_listener_accepts() -> None:
+    text = EXAMPLE.read_text().replace(
+        "      - service: web\n        port: 8080\n",
+        "      - service: web\n        port: 8080\n        hostname: web.acme.com\n",
+    )
+    line = _line_of(text, "hostname: web.acme.com")
+    assert _problems(text) == [
+        f"tenants.yaml:{line}:19: tenants[0].routes[0].hostname: hostname 'web.acme.com' "
+        "matches no listener hostname of the Gateway (*.traefik.local): its HTTPRoute would "
+        "not be accepted (NoMatchingListenerHostname)"
+    ]
+    parse(text.replace("web.acme.com", "web.traefik.local"))
