@@ -795,3 +795,10 @@ def test_a_route_hostname_no_listener_accepts() -> None:
         "not be accepted (NoMatchingListenerHostname)"
     ]
     parse(text.replace("web.acme.com", "web.traefik.local"))
+
+
+def test_workloads_example_is_in_sync_with_its_tenants_yaml() -> None:
+    """The repository's self-check of examples/workloads, once, here (make test does
+    not run make selfcheck)."""
+    res = invoke("check", "-c", str(EXAMPLE))
+    assert res.code == 0, res.out + res.err

@@ -6,20 +6,13 @@ import json
 
 import click
 
-from gitopsgen.cli.common import config_option
+from gitopsgen.cli.common import config_option, format_option, resolve_config
 
 
 @click.command()
 @config_option
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="text for people, json for tools.",
-)
-def secrets(config: str, fmt: str) -> None:
+@format_option("secrets", "text: one line per Secret; json: a list.")
+def secrets(config: str | None, fmt: str) -> None:
     """List the Secrets the tree expects and never writes (tenants' source
     credentials and verification keys): create each in its namespace.
 
@@ -29,10 +22,12 @@ def secrets(config: str, fmt: str) -> None:
     from gitopsgen.config import load
     from gitopsgen.platform import resolve
     from gitopsgen.render.workloads import platform_secrets
+    from gitopsgen.report import resolve_format
 
-    project = load(config, allow_outside=True)
+    path = resolve_config(config)
+    project = load(path, allow_outside=True)
     needs = platform_secrets(resolve(project.config, project.flux_root))
-    if fmt == "json":
+    if resolve_format(fmt, "secrets") == "json":
         rows = [
             {
                 "cluster": cluster,
@@ -46,7 +41,7 @@ def secrets(config: str, fmt: str) -> None:
         click.echo(json.dumps({"secrets": rows}, indent=2))
         return
     if not needs:
-        click.echo(f"{config}: the tree expects no Secrets beyond those it generates")
+        click.echo(f"{path}: the tree expects no Secrets beyond those it generates")
         return
     for cluster, n in needs:
         click.echo(f"{cluster}\t{n.namespace}/{n.name}\t{n.tenant}\t{n.used_by}")
