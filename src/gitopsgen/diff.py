@@ -46,7 +46,7 @@ from gitopsgen.model import AnyConfig
 from gitopsgen.platform import Platform, Tenant, resolve
 from gitopsgen.reader import Document
 from gitopsgen.reader import Path as RawPath
-from gitopsgen.render import Context, RenderedFile, render_platform
+from gitopsgen.render import Context, RenderedFile, render_platform, workloads
 
 __all__ = [
     "RISKS",
@@ -77,7 +77,16 @@ Op = Literal["added", "removed", "changed"]
 Segment = str | int | dict[str, str]
 
 # The tenant attributes of tenants.yaml a reviewer sees in the summary.
-TENANT_ATTRIBUTES = ("cluster", "shard", "distro", "ip", "hostname", "authDelegator", "values")
+TENANT_ATTRIBUTES = (
+    "cluster",
+    "shard",
+    "distro",
+    "ip",
+    "hostname",
+    "authDelegator",
+    "values",
+    *workloads.ATTRIBUTES,
+)
 
 # The risk flags, in the order a reviewer reads them.
 RISKS = ("destroys", "moves", "access", "address", "distro")
@@ -295,6 +304,8 @@ def tenant_attributes(tenant: Tenant) -> dict[str, Any]:
         "hostname": tenant.hostname,
         "authDelegator": tenant.vcluster.auth_delegator,
         "values": tenant.vcluster.values,
+        # Version 2: quota profile, sources, workloads, routes (render/workloads.py).
+        **workloads.attributes(tenant),
     }
 
 
