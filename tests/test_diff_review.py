@@ -632,3 +632,23 @@ def test_base_tree_names_a_tree_elsewhere(tmp_path: Path) -> None:
     assert missing.code == 2 and "nope does not exist at HEAD~1" in missing.err
     bad = invoke("diff", "-c", str(repo.config), "--base-tree", "HEAD~1", cwd=repo.root)
     assert bad.code == 2 and "expected REF:PATH" in bad.err
+
+
+def test_unnamed_list_items_are_keys_of_their_own(tmp_path: Path) -> None:
+    """A route added to a tenant's routes (a list without names) is one key."""
+    text = (REPO / "examples/workloads/tenants.yaml").read_text()
+    repo = Repo(tmp_path / "repo").init(text)
+    added = (
+        "      - name: admin\n        service: api\n        port: 9090\n        paths: [/admin]\n"
+    )
+    changed = text.replace("        paths: [/api]\n", "        paths: [/api]\n" + added, 1)
+    assert changed != text
+    repo.config.write_text(changed)
+    _, md, data = repo.formats()
+    [cause] = data["inputs"]
+    assert cause["key"] == "tenants[a].routes[2]" and cause["change"] == "added"
+    assert cause["new"] == {"name": "admin", "service": "api", "port": 9090, "paths": ["/admin"]}
+    assert cause["line"] == _line_of(changed, "- name: admin")
+    assert "| `tenants[a].routes[2]` | added: " in md
+    # a second route to a backend already routed to: no grant or policy widens
+    assert _flags(data) == set()

@@ -1072,6 +1072,21 @@ def input_changes(
                         inner,
                     )
             return
+        if (
+            isinstance(x, list)
+            and isinstance(y, list)
+            and not (_plain_items(x) and _plain_items(y))
+        ):
+            # a list of mappings without names (routes, sources): item by item
+            for i in range(max(len(x), len(y))):
+                sub = f"{key}[{i}]"
+                if i >= len(x):
+                    emit(sub, "added", None, y[i], None, (*npath, i), scope)
+                elif i >= len(y):
+                    emit(sub, "removed", x[i], None, (*opath, i), None, scope)
+                else:
+                    walk(x[i], y[i], sub, (*opath, i), (*npath, i), scope)
+            return
         emit(key, "changed", x, y, opath, npath, scope)
 
     walk(a, b, "", (), (), ("all", None))
