@@ -45,6 +45,9 @@ JSON_FORMAT_VERSION = 1
 
 Style = Callable[[str, str], str]  # (text, colour name) -> text
 
+# Notes shown in a comment (a migration can name many hand-made files).
+_MAX_NOTES = 12
+
 # Room kept for the trimming note, which names up to 8 sections per kind.
 _NOTE_RESERVE = 1500
 
@@ -507,8 +510,11 @@ def to_markdown(result: DiffResult, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
     (grouped) come first and are kept; the per-tenant table and details are trimmed
     first when the comment would be too large, and a note says exactly what."""
     title = "### gitopsgen diff\n\n"
+    notes = result.notes[:_MAX_NOTES]
+    if len(result.notes) > _MAX_NOTES:
+        notes.append(f"… and {len(result.notes) - _MAX_NOTES} more notes (see `gitopsgen diff`)")
     header = f"Base: `{md_escape(result.base)}`  \nHead: `{md_escape(result.head)}`\n\n" + "".join(
-        f"> {md_escape(n)}\n\n" for n in result.notes
+        f"> {md_escape(_clip(n, 600))}\n\n" for n in notes
     )
     if not result.tenants:
         return title + header + f"**{_no_change(result)[0]}**\n"
