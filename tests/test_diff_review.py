@@ -652,3 +652,26 @@ def test_unnamed_list_items_are_keys_of_their_own(tmp_path: Path) -> None:
     assert "| `tenants[a].routes[2]` | added: " in md
     # a second route to a backend already routed to: no grant or policy widens
     assert _flags(data) == set()
+
+
+SEED_TREE = Path(
+    os.environ.get("GITOPSGEN_SEED_TREE", REPO.parent / "shared" / "reference" / "seed-tree")
+)
+
+
+@pytest.mark.skipif(
+    not SEED_TREE.is_dir(),
+    reason=f"seed reference tree not found at {SEED_TREE} (it lives outside the repository)",
+)
+def test_the_reference_seed_migrates_with_no_change_to_the_cluster(tmp_path: Path) -> None:
+    """The real seed repository, migrated the README's way: every one of its objects
+    is the same after the migration."""
+    root = tmp_path / "seed"
+    shutil.copytree(SEED_TREE, root, ignore=shutil.ignore_patterns(".git"))
+    repo = Repo(root).init()
+    _migrate(repo)
+    run = invoke("diff", "-c", str(repo.config), "--base-ref", "HEAD~1", "--exit-code", cwd=root)
+    assert run.code == 0, run.out + run.err
+    found = re.search(r"No change to the cluster: the (\d+) objects are the same", run.out)
+    assert found is not None, run.out
+    assert int(found.group(1)) > 60  # the tenants' objects and the platform's own
