@@ -3,7 +3,7 @@ file is its old or its new version, the manifest covers every file gitopsgen
 owns, leftover temporary files are not taken for content, and the next build
 finishes the job. Failing disks (read-only, full) give a message and exit 2.
 
-Crashes are simulated two ways with the ``tree._before_operation`` hook, which
+Crashes are simulated two ways with the ``fsio.before_operation`` hook, which
 runs before every write, rename and removal:
 
 * killed: a forked child runs the real CLI and calls ``os._exit`` at the Nth
@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 
 from conftest import SEED_TENANTS, invoke
-from gitopsgen import tree
+from gitopsgen import fsio, tree
 from gitopsgen.config import load
 from gitopsgen.plan import HEADER_PREFIX, MANIFEST, plan_project
 
@@ -89,8 +89,16 @@ def prepare(repo: Path, new_text: str) -> tuple[Path, dict[str, bytes], dict[str
 def assert_consistent(root: Path, old: dict[str, bytes], new: dict[str, bytes], *, n: int) -> None:
     disk = files_on_disk(root)
     assert disk.pop("NOTES.md") == b"a file of the user's\n", f"op {n}: foreign file touched"
+    # A killed build may leave its journal and temporary files named with a token
+    # the journal holds (and nothing else that is not content).
+    journal = disk.pop(tree.JOURNAL, None)
+    tokens: set[str] = set()
+    if journal is not None:
+        assert journal.startswith(fsio.JOURNAL_HEADER), f"op {n}: a torn journal"
+        tokens = set(journal[len(fsio.JOURNAL_HEADER) :].decode().split())
     temporaries = [rel for rel in disk if TMP_MARK in rel]
     for rel in temporaries:
+        assert fsio.token_of(rel.rsplit("/", 1)[-1]) in tokens, f"op {n}: unjournalled {rel}"
         del disk[rel]
     manifest = disk.pop(MANIFEST)
     owned = {line for line in manifest.decode().splitlines() if line and not line.startswith("#")}
@@ -113,7 +121,7 @@ def assert_finished(cfg: Path, root: Path, new: dict[str, bytes], *, n: int) -> 
     assert res.code == 0, f"op {n}: {res.err}"
     disk = files_on_disk(root)
     assert disk.pop("NOTES.md") == b"a file of the user's\n"
-    assert disk == new, f"op {n}: the next build did not finish the job"
+    assert disk == new, f"op {n}: the next build did not finish the job"  # no journal either
     check = invoke("check", "-c", str(cfg))
     assert check.code == 0, f"op {n}: {check.err}"
 
@@ -130,11 +138,11 @@ def count_operations(cfg: Path) -> int:
     # Count on a copy so the real tree stays in the prepared state.
     copy = project.output_dir.parent / "count-copy"
     shutil.copytree(project.output_dir, copy, symlinks=True)
-    tree._before_operation = hook
+    fsio.before_operation = hook
     try:
         tree.write(plan, copy)
     finally:
-        tree._before_operation = None
+        fsio.before_operation = None
         shutil.rmtree(copy)
     kinds = {kind for kind, _ in ops}
     assert {"write", "rename"} <= kinds
@@ -158,7 +166,7 @@ def killed_build(cfg: Path, n: int) -> int:
                     os._exit(99)  # no cleanup at all: like SIGKILL
                 seen += 1
 
-            tree._before_operation = hook
+            fsio.before_operation = hook
             from gitopsgen.cli import main
 
             try:
@@ -244,15 +252,19 @@ def test_leftover_temporary_files_are_not_content(repo: Path) -> None:
     cfg, _, new = prepare(repo, ADD)
     root = repo / "generated"
     assert invoke("build", "-c", str(cfg)).code == 0
+    # What a build killed between creating and renaming its temporaries leaves.
+    token = "0123456789abcdef"
+    (root / tree.JOURNAL).write_bytes(fsio.JOURNAL_HEADER + token.encode() + b"\n")
     leftovers = [
-        root / f".kustomization.yaml{TMP_MARK}12345",
-        root / "clusters" / f".x.yaml{TMP_MARK}999",
+        root / f".kustomization.yaml{TMP_MARK}{token}",
+        root / "clusters" / f".x.yaml{TMP_MARK}{token}",
     ]
     for path in leftovers:
         path.write_bytes(b"half a file")
     check = invoke("check", "-c", str(cfg))
     assert check.code == 0, check.err
     assert TMP_MARK not in check.out + check.err
+    assert tree.JOURNAL not in check.out + check.err
     assert invoke("build", "-c", str(cfg)).code == 0
     assert not any(path.exists() for path in leftovers)
     disk = files_on_disk(root)
@@ -308,7 +320,7 @@ class _hook:
         self.hook = hook
 
     def __enter__(self) -> None:
-        tree._before_operation = self.hook
+        fsio.before_operation = self.hook
 
     def __exit__(self, *exc: object) -> None:
-        tree._before_operation = None
+        fsio.before_operation = None

@@ -615,13 +615,16 @@ def _layout(
 
 
 def _load_docs(data: bytes, where: str) -> tuple[Obj, ...]:
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
+    from gitopsgen.errors import ConfigError
+    from gitopsgen.reader import load_all
 
     try:
-        docs = list(YAML(typ="safe", pure=False).load_all(data))
-    except YAMLError as exc:
-        raise GitopsgenError(f"{where}: not valid YAML: {exc}".splitlines()[0]) from None
+        docs = load_all(data, where)  # the one reader, with its size/depth/alias limits
+    except ConfigError as exc:
+        problem = exc.problems[0]
+        raise GitopsgenError(
+            f"{where}:{problem.line}:{problem.column}: not valid YAML: {problem.message}"
+        ) from None
     return tuple(d for d in docs if isinstance(d, dict))
 
 

@@ -85,10 +85,9 @@ def _key(obj: dict[str, Any], path: str) -> tuple[str, str, str]:
 
 def _load_tree(root: Path, unmapped: list[str]) -> tuple[list[_Obj], dict[str, str]]:
     """Every object of every YAML file under root, and the text of every file."""
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
+    from gitopsgen.errors import ConfigError
+    from gitopsgen.reader import load_all
 
-    yaml = YAML(typ="safe", pure=False)
     objects: list[_Obj] = []
     texts: dict[str, str] = {}
     for dirpath, dirnames, filenames in os.walk(root):
@@ -105,9 +104,11 @@ def _load_tree(root: Path, unmapped: list[str]) -> tuple[list[_Obj], dict[str, s
             if not filename.endswith((".yaml", ".yml")):
                 continue
             try:
-                docs = list(yaml.load_all(text))
-            except YAMLError as exc:
-                unmapped.append(f"{rel}: not valid YAML, skipped ({str(exc).splitlines()[0]})")
+                docs = load_all(text, rel)  # the one reader, with its limits
+            except ConfigError as exc:
+                problem = exc.problems[0]
+                reason = f"{problem.line}:{problem.column}: {problem.message}"
+                unmapped.append(f"{rel}: not valid YAML, skipped ({reason})")
                 continue
             for index, doc in enumerate(docs):
                 if isinstance(doc, dict) and "kind" in doc:

@@ -77,7 +77,9 @@ class Chart(_Model):
 class VclusterDefaults(_Model):
     chart: Chart = Field(default_factory=Chart)
     interval: Duration = Field("2m", description="HelmRelease reconcile interval")
-    api_port: int = Field(443, description="port of the vcluster API on its LoadBalancer service")
+    api_port: int = Field(
+        443, ge=1, le=65535, description="port of the vcluster API on its LoadBalancer service"
+    )
     values: dict[str, Any] = Field(
         default_factory=dict,
         description="Helm values deep-merged over the generated values of every vcluster",

@@ -204,6 +204,10 @@ def check_report(
                     rel=rel,
                 )
             )
+    for rel in comparison.links:
+        # A symbolic link is not a file "not written by gitopsgen": it is never followed.
+        message = f"{shown(output / rel)}: a symbolic link; gitopsgen never follows it (left alone)"
+        findings.append(Finding("note", message, severity="warning"))
     for rel in comparison.foreign:
         findings.append(
             Finding(

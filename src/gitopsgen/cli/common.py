@@ -21,7 +21,7 @@ def config_option(f: F) -> F:
         "config",
         default="tenants.yaml",
         show_default=True,
-        type=click.Path(dir_okay=True, path_type=str),
+        type=click.Path(dir_okay=True, readable=False, path_type=str),  # load() says why
         help="Path of tenants.yaml.",
     )(f)
 

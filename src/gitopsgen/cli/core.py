@@ -38,13 +38,26 @@ def run_build(config: str, *, allow_outside: bool = False, quiet: bool = False) 
     """What ``build`` does; add-tenant and remove-tenant call it after editing."""
     from gitopsgen.config import load
     from gitopsgen.consistency import verify
+    from gitopsgen.errors import OutputError
     from gitopsgen.plan import plan_project
-    from gitopsgen.tree import write
+    from gitopsgen.tree import lock, prepare, write
 
-    project = load(config, allow_outside=allow_outside)
-    plan = plan_project(project)
-    verify(plan, project)
-    result = write(plan, project.output_dir)
+    # tenants.yaml is read and planned INSIDE the output directory's lock: a build
+    # that waited for the lock must not write a plan of an older tenants.yaml over
+    # the tree of a newer one (the last writer of tenants.yaml wins). The first
+    # load only finds the directory to lock.
+    output = load(config, allow_outside=allow_outside).output_dir
+    prepare(output)
+    with lock(output):
+        project = load(config, allow_outside=allow_outside)
+        if project.output_dir != output:
+            raise OutputError(
+                f"{config}: output changed from {output} to {project.output_dir} while "
+                "waiting for the build lock; run build again"
+            )
+        plan = plan_project(project)
+        verify(plan, project)
+        result = write(plan, project.output_dir, locked=True)
     if not quiet:
         click.echo(
             f"{project.output_dir}: {len(result.written)} written, "

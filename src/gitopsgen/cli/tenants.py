@@ -18,23 +18,27 @@ if TYPE_CHECKING:
 _NO_BUILD = click.option(
     "--no-build", is_flag=True, help="Only edit tenants.yaml; do not rebuild the tree."
 )
+_FORCE = click.option("--force", is_flag=True, help="Edit tenants.yaml even if it is read-only.")
 
 
 def _read(config: str) -> str:
     """The text of tenants.yaml, line endings untouched; the edit validates it."""
     from gitopsgen.config import load
+    from gitopsgen.fsio import read_limited
+    from gitopsgen.reader import MAX_BYTES
 
     try:
-        return Path(config).read_bytes().decode("utf-8")
-    except (OSError, UnicodeDecodeError):
+        return read_limited(Path(config), MAX_BYTES).decode("utf-8")
+    except (OSError, UnicodeDecodeError, ValueError):
         load(config, allow_outside=True)  # reports the problem as every command does
         raise
 
 
-def _edit(config: str, change: Callable[[str], Edit], no_build: bool) -> None:
+def _edit(config: str, change: Callable[[str], Edit], no_build: bool, force: bool) -> None:
     """Read, change, validate and write tenants.yaml under a lock, then build."""
-    from gitopsgen.edit import locked, write_atomic
+    from gitopsgen.edit import locked, refuse_read_only, write_atomic
 
+    refuse_read_only(Path(config), force)
     with locked(Path(config)):
         result = change(_read(config))
         write_atomic(Path(config), result.text)
@@ -59,7 +63,8 @@ def _edit(config: str, change: Callable[[str], Edit], no_build: bool) -> None:
     help="The tenant's vcluster LoadBalancer address (default: the lowest free pool address).",
 )
 @_NO_BUILD
-def add_tenant(config: str, name: str, ip: str | None, no_build: bool) -> None:
+@_FORCE
+def add_tenant(config: str, name: str, ip: str | None, no_build: bool, force: bool) -> None:
     """Add tenant NAME to tenants.yaml, then build.
 
     Without --ip the tenant gets the lowest pool address that is neither reserved
@@ -69,14 +74,15 @@ def add_tenant(config: str, name: str, ip: str | None, no_build: bool) -> None:
     """
     from gitopsgen import edit
 
-    _edit(config, lambda text: edit.add_tenant(text, name, ip, config), no_build)
+    _edit(config, lambda text: edit.add_tenant(text, name, ip, config), no_build, force)
 
 
 @click.command("remove-tenant")
 @config_option
 @click.argument("name")
 @_NO_BUILD
-def remove_tenant(config: str, name: str, no_build: bool) -> None:
+@_FORCE
+def remove_tenant(config: str, name: str, no_build: bool, force: bool) -> None:
     """Remove tenant NAME from tenants.yaml, then build (which prunes its files).
 
     Only the tenant's lines go, with the comments above and inside it; a
@@ -84,7 +90,7 @@ def remove_tenant(config: str, name: str, no_build: bool) -> None:
     """
     from gitopsgen import edit
 
-    _edit(config, lambda text: edit.remove_tenant(text, name, config), no_build)
+    _edit(config, lambda text: edit.remove_tenant(text, name, config), no_build, force)
 
 
 # ---------------------------------------------------------------- ips
@@ -92,50 +98,18 @@ def remove_tenant(config: str, name: str, no_build: bool) -> None:
 
 def _allocation(config: Any) -> tuple[list[dict[str, Any]], int]:
     """(rows, free count): one row per held address, one per run of free ones."""
-    from gitopsgen.ipam import parse_address, parse_range, runs
+    from gitopsgen.ipam import allocation, parse_address, parse_range
 
     holders: dict[Any, tuple[str, str]] = {}
     for service, text in config.reserved.items():
         holders[parse_address(text)] = ("reserved", service)
     for tenant in config.tenants:
         holders[parse_address(tenant.ip)] = ("tenant", tenant.name)
-    rows: list[dict[str, Any]] = []
-    free_total = 0
-    for rng in sorted(parse_range(text) for text in config.pool):
-        free: list[Any] = []
+    return allocation([parse_range(text) for text in config.pool], holders)
 
-        def flush(free: list[Any] = free) -> None:
-            for first, last in runs(free):
-                rows.append(
-                    {
-                        "first": str(first),
-                        "last": str(last),
-                        "count": int(last) - int(first) + 1,
-                        "kind": "free",
-                        "holder": None,
-                    }
-                )
-            free.clear()
 
-        for address in rng:
-            held = holders.get(address)
-            if held is None:
-                free.append(address)
-                free_total += 1
-                continue
-            flush()
-            kind, who = held
-            rows.append(
-                {
-                    "first": str(address),
-                    "last": str(address),
-                    "count": 1,
-                    "kind": kind,
-                    "holder": who,
-                }
-            )
-        flush()
-    return rows, free_total
+# JSON lists single addresses only for pools up to this size; "ranges" always.
+_MAX_LISTED = 65_536
 
 
 def _label(row: dict[str, Any]) -> str:
@@ -152,7 +126,8 @@ def _label(row: dict[str, Any]) -> str:
     type=click.Choice(["text", "json", "markdown"]),
     default="text",
     show_default=True,
-    help="text: one line per address, free runs compressed; json: every address; "
+    help="text: one line per address, free runs compressed; json: the same as ranges "
+    "(and every address of a pool of at most 65,536); "
     "markdown: the README's IP allocation table.",
 )
 def ips(config: str, fmt: str) -> None:
@@ -168,7 +143,7 @@ def ips(config: str, fmt: str) -> None:
         from ipaddress import IPv4Address
 
         addresses = []
-        for row in rows:
+        for row in rows if size <= _MAX_LISTED else ():
             for value in range(int(IPv4Address(row["first"])), int(IPv4Address(row["last"])) + 1):
                 addresses.append(
                     {
@@ -183,8 +158,10 @@ def ips(config: str, fmt: str) -> None:
             "reserved": len(cfg.reserved),
             "tenants": len(cfg.tenants),
             "free": free,
-            "addresses": addresses,
+            "ranges": rows,
         }
+        if size <= _MAX_LISTED:
+            doc["addresses"] = addresses
         click.echo(json.dumps(doc, indent=2))
         return
     if fmt == "markdown":
@@ -243,12 +220,7 @@ def hosts(config: str, target: Path | None) -> None:
         for line in lines:
             click.echo(line)
         return
-    try:
-        old = target.read_text(encoding="utf-8") if target.exists() else ""
-    except OSError as exc:
-        from gitopsgen.errors import GitopsgenError
-
-        raise GitopsgenError(f"{target}: cannot read: {exc.strerror}") from None
+    old = hostsfile.read(target)
     result = hostsfile.update(old, lines, str(target))
     if not result.changed:
         click.echo(f"{target}: up to date ({len(lines)} hostnames)")
