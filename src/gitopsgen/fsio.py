@@ -179,9 +179,7 @@ def read_limited(path: Path, limit: int, label: str | None = None) -> bytes:
         if stat.S_ISDIR(st.st_mode):
             raise IsADirectoryError(21, "Is a directory", str(path))
         if not stat.S_ISREG(st.st_mode):
-            raise ValueError(
-                "is not a regular file (a device, FIFO or socket); refusing to read it"
-            )
+            raise ValueError("not a regular file (a device, FIFO or socket); refusing to read it")
         if st.st_size > limit:
             raise ValueError(f"file is {st.st_size} bytes; the limit is {limit} bytes")
         chunks: list[bytes] = []
