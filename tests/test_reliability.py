@@ -601,3 +601,28 @@ def test_17_a_read_only_tenants_yaml_is_refused_unless_forced(repo: Path) -> Non
     assert res.code == 0, res.err
     assert stat.S_IMODE(cfg.stat().st_mode) == 0o444
     assert "name: d" in cfg.read_text()
+
+
+def test_13_diff_bases_are_bounded_too(repo: Path, tmp_path: Path) -> None:
+    cfg = write_cfg(repo)
+    big = tmp_path / "big.yaml"
+    with big.open("wb") as handle:
+        handle.truncate(1024**3)  # sparse
+    res = cli("diff", "--base", str(big), "-c", str(cfg), memory=_512_MB, cpu=30)
+    assert res.returncode == 2
+    assert res.stderr == f"--base {big}: file is 1073741824 bytes; the limit is 8388608 bytes\n"
+    from conftest import GIT_ENV
+
+    env = {**os.environ, **GIT_ENV}
+    git = ["git", "-C", str(repo)]
+    subprocess.run([*git, "init", "-q", "-b", "main"], check=True, env=env)
+    (repo / "tenants.yaml").write_bytes(b"#" * (9 * 1024 * 1024))
+    subprocess.run([*git, "add", "tenants.yaml"], check=True, env=env)
+    subprocess.run([*git, "commit", "-qm", "big"], check=True, env=env)
+    commit = subprocess.run(
+        [*git, "rev-parse", "HEAD"], check=True, env=env, capture_output=True, text=True
+    ).stdout.strip()
+    cfg.write_text(SEED_TENANTS)
+    res = cli("diff", "--base", "main", "-c", str(cfg), memory=_512_MB, cpu=30)
+    assert res.returncode == 2
+    assert res.stderr == f"{commit}:tenants.yaml: 9437184 bytes; the limit is 8388608 bytes\n"

@@ -547,9 +547,13 @@ def _head_project(config_path: Path, load: Any) -> Any:
 def diff_files(base_path: Path, config_path: Path) -> DiffResult:
     """Another tenants.yaml (``--base PATH``) against ``config_path``."""
     from gitopsgen.config import load
+    from gitopsgen.fsio import read_limited
+    from gitopsgen.reader import MAX_BYTES
 
     try:
-        raw = Path(base_path).read_bytes()
+        raw = read_limited(Path(base_path), MAX_BYTES)  # /dev/zero is refused unread
+    except ValueError as exc:
+        raise GitopsgenError(f"--base {base_path}: {exc}") from None
     except OSError as exc:
         raise GitopsgenError(f"--base {base_path}: cannot read: {exc.strerror}") from None
     old = parse_side(raw, str(base_path), f"base ({base_path})")

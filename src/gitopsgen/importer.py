@@ -86,7 +86,8 @@ def _key(obj: dict[str, Any], path: str) -> tuple[str, str, str]:
 def _load_tree(root: Path, unmapped: list[str]) -> tuple[list[_Obj], dict[str, str]]:
     """Every object of every YAML file under root, and the text of every file."""
     from gitopsgen.errors import ConfigError
-    from gitopsgen.reader import load_all
+    from gitopsgen.fsio import read_limited
+    from gitopsgen.reader import MAX_BYTES, load_all
 
     objects: list[_Obj] = []
     texts: dict[str, str] = {}
@@ -96,8 +97,9 @@ def _load_tree(root: Path, unmapped: list[str]) -> tuple[list[_Obj], dict[str, s
             full = Path(dirpath) / filename
             rel = full.relative_to(root).as_posix()
             try:
-                text = full.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError):
+                # bounded: a huge file, a FIFO or a device is never read whole
+                text = read_limited(full, MAX_BYTES).decode("utf-8")
+            except (OSError, UnicodeDecodeError, ValueError):
                 texts[rel] = ""
                 continue
             texts[rel] = text
