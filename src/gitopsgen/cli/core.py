@@ -46,7 +46,11 @@ def run_build(config: str, *, allow_outside: bool = False, quiet: bool = False) 
     # that waited for the lock must not write a plan of an older tenants.yaml over
     # the tree of a newer one (the last writer of tenants.yaml wins). The first
     # load only finds the directory to lock.
-    output = load(config, allow_outside=allow_outside).output_dir
+    first = load(config, allow_outside=allow_outside)
+    output = first.output_dir
+    if not output.exists():
+        # A first build: refuse an inconsistent plan before creating the directory.
+        verify(plan_project(first), first)
     prepare(output)
     with lock(output):
         project = load(config, allow_outside=allow_outside)
