@@ -4,12 +4,18 @@ gitopsgen owns the files listed in the directory's manifest (``.gitopsgen-manife
 and files that start with its header line; it never overwrites or deletes any
 other file, and never writes through a symbolic link.
 
-Writing is crash-safe: the manifest is first widened to cover every file about to
-be written, each file is written to a temporary file and renamed over the old one,
-stale files are removed, and the manifest is narrowed last. Killed at any point,
-every file is either its old or its new version, the manifest covers every owned
-file, and the next build finishes the job. A lock on the directory keeps two
-builds from interleaving.
+Before the first write every planned path is checked against the disk (a foreign
+file, a file where a directory must be or the reverse, a symbolic link on the way):
+anything in the way stops the build with nothing written.
+
+Writing is crash-safe: the build's temporary-file token is recorded in a journal
+(``.gitopsgen-journal``), the manifest is widened to cover every file about to be
+written, each file is written to a temporary file and renamed over the old one
+(:func:`gitopsgen.fsio.write_atomic`), stale files are removed, and the manifest is
+narrowed last. Killed at any point, every file is either its old or its new
+version, the manifest covers every owned file, and the next build removes the
+journalled temporaries (only those) and finishes the job. A lock on the directory
+keeps two builds from interleaving; the CLI reads tenants.yaml inside it.
 """
 
 from __future__ import annotations
