@@ -626,3 +626,40 @@ def test_13_diff_bases_are_bounded_too(repo: Path, tmp_path: Path) -> None:
     res = cli("diff", "--base", "main", "-c", str(cfg), memory=_512_MB, cpu=30)
     assert res.returncode == 2
     assert res.stderr == f"{commit}:tenants.yaml: 9437184 bytes; the limit is 8388608 bytes\n"
+
+
+def test_17_a_killed_hosts_write_is_cleaned_by_the_next(repo: Path, tmp_path: Path) -> None:
+    cfg = write_cfg(repo)
+    hosts = tmp_path / "etc" / "hosts"
+    hosts.parent.mkdir()
+    hosts.write_text("127.0.0.1 localhost\n")
+    for kill_at in (1, 2):  # the backup's rename, then the hosts file's rename
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child
+            try:
+                from gitopsgen import fsio
+                from gitopsgen.cli import main
+
+                renames = 0
+
+                def hook(kind: str, path: str, stop: int = kill_at) -> None:
+                    nonlocal renames
+                    renames += kind == "rename"
+                    if renames == stop:
+                        os.kill(os.getpid(), signal.SIGKILL)
+
+                fsio.before_operation = hook
+                null = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(null, 1)
+                os.dup2(null, 2)
+                main(["hosts", "-c", str(cfg), "--write", str(hosts)])
+            finally:
+                os._exit(70)
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFSIGNALED(status), kill_at
+        assert hosts.read_text() == "127.0.0.1 localhost\n"
+        assert len([p for p in hosts.parent.iterdir() if ".gitopsgen-tmp-" in p.name]) == 1
+        res = invoke("hosts", "-c", str(cfg), "--write", str(hosts))
+        assert res.code == 0, res.err
+        assert sorted(p.name for p in hosts.parent.iterdir()) == ["hosts", "hosts~"]
+        hosts.write_text("127.0.0.1 localhost\n")

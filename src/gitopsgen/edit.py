@@ -402,23 +402,9 @@ def _roundtrip_remove(text: str, index: int) -> str:
 
 def write_atomic(path: Path, data: str | bytes) -> None:
     """Replace ``path`` (a link: the file it leads to) with ``data`` atomically and
-    durably, keeping its permission bits (:func:`gitopsgen.fsio.write_atomic`).
-
-    The temporary file's token is first recorded in a journal next to the file, so
-    the temporary file of an edit killed before its rename is removed by the next
-    edit (which holds :func:`locked`), and nothing else ever is."""
-    target = Path(os.path.realpath(path)) if path.is_symlink() else path
-    journal = fsio.Journal(target.with_name(f".{target.name}.gitopsgen-journal"))
-    tokens = journal.tokens()
-    if tokens:
-        prefix = f".{target.name}{fsio.TMP_MARK}"
-        with contextlib.suppress(OSError):
-            journal.remove_leftovers(
-                (p for p in target.parent.iterdir() if p.name.startswith(prefix)), tokens
-            )
-    journal.begin()
-    fsio.write_atomic(target, data, token=journal.token, durable=True, label=str(path))
-    journal.finish()
+    durably, keeping its permission bits; the temporary file of an edit killed
+    before its rename is removed by the next edit (:func:`gitopsgen.fsio.replace_file`)."""
+    fsio.replace_file(path, data)
 
 
 def refuse_read_only(path: Path, force: bool) -> None:

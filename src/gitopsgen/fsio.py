@@ -30,6 +30,7 @@ __all__ = [
     "TMP_MARK",
     "Journal",
     "read_limited",
+    "replace_file",
     "temporary_token",
     "write_atomic",
 ]
@@ -167,6 +168,34 @@ def write_atomic(
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
         raise
+
+
+def replace_file(
+    path: Path,
+    data: str | bytes,
+    *,
+    mode: int | None = None,
+    label: str | None = None,
+    follow_link: bool = True,
+) -> None:
+    """:func:`write_atomic` for a file a person names (tenants.yaml, a hosts file and
+    its backup), durably, with a journal next to it (``.NAME.gitopsgen-journal``,
+    there only while it writes): the temporary file of a write killed before its
+    rename is removed by the next write of the same file, and nothing else ever is.
+    A link at ``path`` is written where it leads (the user named the link), unless
+    ``follow_link`` is false (a backup: a link planted there is replaced)."""
+    target = Path(os.path.realpath(path)) if follow_link and path.is_symlink() else path
+    journal = Journal(target.with_name(f".{target.name}.gitopsgen-journal"))
+    tokens = journal.tokens()
+    if tokens:
+        prefix = f".{target.name}{TMP_MARK}"
+        with contextlib.suppress(OSError):
+            journal.remove_leftovers(
+                (p for p in target.parent.iterdir() if p.name.startswith(prefix)), tokens
+            )
+    journal.begin()
+    write_atomic(target, data, token=journal.token, mode=mode, label=label or str(path))
+    journal.finish()
 
 
 def read_limited(path: Path, limit: int, label: str | None = None) -> bytes:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from gitopsgen.config import hostname_of
 from gitopsgen.errors import GitopsgenError
-from gitopsgen.fsio import read_limited, write_atomic
+from gitopsgen.fsio import read_limited, replace_file
 from gitopsgen.model import Config
 
 __all__ = [
@@ -135,10 +135,11 @@ def write(path: Path, text: str) -> Path | None:
             mode = stat.S_IMODE(os.stat(path).st_mode)
         except (OSError, ValueError) as exc:
             raise GitopsgenError(f"{path}: cannot read: {exc}") from None
-        write_atomic(backup, old, mode=mode, label=f"{backup} (the backup)")
+        # A new file renamed over path~: a link planted there is replaced, not followed.
+        replace_file(backup, old, mode=mode, label=f"{backup} (the backup)", follow_link=False)
     target = Path(os.path.realpath(path)) if path.is_symlink() else path
     try:
-        write_atomic(target, data, label=str(path))
+        replace_file(target, data, label=str(path))
     except GitopsgenError:
         # /etc/hosts is often a bind mount (containers) that cannot be renamed over;
         # the backup exists, so rewrite it in place.
