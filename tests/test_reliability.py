@@ -663,3 +663,23 @@ def test_17_a_killed_hosts_write_is_cleaned_by_the_next(repo: Path, tmp_path: Pa
         assert res.code == 0, res.err
         assert sorted(p.name for p in hosts.parent.iterdir()) == ["hosts", "hosts~"]
         hosts.write_text("127.0.0.1 localhost\n")
+
+
+def test_one_yaml_reader_and_one_writer() -> None:
+    """Issue 11: no module but reader.py imports a YAML library; no module but
+    fsio.py writes, renames or replaces files."""
+    import re
+
+    src = Path(__file__).resolve().parents[1] / "src" / "gitopsgen"
+    loaders = re.compile(r"^\s*(?:from|import) (?:ruamel|yaml)\b", re.MULTILINE)
+    writes = re.compile(r"os\.replace\(|os\.rename\(|write_bytes\(|write_text\(|\"wb\"|'wb'|\"w\"")
+    readers, writers = [], []
+    for path in sorted(src.rglob("*.py")):
+        text = path.read_text()
+        rel = path.relative_to(src).as_posix()
+        if loaders.search(text) and rel != "reader.py":
+            readers.append(rel)
+        if writes.search(text) and rel != "fsio.py":
+            writers.append(rel)
+    assert readers == []
+    assert writers == []

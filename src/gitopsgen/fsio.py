@@ -31,6 +31,7 @@ __all__ = [
     "Journal",
     "read_limited",
     "replace_file",
+    "rewrite_in_place",
     "temporary_token",
     "write_atomic",
 ]
@@ -196,6 +197,18 @@ def replace_file(
     journal.begin()
     write_atomic(target, data, token=journal.token, mode=mode, label=label or str(path))
     journal.finish()
+
+
+def rewrite_in_place(path: Path, data: bytes) -> None:
+    """Overwrite the regular file ``path`` in place (never through a link), for a
+    file that cannot be renamed over (a bind-mounted /etc/hosts). Not atomic: the
+    caller made a backup first. Raises OSError."""
+    fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+        handle.truncate()
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def read_limited(path: Path, limit: int, label: str | None = None) -> bytes:

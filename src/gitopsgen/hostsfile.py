@@ -16,7 +16,7 @@ from pathlib import Path
 
 from gitopsgen.config import hostname_of
 from gitopsgen.errors import GitopsgenError
-from gitopsgen.fsio import read_limited, replace_file
+from gitopsgen.fsio import read_limited, replace_file, rewrite_in_place
 from gitopsgen.model import Config
 
 __all__ = [
@@ -146,10 +146,7 @@ def write(path: Path, text: str) -> Path | None:
         if not path.exists():
             raise
         try:
-            fd = os.open(target, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.truncate()
+            rewrite_in_place(target, data)
         except OSError as exc:
             if exc.errno in (errno.EACCES, errno.EPERM):
                 raise GitopsgenError(
