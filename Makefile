@@ -32,6 +32,8 @@ typecheck: $(STAMP)
 selfcheck: $(STAMP)
 	$(BIN)/gitopsgen validate
 	$(BIN)/gitopsgen check
+	$(BIN)/gitopsgen validate -c examples/fleet/tenants.yaml
+	$(BIN)/gitopsgen check -c examples/fleet/tenants.yaml
 	$(BIN)/gitopsgen schema | diff -u schema/tenants.schema.json - \
 		|| { echo "schema/tenants.schema.json is stale: run 'gitopsgen schema > schema/tenants.schema.json'"; exit 1; }
 

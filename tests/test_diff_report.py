@@ -13,7 +13,7 @@ from conftest import GIT_ENV, invoke
 from gitopsgen.diff import compare_sides, field_changes, side_from_config, side_from_outputs
 from gitopsgen.diffreport import DEFAULT_MAX_BYTES, to_markdown, to_text
 from gitopsgen.model import Config, Tenant
-from gitopsgen.render.base import Output
+from gitopsgen.render.base import RenderedFile
 
 
 def _config(n: int, **defaults: object) -> Config:
@@ -53,9 +53,9 @@ def test_named_lists_match_by_name_so_reordering_is_no_change() -> None:
 
 
 def test_api_version_change_is_a_change_not_remove_and_add() -> None:
-    def route(api: str) -> Output:
+    def route(api: str) -> RenderedFile:
         doc = {"apiVersion": api, "kind": "HTTPRoute", "metadata": {"name": "r"}, "spec": {}}
-        return Output("r.yaml", (doc,), "a", "tenant-a")
+        return RenderedFile("r.yaml", (doc,), "a", "tenant-a")
 
     old = side_from_outputs("old", [route("gateway.networking.k8s.io/v1beta1")])
     new = side_from_outputs("new", [route("gateway.networking.k8s.io/v1")])

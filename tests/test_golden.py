@@ -12,7 +12,7 @@ import pytest
 
 from conftest import REPO, invoke
 from gitopsgen.config import load, parse
-from gitopsgen.names import synced_service_name
+from gitopsgen.layout import TenantNames
 from gitopsgen.plan import make_plan, plan_project
 from support.golden import (
     CASES,
@@ -77,7 +77,7 @@ def test_plan_matches_what_build_writes(tmp_path: Path) -> None:
     assert tree_files(out) == plan_project(project).contents()
 
 
-# vcluster's SafeConcatName, written out independently of gitopsgen.names.
+# vcluster's SafeConcatName, written out independently of gitopsgen.layout.
 def _vcluster_name(tenant: str) -> str:
     full = f"nginx-x-default-x-vcluster-{tenant}"
     if len(full) <= 63:
@@ -88,7 +88,7 @@ def _vcluster_name(tenant: str) -> str:
 @pytest.mark.parametrize("length", [1, 35, 36, 37, 44])
 def test_backend_name_follows_vcluster(length: int) -> None:
     tenant = ("t" + "0123456789" * 5)[:length]
-    name = synced_service_name("nginx", "default", f"vcluster-{tenant}")
+    name = TenantNames(tenant).synced_service("nginx", "default")
     assert name == _vcluster_name(tenant)
     assert len(name) <= 63
     assert (len(name) == 63) == (length >= 36)

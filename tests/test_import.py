@@ -20,7 +20,7 @@ import yaml
 from conftest import invoke
 from gitopsgen.config import parse
 from gitopsgen.importer import import_tree, values_override
-from gitopsgen.render.base import deep_merge
+from gitopsgen.model import deep_merge
 
 FIXTURE = Path(__file__).parent / "fixtures" / "seedlike"
 

@@ -20,7 +20,7 @@ from gitopsgen import tree
 from gitopsgen.config import load
 from gitopsgen.errors import OutputError
 from gitopsgen.plan import MANIFEST, Plan, PlannedFile, plan_project
-from gitopsgen.render.base import Output
+from gitopsgen.render.base import RenderedFile
 
 ONE = "version: 1\npool: 10.0.0.0/24\ntenants:\n  - name: {name}\n    ip: 10.0.0.5\n"
 
@@ -139,7 +139,7 @@ def test_a_planned_path_outside_the_output_is_refused(repo: Path, outside: Path)
     cfg = write_cfg(repo, SEED_TENANTS)
     plan = plan_project(load(cfg))
     files = dict(plan.files)
-    files["../../outside/evil.yaml"] = PlannedFile(Output("x", ()), b"# evil\n")
+    files["../../outside/evil.yaml"] = PlannedFile(RenderedFile("x", ()), b"# evil\n")
     root = repo / "generated"
     with pytest.raises(OutputError, match="outside the output directory"):
         tree.write(Plan(files), root)

@@ -12,39 +12,42 @@ import difflib
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 from pathlib import Path as FsPath
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from gitopsgen import model
 from gitopsgen.errors import ConfigError, Problem
 from gitopsgen.fsio import read_limited
-from gitopsgen.ipam import PoolRange, parse_address, parse_range
-from gitopsgen.model import NAME_MAX, NAME_PATTERN, Config
+from gitopsgen.ipam import PoolRange, in_pool, parse_address, parse_range
+from gitopsgen.layout import TenantNames, name_too_long
+from gitopsgen.model import (
+    NAME_PATTERN,
+    SUBDOMAIN_PATTERN,
+    AnyConfig,
+    Config,
+    ConfigV2,
+    Ingress,
+    deep_merge,
+)
 from gitopsgen.reader import MAX_BYTES, Document, Path, read_text
 
-__all__ = ["Project", "hostname_of", "load", "parse"]
+__all__ = ["Project", "load", "parse"]
 
 _NAME = re.compile(NAME_PATTERN)
-_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-
-# (derived name, template, limit) in the order users meet them; the strictest wins.
-_DERIVED = (
-    ("Helm release name", "vcluster-{}", 53),
-    ("namespace", "vcluster-{}", 63),
-    ("hostname label", "tenant-{}", 63),
-)
+_SUBDOMAIN = re.compile(SUBDOMAIN_PATTERN)
 
 
 @dataclass(frozen=True)
 class Project:
     """A validated tenants.yaml and where its tree goes."""
 
-    config: Config
+    config: AnyConfig
     document: Document
     config_path: FsPath
     output_dir: FsPath
@@ -68,13 +71,9 @@ class Project:
         return name
 
 
-def hostname_of(tenant: model.Tenant, config: Config) -> str:
-    return tenant.hostname or f"tenant-{tenant.name}.{config.defaults.ingress.domain}"
-
-
-def _all_keys() -> dict[str, None]:
+def _all_keys(top: type[BaseModel]) -> dict[str, None]:
     keys: dict[str, None] = {}
-    stack: list[type[BaseModel]] = [Config]
+    stack: list[type[BaseModel]] = [top]
     seen: set[type[BaseModel]] = set()
     while stack:
         cls = stack.pop()
@@ -93,7 +92,10 @@ def _all_keys() -> dict[str, None]:
     return keys
 
 
-_KEYS = _all_keys()
+# Every key of each version, for "did you mean" (from that version only) and for
+# telling keys from free-form values in error locations (either version).
+_VERSION_KEYS = {1: _all_keys(Config), 2: _all_keys(ConfigV2)}
+_KEYS = {**_VERSION_KEYS[1], **_VERSION_KEYS[2]}
 _TYPE_WORDS = {
     "string_type": "expected a string",
     "bool_type": "expected true or false",
@@ -130,26 +132,29 @@ def _describe(value: Any) -> str:
     return f"{type(value).__name__} {text}"
 
 
-def _pydantic_problems(exc: ValidationError, doc: Document) -> Iterator[Problem]:
-    for err in exc.errors(include_url=False):
-        loc: Path = tuple(
-            p
-            for p in err["loc"]
-            if isinstance(p, int) or p in _KEYS or p in _walk_keys(doc, err["loc"])
-        )
+def _pydantic_problems(
+    errors: Iterable[ErrorDetails], doc: Document, prefix: Path = ()
+) -> Iterator[Problem]:
+    for err in errors:
+        loc: Path = (*prefix, *err["loc"])
+        loc = tuple(p for p in loc if isinstance(p, int) or p in _KEYS or p in _walk_keys(doc, loc))
         kind = err["type"]
         if kind == "extra_forbidden":
             key = str(loc[-1])
             message = f"unknown key {key!r}"
-            close = difflib.get_close_matches(key, list(_KEYS), n=1)
-            if close:
+            moved = _MOVED_IN_V2.get(key) if len(loc) == 1 and _version(doc) == 2 else None
+            known = _VERSION_KEYS.get(_version(doc), _VERSION_KEYS[1])
+            close = [k for k in difflib.get_close_matches(key, list(known), n=2) if k != key]
+            if moved is not None:
+                message += f" in version 2: {moved}"
+            elif close:
                 message += f"; did you mean {close[0]!r}?"
             yield doc.problem(loc, message, key=True)
         elif kind == "missing":
             yield doc.problem(loc[:-1], f"missing required key {loc[-1]!r}")
-        elif kind == "too_short" and loc == ("pool",):
+        elif kind == "too_short" and loc[-1:] == ("pool",):
             yield doc.problem(loc, "the pool is empty; list at least one range 'A-B' or CIDR 'A/N'")
-        elif kind == "list_type" and loc == ("pool",):
+        elif kind == "list_type" and loc[-1:] == ("pool",):
             yield doc.problem(
                 loc, f"expected a range, a CIDR or a list of them, got {_describe(err['input'])}"
             )
@@ -163,12 +168,26 @@ def _pydantic_problems(exc: ValidationError, doc: Document) -> Iterator[Problem]
             yield doc.problem(loc, f"{err['input']!r} has {size} characters; the limit is {limit}")
         elif kind == "literal_error":
             expected = err.get("ctx", {}).get("expected", "")
+            if loc == ("version",):
+                expected = "1 or 2"
             yield doc.problem(loc, f"expected {expected}, got {_describe(err['input'])}")
         elif kind in _TYPE_WORDS:
             yield doc.problem(loc, f"{_TYPE_WORDS[kind]}, got {_describe(err['input'])}")
         else:
             msg = err["msg"]
             yield doc.problem(loc, msg[:1].lower() + msg[1:])
+
+
+# Top-level keys of version 1 that version 2 places elsewhere.
+_MOVED_IN_V2 = {
+    "pool": "each cluster has its own (clusters[].pool)",
+    "reserved": "each cluster has its own (clusters[].reserved)",
+    "wiring": "each cluster names the kustomization its root sync builds (clusters[].entryPoint)",
+}
+
+
+def _version(doc: Document) -> Any:
+    return doc.data.get("version") if isinstance(doc.data, dict) else None
 
 
 def _range_reason(text: str, exc: ValueError) -> str:
@@ -207,116 +226,147 @@ def _get(data: Any, *keys: str, default: Any = None) -> Any:
     return data
 
 
-def _semantic_problems(doc: Document) -> Iterator[Problem]:
-    data = doc.data
-    # The pool: well-formed ranges that do not overlap.
-    pool_raw = data.get("pool")
+@dataclass
+class _Pool:
+    """A pool's ranges and reserved addresses as far as they are valid."""
+
+    ranges: list[PoolRange]
+    complete: bool  # every entry parsed and none overlaps
+    reserved_for: dict[IPv4Address, str]
+    of: str = ""  # " of cluster eu-1" in version 2
+
+    @property
+    def described(self) -> str:
+        if not self.of:
+            return "the pool"
+        return f"the pool{self.of} ({', '.join(r.text for r in self.ranges)})"
+
+    def outside(self, address: IPv4Address) -> bool:
+        return self.complete and not in_pool(address, self.ranges)
+
+
+def _pool_problems(
+    doc: Document, where: Path, owner: Any, of: str = ""
+) -> tuple[list[Problem], _Pool]:
+    """The pool and reserved addresses of ``owner`` (the top level in version 1, a
+    cluster in version 2) at ``where``: well-formed ranges that do not overlap, and
+    reserved addresses inside the pool with one holder each."""
+    problems: list[Problem] = []
+    pool_raw = owner.get("pool")
     entries: list[tuple[Path, Any]] = []
     if isinstance(pool_raw, str):
-        entries = [(("pool",), pool_raw)]
+        entries = [((*where, "pool"), pool_raw)]
     elif isinstance(pool_raw, list):
-        entries = [(("pool", i), v) for i, v in enumerate(pool_raw)]
-    pool: list[PoolRange] = []
+        entries = [((*where, "pool", i), v) for i, v in enumerate(pool_raw)]
+    ranges: list[PoolRange] = []
     for loc, text in entries:
         if not isinstance(text, str):
             continue
         try:
             rng = parse_range(text)
         except ValueError as exc:
-            yield doc.problem(loc, _range_reason(text, exc))
+            problems.append(doc.problem(loc, _range_reason(text, exc)))
             continue
-        for i, other in enumerate(pool):
+        for i, other in enumerate(ranges):
             if rng.overlaps(other):
-                yield doc.problem(loc, f"range {text!r} overlaps {other.text!r} (pool[{i}])")
+                problems.append(
+                    doc.problem(loc, f"range {text!r} overlaps {other.text!r} (pool[{i}])")
+                )
                 break
-        pool.append(rng)
+        ranges.append(rng)
+    pool = _Pool(ranges, bool(ranges) and len(ranges) == len(entries), {}, of)
 
-    def in_pool(address: IPv4Address) -> bool:
-        return any(address in r for r in pool)
-
-    pool_ok = bool(pool) and len(pool) == len(entries)
-
-    # Reserved addresses: valid, inside the pool, one holder each.
     holders: dict[IPv4Address, tuple[str, Path]] = {}
-    reserved = data.get("reserved")
+    reserved = owner.get("reserved")
     if isinstance(reserved, dict):
         for service, text in reserved.items():
-            loc = ("reserved", service)
+            loc = (*where, "reserved", service)
             if not isinstance(text, str):
                 continue
             try:
                 address = parse_address(text)
             except ValueError as exc:
-                yield doc.problem(loc, str(exc))
+                problems.append(doc.problem(loc, str(exc)))
                 continue
-            if pool_ok and not in_pool(address):
-                yield doc.problem(loc, f"{text} is outside the pool")
+            if pool.outside(address):
+                problems.append(doc.problem(loc, f"{text} is outside the pool"))
             if address in holders:
                 holder, first = holders[address]
                 line, col = doc.where(first)
-                yield doc.problem(
-                    loc, f"{text} is already reserved for {holder} (line {line}, column {col})"
+                problems.append(
+                    doc.problem(
+                        loc, f"{text} is already reserved for {holder} (line {line}, column {col})"
+                    )
                 )
                 continue
             holders[address] = (service, loc)
-    reserved_for = {a: h for a, (h, _) in holders.items()}
+    pool.reserved_for.update({a: h for a, (h, _) in holders.items()})
+    return problems, pool
 
-    # Tenants: names, derived name lengths, addresses and hostnames.
-    tenants = data.get("tenants")
-    if not isinstance(tenants, list):
-        return
-    domain = _get(data, "defaults", "ingress", "domain", default="traefik.local")
+
+def _domain(doc: Document, defaults: Any, where: Path) -> tuple[list[Problem], str | None]:
+    domain = _get(defaults, "ingress", "domain", default=Ingress().domain)
     if not isinstance(domain, str) or not _SUBDOMAIN.match(domain) or len(domain) > 253:
         if isinstance(domain, str):
+            return [
+                doc.problem(
+                    (*where, "ingress", "domain"),
+                    f"{domain!r} is not a valid DNS name (lowercase letters, digits, '-' and '.')",
+                )
+            ], None
+        return [], None
+    return [], domain
+
+
+@dataclass
+class _Seen:
+    """What the tenants checked so far hold: names and hostnames across the file,
+    addresses per pool."""
+
+    names: dict[str, Path]
+    hostnames: dict[str, tuple[str, Path]]
+    addresses: dict[int, dict[IPv4Address, tuple[str, Path]]]
+
+
+def _tenant_problems(
+    doc: Document, index: int, tenant: Any, pool: _Pool | None, domain: str | None, seen: _Seen
+) -> Iterator[Problem]:
+    """One tenant's name, derived name lengths, address and hostname. ``pool`` is
+    None when the tenant's pool is unknown (its cluster is)."""
+    name = tenant.get("name")
+    name_ok = False
+    if isinstance(name, str):
+        loc: Path = ("tenants", index, "name")
+        if not _NAME.match(name):
             yield doc.problem(
-                ("defaults", "ingress", "domain"),
-                f"{domain!r} is not a valid DNS name (lowercase letters, digits, '-' and '.')",
+                loc,
+                f"{name!r} is not a valid name: use lowercase letters, digits and '-', "
+                "starting and ending with a letter or digit (a DNS-1123 label)",
             )
-        domain = None
-    names: dict[str, Path] = {}
-    addresses: dict[IPv4Address, tuple[str, Path]] = {}
-    hostnames: dict[str, tuple[str, Path]] = {}
-    for index, tenant in enumerate(tenants):
-        if not isinstance(tenant, dict):
-            continue
-        name = tenant.get("name")
-        name_ok = False
-        if isinstance(name, str):
-            loc = ("tenants", index, "name")
-            if not _NAME.match(name):
-                yield doc.problem(
-                    loc,
-                    f"{name!r} is not a valid name: use lowercase letters, digits and '-', "
-                    "starting and ending with a letter or digit (a DNS-1123 label)",
-                )
-            elif len(name) > NAME_MAX:
-                what, template, limit = next(d for d in _DERIVED if len(d[1].format(name)) > d[2])
-                derived = template.format(name)
-                yield doc.problem(
-                    loc,
-                    f"{name!r} is too long: {what} {derived!r} would be {len(derived)} "
-                    f"characters, the limit is {limit} (names may have at most {NAME_MAX})",
-                )
-            elif name in names:
-                line, col = doc.where(names[name])
-                yield doc.problem(
-                    loc, f"duplicate tenant name {name!r} (first at line {line}, column {col})"
-                )
-            else:
-                names[name] = loc
-                name_ok = True
-        ip = tenant.get("ip")
-        if isinstance(ip, str):
-            loc = ("tenants", index, "ip")
-            try:
-                address = parse_address(ip)
-            except ValueError as exc:
-                yield doc.problem(loc, str(exc))
-            else:
-                if pool_ok and not in_pool(address):
-                    yield doc.problem(loc, f"{ip} is outside the pool")
-                elif address in reserved_for:
-                    yield doc.problem(loc, f"{ip} is reserved for {reserved_for[address]}")
+        elif (too_long := name_too_long(name)) is not None:
+            yield doc.problem(loc, too_long)
+        elif name in seen.names:
+            line, col = doc.where(seen.names[name])
+            yield doc.problem(
+                loc, f"duplicate tenant name {name!r} (first at line {line}, column {col})"
+            )
+        else:
+            seen.names[name] = loc
+            name_ok = True
+    ip = tenant.get("ip")
+    if isinstance(ip, str):
+        loc = ("tenants", index, "ip")
+        try:
+            address = parse_address(ip)
+        except ValueError as exc:
+            yield doc.problem(loc, str(exc))
+        else:
+            if pool is not None:
+                addresses = seen.addresses.setdefault(id(pool), {})
+                if pool.outside(address):
+                    yield doc.problem(loc, f"{ip} is outside {pool.described}")
+                elif address in pool.reserved_for:
+                    yield doc.problem(loc, f"{ip} is reserved for {pool.reserved_for[address]}")
                 elif address in addresses:
                     holder, first = addresses[address]
                     line, col = doc.where(first)
@@ -325,31 +375,31 @@ def _semantic_problems(doc: Document) -> Iterator[Problem]:
                     )
                 else:
                     addresses[address] = (str(name), loc)
-        hostname = tenant.get("hostname")
-        hloc: Path = ("tenants", index, "hostname")
-        what = "hostname"
-        if hostname is None and name_ok and domain is not None:
-            hostname = f"tenant-{name}.{domain}"
-            hloc = ("tenants", index, "name")
-            what = "default hostname"
-        if isinstance(hostname, str):
-            labels_ok = all(0 < len(label) <= 63 for label in hostname.split("."))
-            if not _SUBDOMAIN.match(hostname) or len(hostname) > 253 or not labels_ok:
-                yield doc.problem(
-                    hloc,
-                    f"{hostname!r} is not a valid hostname (lowercase letters, digits, '-' "
-                    "and '.'; labels of 1 to 63 characters)",
-                )
-            elif hostname in hostnames:
-                holder, first = hostnames[hostname]
-                line, col = doc.where(first)
-                yield doc.problem(
-                    hloc,
-                    f"{what} {hostname!r} is already used by tenant {holder} "
-                    f"(line {line}, column {col})",
-                )
-            else:
-                hostnames[hostname] = (str(name), hloc)
+    hostname = tenant.get("hostname")
+    hloc: Path = ("tenants", index, "hostname")
+    what = "hostname"
+    if hostname is None and name_ok and isinstance(name, str) and domain is not None:
+        hostname = TenantNames(name).default_hostname(domain)
+        hloc = ("tenants", index, "name")
+        what = "default hostname"
+    if isinstance(hostname, str):
+        labels_ok = all(0 < len(label) <= 63 for label in hostname.split("."))
+        if not _SUBDOMAIN.match(hostname) or len(hostname) > 253 or not labels_ok:
+            yield doc.problem(
+                hloc,
+                f"{hostname!r} is not a valid hostname (lowercase letters, digits, '-' "
+                "and '.'; labels of 1 to 63 characters)",
+            )
+        elif hostname in seen.hostnames:
+            holder, first = seen.hostnames[hostname]
+            line, col = doc.where(first)
+            yield doc.problem(
+                hloc,
+                f"{what} {hostname!r} is already used by tenant {holder} "
+                f"(line {line}, column {col})",
+            )
+        else:
+            seen.hostnames[hostname] = (str(name), hloc)
 
 
 # Bounds on what one tenants.yaml can make build write (issue: a 1 MiB string in
@@ -399,7 +449,151 @@ def _limit_problems(doc: Document) -> Iterator[Problem]:
             )
 
 
-def parse(raw: bytes | str, path: str = "tenants.yaml") -> tuple[Config, Document]:
+def _semantic_problems(doc: Document) -> Iterator[Problem]:
+    data = doc.data
+    problems, pool = _pool_problems(doc, (), data)
+    yield from problems
+    tenants = data.get("tenants")
+    if not isinstance(tenants, list):
+        return
+    problems, domain = _domain(doc, data.get("defaults"), ("defaults",))
+    yield from problems
+    seen = _Seen({}, {}, {})
+    for index, tenant in enumerate(tenants):
+        if isinstance(tenant, dict):
+            yield from _tenant_problems(doc, index, tenant, pool, domain, seen)
+
+
+def _cluster_defaults_problems(
+    doc: Document, index: int, top: Any, own: Any
+) -> tuple[list[Problem], Any]:
+    """A cluster's ``defaults`` merged over the top-level ones must be valid
+    defaults; a problem in a key the cluster sets is located there (one in the
+    top-level defaults is reported there already). Returns the merged mapping."""
+    if not isinstance(own, dict) or not own:
+        return [], top
+    merged = deep_merge(top if isinstance(top, dict) else {}, own)
+    try:
+        model.DefaultsV2.model_validate(merged)
+    except ValidationError as exc:
+        mine = [e for e in exc.errors(include_url=False) if _sets(own, e["loc"])]
+        return list(_pydantic_problems(mine, doc, ("clusters", index, "defaults"))), merged
+    return [], merged
+
+
+def _sets(data: Any, loc: tuple[int | str, ...]) -> bool:
+    """Whether the mapping ``data`` sets the key at ``loc`` (or its parent, for a key
+    that must not be there)."""
+    for part in loc[:-1]:
+        if isinstance(data, dict) and part in data:
+            data = data[part]
+            continue
+        if isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
+            data = data[part]
+            continue
+        return False
+    return isinstance(data, dict | list)
+
+
+def _semantic_problems_v2(doc: Document) -> Iterator[Problem]:
+    data = doc.data
+    clusters = data.get("clusters")
+    top_defaults = data.get("defaults")
+    pools: dict[str, _Pool] = {}
+    shards: dict[str, set[str]] = {}
+    domains: dict[str, str | None] = {}
+    cluster_at: dict[str, Path] = {}
+    if isinstance(clusters, list):
+        for index, cluster in enumerate(clusters):
+            if not isinstance(cluster, dict):
+                continue
+            where: Path = ("clusters", index)
+            name = cluster.get("name")
+            of = f" of cluster {name}" if isinstance(name, str) else ""
+            problems, pool = _pool_problems(doc, where, cluster, of)
+            yield from problems
+            problems, merged = _cluster_defaults_problems(
+                doc, index, top_defaults, cluster.get("defaults")
+            )
+            yield from problems
+            own = cluster.get("defaults")
+            at: Path = (*where, "defaults") if isinstance(own, dict) and own else ("defaults",)
+            problems, domain = _domain(doc, merged, at)
+            if at != ("defaults",):
+                yield from problems
+            if not isinstance(name, str):
+                continue
+            if name in cluster_at:
+                line, col = doc.where(cluster_at[name])
+                yield doc.problem(
+                    (*where, "name"),
+                    f"duplicate cluster name {name!r} (first at line {line}, column {col})",
+                )
+                continue
+            cluster_at[name] = (*where, "name")
+            pools[name] = pool
+            domains[name] = domain
+            declared: set[str] = set()
+            raw_shards = cluster.get("shards")
+            for i, shard in enumerate(raw_shards if isinstance(raw_shards, list) else ()):
+                if isinstance(shard, str) and shard in declared:
+                    yield doc.problem((*where, "shards", i), f"duplicate shard {shard!r}")
+                elif isinstance(shard, str):
+                    declared.add(shard)
+            shards[name] = declared
+    problems, top_domain = _domain(doc, top_defaults, ("defaults",))
+    yield from problems
+    tenants = data.get("tenants")
+    if not isinstance(tenants, list):
+        return
+    only = next(iter(pools)) if len(pools) == 1 and len(cluster_at) == 1 else None
+    seen = _Seen({}, {}, {})
+    for index, tenant in enumerate(tenants):
+        if not isinstance(tenant, dict):
+            continue
+        cluster = tenant.get("cluster")
+        where = ("tenants", index)
+        if cluster is None:
+            if only is None and len(cluster_at) > 1:
+                names = ", ".join(cluster_at)
+                yield doc.problem(
+                    where, f"missing required key 'cluster' (there are several: {names})"
+                )
+            cluster = only
+        elif isinstance(cluster, str) and cluster_at and cluster not in cluster_at:
+            close = difflib.get_close_matches(cluster, list(cluster_at), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            yield doc.problem(
+                (*where, "cluster"),
+                f"unknown cluster {cluster!r}; declared: {', '.join(cluster_at)}{hint}",
+            )
+            cluster = None
+        tenant_pool = pools.get(cluster) if isinstance(cluster, str) else None
+        domain = domains.get(cluster, top_domain) if isinstance(cluster, str) else top_domain
+        yield from _tenant_problems(doc, index, tenant, tenant_pool, domain, seen)
+        if not isinstance(cluster, str) or cluster not in shards:
+            continue
+        shard = tenant.get("shard")
+        declared = shards[cluster]
+        if shard is None and declared:
+            yield doc.problem(
+                where,
+                f"missing required key 'shard': cluster {cluster!r} has shards "
+                f"{', '.join(sorted(declared))}",
+            )
+        elif isinstance(shard, str) and not declared:
+            yield doc.problem(
+                (*where, "shard"), f"cluster {cluster!r} has no shards; remove 'shard'"
+            )
+        elif isinstance(shard, str) and shard not in declared:
+            yield doc.problem(
+                (*where, "shard"),
+                f"unknown shard {shard!r} of cluster {cluster!r}; declared: "
+                f"{', '.join(sorted(declared))}",
+            )
+
+
+def parse(raw: bytes | str, path: str = "tenants.yaml") -> tuple[AnyConfig, Document]:
     """Validate the text of a tenants.yaml; nothing touches the file system."""
     doc = read_text(raw, path)
     if doc.data is None:
@@ -419,12 +613,13 @@ def parse(raw: bytes | str, path: str = "tenants.yaml") -> tuple[Config, Documen
             [doc.problem((), f"the top level must be a mapping, got {_describe(doc.data)}")]
         )
     problems: list[Problem] = []
-    config: Config | None = None
+    config: AnyConfig | None = None
+    v2 = _version(doc) == 2
     try:
-        config = Config.model_validate(doc.data)
+        config = (ConfigV2 if v2 else Config).model_validate(doc.data)
     except ValidationError as exc:
-        problems.extend(_pydantic_problems(exc, doc))
-    problems.extend(_semantic_problems(doc))
+        problems.extend(_pydantic_problems(exc.errors(include_url=False), doc))
+    problems.extend(_semantic_problems_v2(doc) if v2 else _semantic_problems(doc))
     problems.extend(_limit_problems(doc))
     if problems or config is None:
         raise ConfigError(dict.fromkeys(problems))
@@ -432,7 +627,7 @@ def parse(raw: bytes | str, path: str = "tenants.yaml") -> tuple[Config, Documen
 
 
 def _resolve_dirs(
-    config: Config, doc: Document, config_path: FsPath, allow_outside: bool
+    config: AnyConfig, doc: Document, config_path: FsPath, allow_outside: bool
 ) -> tuple[FsPath, FsPath]:
     base = config_path.parent
     problems: list[Problem] = []
@@ -491,7 +686,7 @@ def _inside(child: str, parent: str) -> bool:
 
 
 def _real_dir_problems(
-    config: Config,
+    config: AnyConfig,
     doc: Document,
     base: FsPath,
     root: FsPath,

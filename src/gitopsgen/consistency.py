@@ -22,13 +22,12 @@ from typing import Any, NamedTuple
 
 from gitopsgen.config import Project
 from gitopsgen.errors import GitopsgenError
+from gitopsgen.identity import ObjectId, identify
 from gitopsgen.plan import Plan
-from gitopsgen.render.base import CLUSTER_SCOPED
 
 __all__ = ["ConsistencyError", "Inconsistency", "find_inconsistencies", "verify"]
 
 FLUX_GROUP = "kustomize.toolkit.fluxcd.io"
-KUSTOMIZE_API = "kustomize.config.k8s.io/"
 GATEWAY_GROUP = "gateway.networking.k8s.io"
 
 
@@ -67,36 +66,17 @@ class ConsistencyError(GitopsgenError):
 class _Obj(NamedTuple):
     path: str
     doc: dict[str, Any]
-    cluster: str
-    namespace: str | None  # effective namespace; None for cluster-scoped kinds
-    group: str
-    kind: str
-    name: str
-
-    def ref(self) -> str:
-        ns = f"{self.namespace}/" if self.namespace else ""
-        where = "" if self.cluster == "host" else f" (in {self.cluster})"
-        return f"{self.kind} {ns}{self.name}{where}"
+    id: ObjectId
 
 
 def _objects(plan: Plan) -> Iterator[_Obj]:
     for path, planned in plan.files.items():
         out = planned.output
         for doc in out.docs:
-            if not isinstance(doc, dict):
-                continue
-            api = str(doc.get("apiVersion", ""))
-            if api.startswith(KUSTOMIZE_API):
-                continue  # a kustomize index file, not an object
-            kind = str(doc.get("kind", ""))
-            meta = doc.get("metadata")
-            if isinstance(meta, dict):
-                own, name = meta.get("namespace"), str(meta.get("name", ""))
-            else:
-                own, name = None, ""
-            namespace = None if kind in CLUSTER_SCOPED else (own or out.namespace)
-            group = api.rpartition("/")[0]
-            yield _Obj(path, doc, out.cluster, namespace, group, kind, name)
+            if isinstance(doc, dict):
+                found = identify(doc, out.namespace, out.target)
+                if found is not None:
+                    yield _Obj(path, doc, found[0])
 
 
 def _directories(plan: Plan) -> set[str]:
@@ -141,9 +121,9 @@ def find_inconsistencies(
     route_objs: list[_Obj] = []
 
     # No object twice; on the way, pick out what the other rules look at.
-    seen: dict[tuple[str, str, str, str, str], _Obj] = {}
+    seen: dict[ObjectId, _Obj] = {}
     for obj in _objects(plan):
-        kind, group = obj.kind, obj.group
+        kind, group = obj.id.kind, obj.id.group
         if kind == "Kustomization" and group == FLUX_GROUP:
             flux_objs.append(obj)
         elif group == GATEWAY_GROUP:
@@ -151,22 +131,23 @@ def find_inconsistencies(
                 grant_objs.append(obj)
             elif kind == "HTTPRoute":
                 route_objs.append(obj)
-        key = (obj.cluster, group, kind, obj.namespace or "", obj.name)
-        first = seen.get(key)
+        first = seen.get(obj.id)
         if first is None:
-            seen[key] = obj
+            seen[obj.id] = obj
         else:
             where = "earlier in the same file" if first.path == obj.path else f"in {first.path}"
             problems.append(
                 Inconsistency(
                     obj.path,
                     "duplicate",
-                    f"{obj.ref()} ({obj.doc.get('apiVersion')}) is defined twice: also {where}",
+                    f"{obj.id.display()} ({obj.doc.get('apiVersion')}) is defined twice: "
+                    f"also {where}",
                 )
             )
 
-    defined = {(o.cluster, o.namespace or "", o.name) for o in flux_objs}
-    outside = {("host", flux_namespace, name) for name in external}
+    defined = {(o.id.cluster, o.id.namespace, o.id.name) for o in flux_objs}
+    # External Kustomizations are the platform's own, in every host cluster.
+    outside = {(flux_namespace, name) for name in external}
     dirs = _directories(plan)
 
     for obj in flux_objs:
@@ -177,9 +158,8 @@ def find_inconsistencies(
             if not isinstance(dep, dict):
                 continue
             name = str(dep.get("name", ""))
-            ns = str(dep.get("namespace") or obj.namespace or "")
-            ref = (obj.cluster, ns, name)
-            if ref in defined or ref in outside:
+            ns = str(dep.get("namespace") or obj.id.namespace)
+            if (obj.id.cluster, ns, name) in defined or (ns, name) in outside:
                 continue
             hint = (
                 f"add {name!r} to defaults.flux.external in tenants.yaml if it is a "
@@ -191,8 +171,8 @@ def find_inconsistencies(
                 Inconsistency(
                     obj.path,
                     "depends-on",
-                    f"Flux {obj.ref()} depends on {ns}/{name}, which is neither generated nor "
-                    f"declared external; {hint}",
+                    f"Flux {obj.id.display()} depends on {ns}/{name}, which is neither "
+                    f"generated nor declared external; {hint}",
                 )
             )
         path = spec.get("path")
@@ -203,7 +183,7 @@ def find_inconsistencies(
                     Inconsistency(
                         obj.path,
                         "path",
-                        f"Flux {obj.ref()} has path {path!r}, outside the generated tree "
+                        f"Flux {obj.id.display()} has path {path!r}, outside the generated tree "
                         f"{flux_root!r}",
                     )
                 )
@@ -212,7 +192,7 @@ def find_inconsistencies(
                     Inconsistency(
                         obj.path,
                         "path",
-                        f"Flux {obj.ref()} has path {path!r}, which is not a directory of "
+                        f"Flux {obj.id.display()} has path {path!r}, which is not a directory of "
                         "the generated tree",
                     )
                 )
@@ -233,8 +213,8 @@ def find_inconsistencies(
                     continue
                 grants.add(
                     (
-                        obj.cluster,
-                        obj.namespace or "",
+                        obj.id.cluster,
+                        obj.id.namespace,
                         str(frm.get("namespace", "")),
                         str(to.get("group", "")),
                         str(to.get("kind", "")),
@@ -250,20 +230,20 @@ def find_inconsistencies(
                 if not isinstance(ref, dict):
                     continue
                 target_ns = ref.get("namespace")
-                if not target_ns or target_ns == obj.namespace:
+                if not target_ns or target_ns == obj.id.namespace:
                     continue
                 group, kind = str(ref.get("group", "")), str(ref.get("kind", "Service"))
                 name = str(ref.get("name", ""))
-                base = (obj.cluster, str(target_ns), obj.namespace or "", group, kind)
+                base = (obj.id.cluster, str(target_ns), obj.id.namespace, group, kind)
                 if (*base, "") in grants or (*base, name) in grants:
                     continue
                 problems.append(
                     Inconsistency(
                         obj.path,
                         "reference-grant",
-                        f"{obj.ref()} routes to {kind} {target_ns}/{name}, but no ReferenceGrant "
-                        f"in namespace {target_ns} allows HTTPRoutes from namespace "
-                        f"{obj.namespace} to reach it",
+                        f"{obj.id.display()} routes to {kind} {target_ns}/{name}, but no "
+                        f"ReferenceGrant in namespace {target_ns} allows HTTPRoutes from namespace "
+                        f"{obj.id.namespace} to reach it",
                     )
                 )
     return sorted(problems)

@@ -13,7 +13,7 @@ dependsOn, ports with names, ...) are turned into mappings keyed by name, so
 reordering them is not a change and paths read ``containers[name=nginx].image``.
 Only objects whose data differ are diffed, so the cost stays linear.
 
-Every object change belongs to its tenant (``Output.tenant``) or to the shared
+Every object change belongs to its tenant (``RenderedFile.tenant``) or to the shared
 section; tenants that appear or go away, and the tenant attributes that changed
 in tenants.yaml (ip, hostname, authDelegator, values), are summarised first.
 No click here: :mod:`gitopsgen.diffreport` renders a :class:`DiffResult`.
@@ -28,10 +28,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
-from gitopsgen.config import hostname_of
 from gitopsgen.errors import ConfigError, GitopsgenError
-from gitopsgen.model import Config, Tenant
-from gitopsgen.render.base import CLUSTER_SCOPED, Output
+from gitopsgen.identity import ObjectId, identify
+from gitopsgen.layout import Layout
+from gitopsgen.model import AnyConfig
+from gitopsgen.platform import Platform, Tenant, resolve
+from gitopsgen.render import Context, RenderedFile, render_platform
 
 __all__ = [
     "DiffResult",
@@ -57,9 +59,6 @@ Obj = dict[str, Any]
 Op = Literal["added", "removed", "changed"]
 Segment = str | int | dict[str, str]
 
-KUSTOMIZE_GROUP = "kustomize.config.k8s.io"
-
-
 # The tenant attributes of tenants.yaml a reviewer sees in the summary.
 TENANT_ATTRIBUTES = ("ip", "hostname", "authDelegator", "values")
 
@@ -74,23 +73,6 @@ class SideError(GitopsgenError):
 
     def lines(self) -> list[str]:
         return [f"{self.side}: {line}" for line in self.inner.lines()]
-
-
-class ObjectId(NamedTuple):
-    """Who an object is, wherever it is written (a tuple: cheap to make and hash)."""
-
-    cluster: str  # "host" or "vcluster-<n>"
-    group: str  # API group; "" for the core group
-    kind: str
-    namespace: str  # effective namespace; "" when cluster-scoped
-    name: str
-
-    def display(self) -> str:
-        where = f"{self.namespace}/{self.name}" if self.namespace else self.name
-        text = f"{self.kind} {where}"
-        if self.cluster != "host":
-            text += f" (in {self.cluster})"
-        return text
 
 
 class Located(NamedTuple):
@@ -194,29 +176,9 @@ class DiffResult:
 # --- sides ---------------------------------------------------------------
 
 
-def _identity(doc: Obj, out: Output) -> tuple[ObjectId, str] | None:
-    api_version = doc.get("apiVersion")
-    kind = doc.get("kind")
-    meta = doc.get("metadata")
-    if not isinstance(api_version, str) or not isinstance(kind, str):
-        return None
-    group = api_version.rpartition("/")[0]
-    if group == KUSTOMIZE_GROUP:
-        return None  # a kustomize index, not a cluster object
-    name = meta.get("name") if isinstance(meta, dict) else None
-    if not isinstance(name, str):
-        return None
-    if kind in CLUSTER_SCOPED:
-        namespace = ""
-    else:
-        own = meta.get("namespace") if isinstance(meta, dict) else None
-        namespace = own if isinstance(own, str) and own else (out.namespace or "default")
-    return ObjectId(out.cluster, group, kind, namespace, name), api_version
-
-
 def side_from_outputs(
     label: str,
-    outputs: Iterable[Output],
+    outputs: Iterable[RenderedFile],
     tenants: Iterable[str] = (),
     attributes: dict[str, dict[str, Any]] | None = None,
 ) -> Side:
@@ -225,7 +187,7 @@ def side_from_outputs(
         for index, doc in enumerate(out.docs):
             if not isinstance(doc, dict):
                 continue
-            ident = _identity(doc, out)
+            ident = identify(doc, out.namespace, out.target)
             if ident is None:
                 continue
             key, api_version = ident
@@ -236,16 +198,16 @@ def side_from_outputs(
     return side
 
 
-def tenant_attributes(tenant: Tenant, config: Config) -> dict[str, Any]:
+def tenant_attributes(tenant: Tenant) -> dict[str, Any]:
     return {
         "ip": tenant.ip,
-        "hostname": hostname_of(tenant, config),
+        "hostname": tenant.hostname,
         "authDelegator": tenant.vcluster.auth_delegator,
         "values": tenant.vcluster.values,
     }
 
 
-def flux_root_of(config: Config) -> str:
+def flux_root_of(config: AnyConfig) -> str:
     """``./generated``: the output directory relative to the repository root, which
     depends only on the two relative paths in the file, not on where it lives."""
     root = posixpath.normpath(posixpath.join("/r/f", config.repository_root))
@@ -255,7 +217,7 @@ def flux_root_of(config: Config) -> str:
 
 def side_from_config(
     label: str,
-    config: Config,
+    config: AnyConfig,
     flux_root: str | None = None,
     only: set[str] | None = None,
 ) -> Side:
@@ -264,40 +226,15 @@ def side_from_config(
     With ``only``, the per-tenant objects of the other tenants are left out (the
     shared objects, every tenant name and attribute stay): see :func:`compare_configs`.
     """
-    from gitopsgen.plan import render_outputs
-
-    root = flux_root or flux_root_of(config)
-    attributes = {t.name: tenant_attributes(t, config) for t in config.tenants}
-    if only is None:
-        outputs = render_outputs(config, root)
-    else:
-        outputs = _shared_outputs(config, root)
-        subset = [t for t in config.tenants if t.name in only]
-        if subset:
-            outputs += [
-                o
-                for o in render_outputs(config.model_copy(update={"tenants": subset}), root)
-                if o.tenant is not None
-            ]
+    platform = resolve(config, flux_root or flux_root_of(config))
+    attributes = {t.name: tenant_attributes(t) for t in platform.tenants()}
+    outputs = render_platform(Context(platform), only)
     return side_from_outputs(label, outputs, attributes, attributes)
 
 
-def _shared_outputs(config: Config, flux_root: str) -> list[Output]:
-    """The files no tenant owns, as :func:`gitopsgen.plan.render_outputs` makes them
-    (a test holds the two to the same result)."""
-    from gitopsgen.render import flux, gateway, netpol
-    from gitopsgen.render.base import Context
-
-    ctx = Context(config, flux_root)
-    tenants = sorted(config.tenants, key=lambda t: t.name)
-    return [
-        *flux.render_shared(ctx, tenants),
-        *netpol.render_shared(ctx, tenants),
-        *gateway.render_shared(tenants),
-    ]
-
-
-def changed_tenants(old: Config, new: Config, old_root: str, new_root: str) -> set[str] | None:
+def changed_tenants(
+    old: AnyConfig, new: AnyConfig, old_root: str, new_root: str
+) -> set[str] | None:
     """The tenants whose own objects may differ, or None when every tenant's may.
 
     A tenant's own objects are a function of the tenant, ``defaults`` and the
@@ -315,9 +252,9 @@ def changed_tenants(old: Config, new: Config, old_root: str, new_root: str) -> s
 
 def compare_configs(
     old_label: str,
-    old: Config,
+    old: AnyConfig,
     new_label: str,
-    new: Config,
+    new: AnyConfig,
     new_root: str | None = None,
 ) -> DiffResult:
     """Compile both configs in memory and compare them; tenants that are equal on
@@ -337,7 +274,7 @@ def empty_side(label: str) -> Side:
     return Side(label, attributes={})
 
 
-def parse_side(raw: bytes, source: str, side: str) -> Config:
+def parse_side(raw: bytes, source: str, side: str) -> AnyConfig:
     """Validate the text of one side's tenants.yaml; errors say which side."""
     from gitopsgen.config import parse
 
@@ -562,60 +499,36 @@ def diff_files(base_path: Path, config_path: Path) -> DiffResult:
     return compare_configs(str(base_path), old, head_label, project.config, project.flux_root)
 
 
-# Where each generated file of a tenant lives; used to attribute files on disk
-# that the current tenants.yaml no longer produces.
-_TENANT_PATHS = (
-    re.compile(r"^clusters/vcluster-(?P<n>[^/]+)/"),
-    re.compile(r"^tenant/tenant-(?P<n>[^/]+)/"),
-    re.compile(r"^clusters/host-cluster/(?:vcluster|tenant)-(?P<n>[^/]+)_kustomization\.yaml$"),
-    re.compile(r"^infrastructure/network-policies/vcluster-(?P<n>[^/]+)-netpol\.yaml$"),
-)
-
-
-def tenant_of_path(rel: str) -> str | None:
-    for pattern in _TENANT_PATHS:
-        match = pattern.match(rel)
-        if match:
-            return match.group("n")
-    return None
-
-
-def _disk_output(rel: str, docs: tuple[Obj, ...], like: Output) -> Output:
-    """An Output for documents read from disk, laid out like ``like``. In a shared
-    file (the ReferenceGrants) each document's tenant is the one whose
-    ``vcluster-<n>`` or ``tenant-<n>`` namespace it lives in."""
+def _disk_output(
+    rel: str, docs: tuple[Obj, ...], like: RenderedFile, layout: Layout
+) -> RenderedFile:
+    """A file of documents read from disk, laid out like ``like``. In a shared
+    file (the ReferenceGrants) each document's tenant is the one whose namespace
+    it lives in."""
     owners = None
     if like.tenant is None:
-        owners = tuple(_tenant_of_namespace(d) for d in docs)
-    return Output(rel, docs, like.tenant, like.namespace, like.cluster, doc_tenants=owners)
+        owners = tuple(layout.tenant_of_namespace(_namespace(d)) for d in docs)
+    return RenderedFile(rel, docs, like.tenant, like.namespace, like.target, doc_tenants=owners)
 
 
-def _tenant_of_namespace(doc: Obj) -> str | None:
+def _namespace(doc: Obj) -> str | None:
     meta = doc.get("metadata")
     namespace = meta.get("namespace") if isinstance(meta, dict) else None
-    if isinstance(namespace, str):
-        for prefix in ("vcluster-", "tenant-"):
-            if namespace.startswith(prefix) and len(namespace) > len(prefix):
-                return namespace[len(prefix) :]
-    return None
+    return namespace if isinstance(namespace, str) else None
 
 
-def _layout(
-    rel: str, config: Config, flux_root: str, cache: dict[str, dict[str, Output]]
-) -> Output:
-    """The Output (tenant, namespace, cluster) a file at ``rel`` would have: render a
-    one-tenant tree for the tenant its path names and look the path up."""
-    from gitopsgen.plan import render_outputs
-
-    name = tenant_of_path(rel)
-    if name is not None:
-        if name not in cache:
-            probe = config.model_copy(update={"tenants": [Tenant(name=name, ip="0.0.0.0")]})
-            cache[name] = {o.path: o for o in render_outputs(probe, flux_root)}
-        found = cache[name].get(rel)
+def _stale_layout(rel: str, platform: Platform) -> tuple[RenderedFile, Layout]:
+    """Where a file at ``rel`` that build no longer writes belongs, by its path."""
+    for cluster in platform.clusters:
+        found = cluster.layout.locate(rel)
         if found is not None:
-            return found
-    return Output(rel, (), name)
+            return RenderedFile.at(rel, found, ()), cluster.layout
+    layout = platform.clusters[0].layout
+    return RenderedFile(rel, (), target=layout.host), layout
+
+
+def owner_of_path(rel: str, platform: Platform) -> str | None:
+    return next((o for c in platform.clusters if (o := c.layout.owner(rel)) is not None), None)
 
 
 def _load_docs(data: bytes, where: str) -> tuple[Obj, ...]:
@@ -638,20 +551,21 @@ def diff_against_disk(config_path: Path) -> DiffResult:
     Only files whose bytes differ are read and compared.
     """
     from gitopsgen.config import load
-    from gitopsgen.plan import MANIFEST, plan_project
+    from gitopsgen.plan import MANIFEST, plan_platform
     from gitopsgen.tree import compare
 
     project = _head_project(Path(config_path), load)
-    plan = plan_project(project)
+    platform = resolve(project.config, project.flux_root)
+    plan = plan_platform(platform, project.source_name)
     cmp = compare(plan, project.output_dir)
     root = project.output_dir
-    cache: dict[str, dict[str, Output]] = {}
-    old_outputs: list[Output] = []
+    old_outputs: list[RenderedFile] = []
     for rel in cmp.changed:
         if rel == MANIFEST:
             continue
         docs = _load_docs(cmp.old[rel], str(root / rel))
-        old_outputs.append(_disk_output(rel, docs, plan[rel].output))
+        like = plan[rel].output
+        old_outputs.append(_disk_output(rel, docs, like, _stale_layout(rel, platform)[1]))
     for rel in cmp.stale:
         if rel == MANIFEST:
             continue
@@ -661,12 +575,11 @@ def diff_against_disk(config_path: Path) -> DiffResult:
         except OSError as exc:
             raise GitopsgenError(f"{path}: cannot read: {exc.strerror}") from None
         docs = _load_docs(data, str(path))
-        old_outputs.append(
-            _disk_output(rel, docs, _layout(rel, project.config, project.flux_root, cache))
-        )
+        like, layout = _stale_layout(rel, platform)
+        old_outputs.append(_disk_output(rel, docs, like, layout))
     new_outputs = [plan[rel].output for rel in (*cmp.missing, *cmp.changed) if rel != MANIFEST]
     owned = set(cmp.changed) | set(cmp.unchanged) | set(cmp.stale)
-    on_disk = {n for rel in owned if (n := tenant_of_path(rel)) is not None}
+    on_disk = {n for rel in owned if (n := owner_of_path(rel, platform)) is not None}
     old = side_from_outputs(f"disk: {root}", old_outputs, on_disk)
     new = side_from_outputs(
         f"build: {project.config_path}", new_outputs, (t.name for t in project.config.tenants)

@@ -14,10 +14,9 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from gitopsgen.config import hostname_of
 from gitopsgen.errors import GitopsgenError
 from gitopsgen.fsio import read_limited, replace_file, rewrite_in_place
-from gitopsgen.model import Config
+from gitopsgen.platform import Cluster
 
 __all__ = [
     "BEGIN",
@@ -35,25 +34,25 @@ END = "# END gitopsgen"
 _NOTE = "# tenant hostnames -> ingress address; managed by `gitopsgen hosts --write`"
 
 
-def ingress_address(config: Config) -> str:
-    """The address the tenant hostnames resolve to: the reserved address of the
-    ingress Gateway's service (``reserved.<defaults.ingress.gateway.name>``)."""
-    gateway = config.defaults.ingress.gateway.name
-    address = config.reserved.get(gateway)
+def ingress_address(cluster: Cluster) -> str:
+    """The address the tenant hostnames of ``cluster`` resolve to: the reserved
+    address of the ingress Gateway's service (``reserved.<defaults.ingress.gateway.name>``)."""
+    gateway = cluster.defaults.ingress.gateway.name
+    address = cluster.reserved.get(gateway)
     if address is None:
+        where = "" if cluster.spec is None else f" of cluster {cluster.name}"
         raise GitopsgenError(
-            f"no ingress address: tenants.yaml reserves no address for {gateway!r} "
+            f"no ingress address: tenants.yaml reserves no address{where} for {gateway!r} "
             f"(the Gateway defaults.ingress.gateway.name); add it under reserved, "
             f"e.g. `reserved: {{{gateway}: 172.18.0.200}}`"
         )
-    return address
+    return str(address)
 
 
-def hosts_lines(config: Config) -> list[str]:
-    """``ADDRESS HOSTNAME`` for every tenant, in tenant name order."""
-    address = ingress_address(config)
-    tenants = sorted(config.tenants, key=lambda t: t.name)
-    return [f"{address} {hostname_of(t, config)}" for t in tenants]
+def hosts_lines(cluster: Cluster) -> list[str]:
+    """``ADDRESS HOSTNAME`` for every tenant of ``cluster``, in tenant name order."""
+    address = ingress_address(cluster)
+    return [f"{address} {t.hostname}" for t in cluster.tenants]
 
 
 @dataclass(frozen=True)

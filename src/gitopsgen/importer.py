@@ -32,10 +32,16 @@ from typing import Any
 from gitopsgen.config import parse
 from gitopsgen.emit import dump
 from gitopsgen.errors import ConfigError, GitopsgenError
+from gitopsgen.identity import ObjectId, identify
+from gitopsgen.layout import HOST, TenantNames
 from gitopsgen.model import Config, Tenant
 from gitopsgen.plan import render_outputs
+from gitopsgen.platform import hostname, resolve, v1_layout
 from gitopsgen.render.base import Context
 from gitopsgen.render.vcluster import helm_values
+
+# A seed-like repository has the version 1 layout.
+_LAYOUT = v1_layout(Config.model_validate({"version": 1, "pool": ["0.0.0.0-0.0.0.0"]}).defaults)
 
 __all__ = ["ImportResult", "import_tree", "values_override"]
 
@@ -73,14 +79,12 @@ class _Obj:
         return str(ns) if ns is not None else None
 
 
-def _key(obj: dict[str, Any], path: str) -> tuple[str, str, str]:
-    """Identity of an object: kind, name and namespace (its directory when it has no
-    namespace, so the per-vcluster HelmRepositories ``loft`` stay apart)."""
-    meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
-    assert isinstance(meta, dict)
-    namespace = meta.get("namespace")
-    scope = str(namespace) if namespace is not None else "dir:" + os.path.dirname(path)
-    return (str(obj.get("kind", "")), str(meta.get("name", "")), scope)
+def _key(obj: dict[str, Any], path: str) -> ObjectId | None:
+    """The object's identity; one without a namespace of its own is placed in its
+    directory (the file's kustomization is not read), so the per-vcluster
+    HelmRepositories ``loft`` stay apart."""
+    found = identify(obj, "dir:" + os.path.dirname(path), HOST)
+    return found[0] if found is not None else None
 
 
 def _load_tree(root: Path, unmapped: list[str]) -> tuple[list[_Obj], dict[str, str]]:
@@ -174,34 +178,31 @@ def _differences(new: Any, old: Any, trail: str = "") -> Iterator[str]:
         yield trail or "(the whole object)"
 
 
-def _describe(key: tuple[str, str, str]) -> str:
-    kind, name, scope = key
-    return f"{kind} {name}" + ("" if scope.startswith("dir:") else f" (namespace {scope})")
+def _describe(key: ObjectId) -> str:
+    scope = key.namespace
+    plain = not scope or scope.startswith("dir:")
+    return f"{key.kind} {key.name}" + ("" if plain else f" (namespace {scope})")
 
 
 def _tenant_names(objects: list[_Obj]) -> dict[str, _Obj]:
     """clusters/vcluster-<name>/ directories with a HelmRelease vcluster-<name>."""
     found: dict[str, _Obj] = {}
     for obj in objects:
-        parts = obj.path.split("/")
+        if obj.kind != "HelmRelease" or obj.path.count("/") != 2:
+            continue
+        name = _LAYOUT.owner(obj.path)
         if (
-            len(parts) == 3
-            and parts[0] == "clusters"
-            and parts[1].startswith("vcluster-")
-            and obj.kind == "HelmRelease"
-            and obj.name == parts[1]
+            name is not None
+            and obj.path.startswith(_LAYOUT.vcluster_dir(TenantNames(name)).path + "/")
+            and obj.name == TenantNames(name).vcluster
         ):
-            found[parts[1][len("vcluster-") :]] = obj
+            found[name] = obj
     return dict(sorted(found.items()))
 
 
 def _owned_by(path: str, name: str) -> bool:
     """Whether ``path`` is one of tenant ``name``'s own files in the seed layout."""
-    return path.startswith((f"clusters/vcluster-{name}/", f"tenant/tenant-{name}/")) or path in (
-        f"clusters/host-cluster/vcluster-{name}_kustomization.yaml",
-        f"clusters/host-cluster/tenant-{name}_kustomization.yaml",
-        f"infrastructure/network-policies/vcluster-{name}-netpol.yaml",
-    )
+    return _LAYOUT.owner(path) == name
 
 
 def import_tree(root: Path) -> ImportResult:
@@ -248,11 +249,11 @@ def import_tree(root: Path) -> ImportResult:
     base = Config.model_validate(
         {"version": 1, "pool": pool, "reserved": reserved, "defaults": defaults}
     )
-    ctx = Context(base, ".")
-
-    by_key: dict[tuple[str, str, str], _Obj] = {}
+    by_key: dict[ObjectId, _Obj] = {}
     for obj in objects:
-        by_key.setdefault(_key(obj.data, obj.path), obj)
+        key = _key(obj.data, obj.path)
+        if key is not None:
+            by_key.setdefault(key, obj)
 
     tenants: list[dict[str, Any]] = []
     for name, release in releases.items():
@@ -266,20 +267,18 @@ def import_tree(root: Path) -> ImportResult:
             continue
         entry: dict[str, Any] = {"name": name, "ip": str(ip)}
         plain = Tenant(name=name, ip=str(ip))
+        names = TenantNames(name)
         route_host = _route_hostname(objects, name)
-        if route_host is not None and route_host != ctx.hostname(plain):
+        if route_host is not None and route_host != hostname(plain, names, base.defaults):
             entry["hostname"] = route_host
         vcluster: dict[str, Any] = {}
-        binding = by_key.get(
-            (
-                "ClusterRoleBinding",
-                f"vcluster-{name}:auth-delegator",
-                f"dir:clusters/vcluster-{name}",
-            )
-        )
-        if binding is not None:
+        rbac = "rbac.authorization.k8s.io"
+        binding = ObjectId(HOST, rbac, "ClusterRoleBinding", "", names.auth_delegator)
+        if binding in by_key:
             vcluster["authDelegator"] = True
-        override = values_override(values, helm_values(ctx, plain))
+        platform = resolve(base.model_copy(update={"tenants": [plain]}), ".")
+        generated = helm_values(Context(platform), platform.by_name[name])
+        override = values_override(values, generated)
         if override:
             vcluster["values"] = override
         if vcluster:
@@ -304,6 +303,7 @@ def import_tree(root: Path) -> ImportResult:
             + "\n".join(f"  {p.format()}" for p in exc.problems)
         ) from None
 
+    assert isinstance(config, Config), "import writes version 1 files"
     unmapped += _compare(config, objects, texts, by_key)
     return ImportResult(config, text, unmapped)
 
@@ -342,7 +342,7 @@ def _reserve(
 
 def _route_hostname(objects: list[_Obj], name: str) -> str | None:
     for obj in objects:
-        if obj.kind == "HTTPRoute" and obj.path.startswith(f"tenant/tenant-{name}/"):
+        if obj.kind == "HTTPRoute" and _owned_by(obj.path, name):
             hostnames = _get(obj.data, "spec", "hostnames")
             if isinstance(hostnames, list) and hostnames:
                 return str(hostnames[0])
@@ -362,7 +362,7 @@ def _defaults(releases: dict[str, _Obj], objects: list[_Obj], base: Config) -> d
         found["repo"].add(str(_get(spec, "sourceRef", "name") or chart.repository.name))
         found["interval"].add(str(_get(release.data, "spec", "interval") or "2m"))
         for obj in objects:
-            if obj.kind == "HelmRepository" and obj.path.startswith(f"clusters/vcluster-{name}/"):
+            if obj.kind == "HelmRepository" and _owned_by(obj.path, name):
                 url = _get(obj.data, "spec", "url")
                 if url:
                     urls.add(str(url))
@@ -390,7 +390,7 @@ def _defaults(releases: dict[str, _Obj], objects: list[_Obj], base: Config) -> d
     domains = set()
     for name in releases:
         host = _route_hostname(objects, name)
-        prefix = f"tenant-{name}."
+        prefix = TenantNames(name).tenant + "."
         if host is not None and host.startswith(prefix):
             domains.add(host[len(prefix) :])
     if len(domains) == 1 and (d := domains.pop()) != base.defaults.ingress.domain:
@@ -402,7 +402,7 @@ def _compare(
     config: Config,
     objects: list[_Obj],
     texts: dict[str, str],
-    by_key: dict[tuple[str, str, str], _Obj],
+    by_key: dict[ObjectId, _Obj],
 ) -> list[str]:
     notes: list[str] = []
     outputs = render_outputs(config, ".")
@@ -413,6 +413,8 @@ def _compare(
             if str(doc.get("apiVersion", "")).startswith(_KUSTOMIZE):
                 continue  # index files: compared by the resources they list, below
             key = _key(doc, out.path)
+            if key is None:
+                continue
             seed = by_key.get(key)
             if seed is None:
                 notes.append(f"{out.path}: gitopsgen adds {_describe(key)}, not in the repository")
@@ -432,9 +434,10 @@ def _compare(
         if id(obj) in matched or obj.data.get("apiVersion", "").startswith(_KUSTOMIZE):
             continue
         owner = next((n for n in names if _owned_by(obj.path, n)), None)
-        if owner is not None:
+        key = _key(obj.data, obj.path)
+        if owner is not None and key is not None:
             notes.append(
-                f"{obj.path}: {_describe(_key(obj.data, obj.path))} of tenant {owner} "
+                f"{obj.path}: {_describe(key)} of tenant {owner} "
                 "has no tenants.yaml option; not reproduced"
             )
     yaml_files = {o.path for o in objects}
@@ -443,7 +446,7 @@ def _compare(
         if owner is not None and path not in produced_paths and path not in yaml_files:
             notes.append(f"{path}: file of tenant {owner} that gitopsgen does not produce")
         elif owner is None and path not in produced_paths:
-            mentioned = [n for n in names if f"tenant-{n}." in texts[path]]
+            mentioned = [n for n in names if TenantNames(n).tenant + "." in texts[path]]
             if mentioned:
                 notes.append(
                     f"{path}: not generated by gitopsgen but names tenant hostname(s) of "

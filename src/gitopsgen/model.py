@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
+from gitopsgen.layout import NAME_MAX
+
 __all__ = [
     "DURATION_PATTERN",
     "LABEL_PATTERN",
@@ -20,15 +22,19 @@ __all__ = [
     "NAME_PATTERN",
     "SERVICE_PATTERN",
     "SUBDOMAIN_PATTERN",
+    "AnyConfig",
+    "ClusterSpec",
     "Config",
+    "ConfigV2",
     "Defaults",
+    "DefaultsV2",
     "Tenant",
+    "TenantV2",
     "Wiring",
+    "deep_merge",
 ]
 
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-# The Helm release name "vcluster-<name>" may have 53 characters at most.
-NAME_MAX = 53 - len("vcluster-")
 
 # Flux durations, as the Flux CRDs restrict them ("90s", "2m", "1h30m").
 DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
@@ -243,3 +249,136 @@ class Config(_Model):
     @classmethod
     def _one_range(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Helm-style merge: mappings merge recursively, anything else replaces, and an
+    override of ``None`` deletes the key. Neither argument is modified."""
+    out = dict(base)
+    for key, value in override.items():
+        if value is None:
+            out.pop(key, None)
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+# ---------------------------------------------------------------- version 2
+#
+# SPEC-v2 section 2. The version 1 models above are unchanged (a version 1 file
+# validates exactly as before); version 2 adds clusters, shards and placement.
+
+Distro = Literal["k8s", "k3s"]
+Label = Annotated[str, Field(pattern=LABEL_PATTERN, max_length=63)]
+
+
+class FluxV2(Flux):
+    buckets: int = Field(
+        16,
+        ge=1,
+        le=256,
+        description="Flux Kustomizations per shard (or per cluster when it has no shards) that "
+        "fan out to its tenants; a tenant's bucket is a hash of its name, so it never moves "
+        "when others come and go (changing this moves tenants between buckets)",
+    )
+
+
+class VclusterDefaultsV2(VclusterDefaults):
+    distro: Distro = Field(
+        "k8s",
+        description="Kubernetes distribution of new vclusters (k3s is deprecated in vcluster "
+        "0.30 and removed in 0.33; a running vcluster's distro never changes: pin it per tenant)",
+    )
+
+
+class DefaultsV2(Defaults):
+    vcluster: VclusterDefaultsV2 = Field(default_factory=VclusterDefaultsV2)
+    flux: FluxV2 = Field(default_factory=FluxV2)
+
+
+class ClusterSpec(_Model):
+    """One host cluster: its MetalLB pool, Traefik address and Flux shards."""
+
+    name: Label = Field(description="DNS-1123 label, unique; the host cluster")
+    pool: list[str] = Field(
+        description='MetalLB addresses of this cluster: "A-B" ranges or CIDRs',
+        min_length=1,
+        json_schema_extra=_string_or_list,
+    )
+    reserved: dict[str, str] = Field(
+        default_factory=dict, description="pool addresses held by platform services"
+    )
+    shards: list[Label] = Field(
+        default_factory=list,
+        description="Flux controller shards of this cluster (FluxInstance spec.sharding.shards); "
+        "every tenant of the cluster then names one",
+    )
+    defaults: dict[str, Any] = Field(
+        default_factory=dict,
+        description="deep-merged over the top-level defaults for this cluster's tenants",
+    )
+    max_tenants: int | None = Field(
+        None, ge=0, description="add-tenant places no more tenants than this here"
+    )
+    weight: int = Field(
+        1, ge=1, le=1000, description="relative share of new tenants add-tenant places here"
+    )
+    flux_instance: str | None = Field(
+        None,
+        description="the cluster's FluxInstance manifest, relative to the repository root; "
+        "check compares its shards with the tenants'",
+    )
+    entry_point: str | None = Field(
+        None,
+        description="the repository's kustomization the cluster's root sync builds, relative to "
+        "the repository root; check verifies it includes <output>/clusters/<name> (null: the "
+        "root sync path is the generated entry point itself)",
+    )
+
+    @field_validator("pool", mode="before")
+    @classmethod
+    def _one_range(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+class TenantVclusterV2(TenantVcluster):
+    distro: Distro | None = Field(
+        None, description="pin the distro (migrated tenants keep k3s); default defaults.vcluster"
+    )
+
+
+class TenantV2(Tenant):
+    """A tenant of version 2: a version 1 tenant placed on a cluster and shard."""
+
+    ip: str = Field(
+        description="vcluster LoadBalancer address, inside its cluster's pool",
+        json_schema_extra={"format": "ipv4"},
+    )
+    cluster: str | None = Field(
+        None, description="the host cluster; required when there is more than one"
+    )
+    shard: str | None = Field(
+        None, description="the Flux shard; required when the cluster has shards"
+    )
+    vcluster: TenantVclusterV2 = Field(default_factory=TenantVclusterV2)
+
+
+class ConfigV2(_Model):
+    """tenants.yaml version 2: several host clusters, Flux shards, placement."""
+
+    model_config = ConfigDict(title="gitopsgen tenants.yaml (version 2)")
+
+    version: Literal[2] = Field(description="format version")
+    output: str = Field("generated", description="tree root, relative to this file")
+    repository_root: str = Field(
+        ".",
+        description="repository root relative to this file; Flux paths are relative to it",
+    )
+    defaults: DefaultsV2 = Field(default_factory=DefaultsV2)
+    clusters: list[ClusterSpec] = Field(min_length=1, description="the host clusters")
+    tenants: list[TenantV2] = Field(default_factory=list)
+
+
+AnyConfig = Config | ConfigV2

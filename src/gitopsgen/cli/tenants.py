@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from gitopsgen.cli.common import config_option, err
+from gitopsgen.layout import TenantNames
 
 if TYPE_CHECKING:
     from gitopsgen.edit import Edit
@@ -60,21 +61,49 @@ def _edit(config: str, change: Callable[[str], Edit], no_build: bool, force: boo
 @click.option(
     "--ip",
     metavar="IP",
-    help="The tenant's vcluster LoadBalancer address (default: the lowest free pool address).",
+    help="The tenant's vcluster LoadBalancer address (default: the lowest free address of "
+    "its cluster's pool).",
+)
+@click.option(
+    "--cluster",
+    metavar="NAME",
+    help="Version 2: the host cluster (default: chosen by rendezvous hashing of NAME over "
+    "the clusters with room, by their weight).",
+)
+@click.option(
+    "--shard",
+    metavar="SHARD",
+    help="Version 2: the Flux shard of the cluster (default: chosen by rendezvous hashing).",
 )
 @_NO_BUILD
 @_FORCE
-def add_tenant(config: str, name: str, ip: str | None, no_build: bool, force: bool) -> None:
+def add_tenant(
+    config: str,
+    name: str,
+    ip: str | None,
+    cluster: str | None,
+    shard: str | None,
+    no_build: bool,
+    force: bool,
+) -> None:
     """Add tenant NAME to tenants.yaml, then build.
 
     Without --ip the tenant gets the lowest pool address that is neither reserved
-    nor used. The entry is appended in the file's own indentation; every comment,
+    nor used. In a version 2 file the cluster and shard not given are chosen by
+    weighted rendezvous hashing of NAME (stable: adding a cluster or shard moves no
+    tenant), and all three are written into the file, so that build never places a
+    tenant. The entry is appended in the file's own indentation; every comment,
     blank line, key order and quote of the file stays. The edited file is
     validated before anything is written, and written atomically.
     """
     from gitopsgen import edit
 
-    _edit(config, lambda text: edit.add_tenant(text, name, ip, config), no_build, force)
+    _edit(
+        config,
+        lambda text: edit.add_tenant(text, name, ip, config, cluster=cluster, shard=shard),
+        no_build,
+        force,
+    )
 
 
 @click.command("remove-tenant")
@@ -96,16 +125,46 @@ def remove_tenant(config: str, name: str, no_build: bool, force: bool) -> None:
 # ---------------------------------------------------------------- ips
 
 
-def _allocation(config: Any) -> tuple[list[dict[str, Any]], int]:
+def _allocation(cluster: Any) -> tuple[list[dict[str, Any]], int]:
     """(rows, free count): one row per held address, one per run of free ones."""
-    from gitopsgen.ipam import allocation, parse_address, parse_range
+    from gitopsgen.addresses import allocation
 
-    holders: dict[Any, tuple[str, str]] = {}
-    for service, text in config.reserved.items():
-        holders[parse_address(text)] = ("reserved", service)
-    for tenant in config.tenants:
-        holders[parse_address(tenant.ip)] = ("tenant", tenant.name)
-    return allocation([parse_range(text) for text in config.pool], holders)
+    rows: list[dict[str, Any]] = [
+        {
+            "first": str(run.first),
+            "last": str(run.last),
+            "count": run.count,
+            "kind": run.kind,
+            "holder": run.holder,
+        }
+        for run in allocation(cluster)
+    ]
+    return rows, sum(int(r["count"]) for r in rows if r["kind"] == "free")
+
+
+def _cluster(config: str, name: str | None) -> Any:
+    """The cluster ``--cluster`` names (the only one when there is one)."""
+    from gitopsgen.config import load
+    from gitopsgen.errors import GitopsgenError
+    from gitopsgen.platform import resolve
+
+    project = load(config, allow_outside=True)
+    platform = resolve(project.config, project.flux_root)
+    if name is None:
+        if len(platform.clusters) > 1:
+            names = ", ".join(c.name for c in platform.clusters)
+            raise GitopsgenError(f"several clusters ({names}): pass --cluster NAME")
+        return platform.clusters[0]
+    for cluster in platform.clusters:
+        if cluster.name == name:
+            return cluster
+    names = ", ".join(c.name for c in platform.clusters)
+    raise GitopsgenError(f"no cluster {name!r} in {config} (clusters: {names})")
+
+
+_CLUSTER = click.option(
+    "--cluster", "cluster_name", metavar="NAME", help="The host cluster (when there are several)."
+)
 
 
 # JSON lists single addresses only for pools up to this size; "ranges" always.
@@ -114,7 +173,7 @@ _MAX_LISTED = 65_536
 
 def _label(row: dict[str, Any]) -> str:
     if row["kind"] == "tenant":
-        return f"vcluster-{row['holder']}"
+        return TenantNames(str(row["holder"])).vcluster
     return str(row["holder"])
 
 
@@ -130,15 +189,14 @@ def _label(row: dict[str, Any]) -> str:
     "(and every address of a pool of at most 65,536); "
     "markdown: the README's IP allocation table.",
 )
-def ips(config: str, fmt: str) -> None:
-    """Show the address pool: who holds each address and what is free."""
-    from gitopsgen.config import load
-    from gitopsgen.ipam import parse_range
-
-    cfg = load(config, allow_outside=True).config
-    rows, free = _allocation(cfg)
-    size = sum(len(parse_range(text)) for text in cfg.pool)
-    pool = ", ".join(cfg.pool)
+@_CLUSTER
+def ips(config: str, fmt: str, cluster_name: str | None) -> None:
+    """Show a cluster's address pool: who holds each address and what is free."""
+    cluster = _cluster(config, cluster_name)
+    rows, free = _allocation(cluster)
+    size = cluster.pool_size()
+    pool_texts = [r.text for r in cluster.pool]
+    pool = ", ".join(pool_texts)
     if fmt == "json":
         from ipaddress import IPv4Address
 
@@ -153,10 +211,10 @@ def ips(config: str, fmt: str) -> None:
                     }
                 )
         doc = {
-            "pool": list(cfg.pool),
+            "pool": pool_texts,
             "size": size,
-            "reserved": len(cfg.reserved),
-            "tenants": len(cfg.tenants),
+            "reserved": len(cluster.reserved),
+            "tenants": len(cluster.tenants),
             "free": free,
             "ranges": rows,
         }
@@ -189,8 +247,61 @@ def ips(config: str, fmt: str) -> None:
         elif row["kind"] == "reserved":
             what = f"reserved: {row['holder']}"
         else:
-            what = f"tenant {row['holder']} (vcluster-{row['holder']})"
+            what = f"tenant {row['holder']} ({TenantNames(str(row['holder'])).vcluster})"
         click.echo(f"{where.ljust(width)}  {what}")
+
+
+# ---------------------------------------------------------------- rebalance
+
+
+@click.command()
+@config_option
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text: one line per tenant; json: a list of moves.",
+)
+def rebalance(config: str, fmt: str) -> None:
+    """List the tenants that rendezvous hashing would place elsewhere today (read-only).
+
+    add-tenant places a new tenant by hashing its name over the clusters and
+    shards with room; build never moves one. After clusters or shards were added,
+    or placements were given by hand, this lists where each tenant would go now and
+    what moving it would destroy. Nothing is changed: move a tenant by editing its
+    cluster, shard and ip in tenants.yaml, and review the `gitopsgen diff`.
+    """
+    from gitopsgen.config import load
+    from gitopsgen.placement import rebalance as moves_of
+    from gitopsgen.platform import resolve
+
+    project = load(config, allow_outside=True)
+    moves = moves_of(resolve(project.config, project.flux_root))
+    if fmt == "json":
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "tenant": m.tenant,
+                        "from": {"cluster": m.cluster, "shard": m.shard},
+                        "to": {"cluster": m.to_cluster, "shard": m.to_shard},
+                        "consequence": m.consequence,
+                    }
+                    for m in moves
+                ],
+                indent=2,
+            )
+        )
+        return
+    if not moves:
+        click.echo("every tenant is where rendezvous hashing places it")
+        return
+    for m in moves:
+        here = m.cluster + (f"/{m.shard}" if m.shard else "")
+        there = m.to_cluster + (f"/{m.to_shard}" if m.to_shard else "")
+        click.echo(f"{m.tenant}: {here} -> {there}: {m.consequence}")
 
 
 # ---------------------------------------------------------------- hosts
@@ -206,16 +317,16 @@ def ips(config: str, fmt: str) -> None:
     help="Keep the lines in a '# BEGIN gitopsgen' ... '# END gitopsgen' block of FILE "
     "(e.g. /etc/hosts); other lines are never touched; FILE~ is the backup.",
 )
-def hosts(config: str, target: Path | None) -> None:
+@_CLUSTER
+def hosts(config: str, target: Path | None, cluster_name: str | None) -> None:
     """Print /etc/hosts lines: every tenant hostname -> the ingress address.
 
     The ingress address is the reserved address of the Gateway's service
     (reserved.<defaults.ingress.gateway.name>, `traefik` by default).
     """
     from gitopsgen import hostsfile
-    from gitopsgen.config import load
 
-    lines = hostsfile.hosts_lines(load(config, allow_outside=True).config)
+    lines = hostsfile.hosts_lines(_cluster(config, cluster_name))
     if target is None:
         for line in lines:
             click.echo(line)

@@ -1,68 +1,54 @@
-"""What every renderer shares: the context of one build and the output unit."""
+"""What every renderer shares: the context of one build, the rendered file and the
+component a renderer is registered as."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
-from gitopsgen.config import hostname_of
-from gitopsgen.model import Config, Tenant
-from gitopsgen.names import synced_service_name
+from gitopsgen.identity import KUSTOMIZE_GROUP
+from gitopsgen.layout import HOST, FleetLayout, Placement, SeedLayout
+from gitopsgen.platform import Cluster, Platform, Tenant
 
 Obj = dict[str, Any]
 T = TypeVar("T")
 
-# Kinds that have no namespace: a kustomization's namespace does not apply to them,
-# and an object of these kinds is identified without one.
-CLUSTER_SCOPED = frozenset(
-    {
-        "APIService",
-        "CSIDriver",
-        "ClusterIssuer",
-        "ClusterRole",
-        "ClusterRoleBinding",
-        "CustomResourceDefinition",
-        "GatewayClass",
-        "IngressClass",
-        "MutatingWebhookConfiguration",
-        "Namespace",
-        "Node",
-        "PersistentVolume",
-        "PriorityClass",
-        "RuntimeClass",
-        "StorageClass",
-        "ValidatingAdmissionPolicy",
-        "ValidatingAdmissionPolicyBinding",
-        "ValidatingWebhookConfiguration",
-        "VolumeSnapshotClass",
-    }
-)
-
-KUSTOMIZE_API = "kustomize.config.k8s.io/v1beta1"
+KUSTOMIZE_API = f"{KUSTOMIZE_GROUP}/v1beta1"
 FLUX_KUSTOMIZATION_API = "kustomize.toolkit.fluxcd.io/v1"
 
 
-@dataclass(frozen=True)
-class Output:
-    """One generated file.
+@dataclass(frozen=True, slots=True)
+class RenderedFile:
+    """One generated file: its path (relative to the output directory) and objects.
 
     ``namespace`` is where its namespaced objects land when they carry none
     themselves (from the kustomization's ``namespace`` or Flux's
-    ``targetNamespace``); ``cluster`` is ``host`` or the vcluster they are
-    applied to; ``tenant`` is the owning tenant's name, or None when shared.
-    ``doc_tenants``, for a shared file, names the tenant each document belongs to
-    (a ReferenceGrant file holds one grant per tenant), so that a review
-    attributes each object to its tenant.
+    ``targetNamespace``); ``target`` is where they are applied (see
+    :func:`gitopsgen.layout.target_of`); ``tenant`` is the owning tenant's name,
+    or None when shared. ``doc_tenants``, for a shared file, names the tenant each
+    document belongs to (a ReferenceGrant file holds one grant per tenant), so
+    that a review attributes each object to its tenant.
     """
 
     path: str
     docs: tuple[Obj, ...]
     tenant: str | None = None
     namespace: str | None = None
-    cluster: str = "host"
-    comments: tuple[str | None, ...] | None = field(default=None)
-    doc_tenants: tuple[str | None, ...] | None = field(default=None)
+    target: str = HOST
+    comments: tuple[str | None, ...] | None = None
+    doc_tenants: tuple[str | None, ...] | None = None
+
+    @classmethod
+    def at(
+        cls,
+        path: str,
+        placement: Placement,
+        docs: tuple[Obj, ...],
+        comments: tuple[str | None, ...] | None = None,
+    ) -> RenderedFile:
+        """A file whose objects land as ``placement`` says (a tenant's file)."""
+        return cls(path, docs, placement.tenant, placement.namespace, placement.target, comments)
 
     def owner(self, index: int) -> str | None:
         """The tenant the document at ``index`` belongs to, or None when shared."""
@@ -73,39 +59,56 @@ class Output:
 
 @dataclass(frozen=True)
 class Context:
-    """Everything a renderer needs besides the tenant itself."""
+    """One build: the resolved platform, and the document parts shared between
+    tenants."""
 
-    config: Config
-    flux_root: str  # "./generated"
-    _shared: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+    platform: Platform
+    _parts: dict[tuple[Callable[..., Any], tuple[Hashable, ...]], Any] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
-    def shared(self, key: str, make: Callable[[], T]) -> T:
-        """The one object ``make()`` returns for this build, made on first use.
+    def part(self, make: Callable[..., T], *args: Hashable) -> T:
+        """``make(*args)``, made once per build for each distinct ``args``.
 
-        For parts of documents that do not depend on the tenant (a Deployment,
-        NetworkPolicy specs): every tenant's documents hold the same object, which
-        keeps a 5000-tenant plan's memory in check. Rendered documents are
-        therefore read-only: nothing may modify them in place.
+        For parts of documents made from values that many tenants have in common
+        (a Deployment from the workload settings, NetworkPolicy specs): every
+        tenant whose values are equal holds the same object, which keeps a large
+        plan's memory in check. The part is keyed by the function and the values it
+        is made from, so a part cannot be handed to a tenant whose values differ.
+        Rendered documents are therefore read-only: nothing may modify them in place.
         """
+        key = (make, args)
         try:
-            return cast(T, self._shared[key])
+            return cast(T, self._parts[key])
         except KeyError:
-            value = self._shared[key] = make()
+            value = self._parts[key] = make(*args)
             return value
 
     def shared_objects(self) -> list[Any]:
-        """Every object :meth:`shared` made so far."""
-        return list(self._shared.values())
+        """Every part :meth:`part` made so far."""
+        return list(self._parts.values())
 
     def flux_path(self, *parts: str) -> str:
-        return "/".join((self.flux_root, *parts))
+        return self.platform.flux_path(*parts)
 
-    def hostname(self, tenant: Tenant) -> str:
-        return hostname_of(tenant, self.config)
 
-    def backend_name(self, tenant: Tenant) -> str:
-        workload = self.config.defaults.workload
-        return synced_service_name(workload.name, workload.namespace, f"vcluster-{tenant.name}")
+TenantRenderer = Callable[[Context, Cluster, Tenant], list[RenderedFile]]
+ClusterRenderer = Callable[[Context, Cluster], list[RenderedFile]]
+
+
+@dataclass(frozen=True)
+class Component:
+    """One renderer and what it produces.
+
+    ``per_tenant`` renders one tenant's own files; ``per_cluster`` the files of a
+    cluster that every tenant contributes to (indexes, shared grants). ``kinds``
+    are the object kinds it can produce.
+    """
+
+    name: str
+    kinds: tuple[str, ...]
+    per_tenant: TenantRenderer | None = None
+    per_cluster: ClusterRenderer | None = None
 
 
 def kustomization(resources: list[str], namespace: str | None = None) -> Obj:
@@ -117,15 +120,15 @@ def kustomization(resources: list[str], namespace: str | None = None) -> Obj:
     return obj
 
 
-def deep_merge(base: Obj, override: Obj) -> Obj:
-    """Helm-style merge: mappings merge recursively, anything else replaces, and an
-    override of ``None`` deletes the key. Neither argument is modified."""
-    out = dict(base)
-    for key, value in override.items():
-        if value is None:
-            out.pop(key, None)
-        elif isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
+def seed_layout(cluster: Cluster) -> SeedLayout:
+    """The version 1 layout of ``cluster`` (the seed components render only that)."""
+    layout = cluster.layout
+    assert isinstance(layout, SeedLayout), "a version 1 component on a version 2 cluster"
+    return layout
+
+
+def fleet_layout(cluster: Cluster) -> FleetLayout:
+    """The version 2 layout of ``cluster`` (the fleet components render only that)."""
+    layout = cluster.layout
+    assert isinstance(layout, FleetLayout), "a version 2 component on a version 1 cluster"
+    return layout

@@ -5,24 +5,31 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from gitopsgen.model import Tenant
-from gitopsgen.render.base import FLUX_KUSTOMIZATION_API, Context, Obj, Output, kustomization
+from gitopsgen.model import Flux, SourceRef
+from gitopsgen.platform import Cluster, Tenant
+from gitopsgen.render.base import (
+    FLUX_KUSTOMIZATION_API,
+    Component,
+    Context,
+    Obj,
+    RenderedFile,
+    kustomization,
+    seed_layout,
+)
 
-BASE = "clusters/host-cluster"
-NETWORK_POLICIES = "network-policies"
+
+def _source_ref(ref: SourceRef) -> Obj:
+    return {"kind": ref.kind, "name": ref.name}
 
 
 def _flux_ks(
-    ctx: Context, name: str, depends_on: Sequence[str], path: str, *, timeout: bool = True
+    ctx: Context, flux: Flux, name: str, depends_on: Sequence[str], path: str, *, timeout: bool
 ) -> Obj:
-    flux = ctx.config.defaults.flux
     spec: Obj = {}
     if depends_on:
         spec["dependsOn"] = [{"name": dep} for dep in depends_on]
     spec["interval"] = flux.interval
-    spec["sourceRef"] = ctx.shared(
-        "flux.sourceRef", lambda: {"kind": flux.source_ref.kind, "name": flux.source_ref.name}
-    )
+    spec["sourceRef"] = ctx.part(_source_ref, flux.source_ref)
     spec["path"] = path
     spec["prune"] = True
     if timeout:
@@ -35,35 +42,51 @@ def _flux_ks(
     }
 
 
-def render_tenant(ctx: Context, tenant: Tenant) -> list[Output]:
-    flux = ctx.config.defaults.flux
-    vname, tname = f"vcluster-{tenant.name}", f"tenant-{tenant.name}"
-    vcluster = _flux_ks(ctx, vname, flux.vcluster_depends_on, ctx.flux_path("clusters", vname))
-    workload = _flux_ks(ctx, tname, [vname], ctx.flux_path("tenant", tname), timeout=False)
+def render_tenant(ctx: Context, cluster: Cluster, tenant: Tenant) -> list[RenderedFile]:
+    flux = tenant.defaults.flux
+    names, layout = tenant.names, seed_layout(cluster)
+    vname, tname = names.vcluster, names.tenant
+    vcluster_path = ctx.flux_path(layout.vcluster_dir(names).path)
+    tenant_path = ctx.flux_path(layout.tenant_dir(names).path)
+    vcluster = _flux_ks(ctx, flux, vname, flux.vcluster_depends_on, vcluster_path, timeout=True)
+    workload = _flux_ks(ctx, flux, tname, [vname], tenant_path, timeout=False)
+    vks, tks = layout.vcluster_ks(names), layout.tenant_ks(names)
     return [
-        Output(f"{BASE}/{vname}_kustomization.yaml", (vcluster,), tenant.name, flux.namespace),
-        Output(f"{BASE}/{tname}_kustomization.yaml", (workload,), tenant.name, flux.namespace),
+        RenderedFile.at(vks.path, vks.placement, (vcluster,)),
+        RenderedFile.at(tks.path, tks.placement, (workload,)),
     ]
 
 
-def render_shared(ctx: Context, tenants: Sequence[Tenant]) -> list[Output]:
-    flux = ctx.config.defaults.flux
-    depends = list(flux.network_policies_depends_on) + [f"vcluster-{t.name}" for t in tenants]
+def render_cluster(ctx: Context, cluster: Cluster) -> list[RenderedFile]:
+    flux = cluster.defaults.flux
+    layout = seed_layout(cluster)
+    tenants = cluster.tenants
+    depends = list(flux.network_policies_depends_on) + [t.names.vcluster for t in tenants]
     netpol = _flux_ks(
-        ctx, NETWORK_POLICIES, depends, ctx.flux_path("infrastructure", NETWORK_POLICIES)
+        ctx,
+        flux,
+        layout.network_policies,
+        depends,
+        ctx.flux_path(layout.netpol_dir),
+        timeout=True,
     )
-    netpol_file = f"{NETWORK_POLICIES}_kustomization.yaml"
-    resources = sorted(
-        [netpol_file]
-        + [f"vcluster-{t.name}_kustomization.yaml" for t in tenants]
-        + [f"tenant-{t.name}_kustomization.yaml" for t in tenants]
-    )
+    netpol_path = layout.network_policies_path
+    entries = [netpol_path, *(layout.vcluster_ks(t.names).path for t in tenants)]
+    entries += [layout.tenant_ks(t.names).path for t in tenants]
+    resources = sorted(entry.rpartition("/")[2] for entry in entries)
+    host = layout.host
     return [
-        Output(f"{BASE}/{netpol_file}", (netpol,), None, flux.namespace),
-        Output(
-            f"{BASE}/kustomization.yaml",
+        RenderedFile(netpol_path, (netpol,), None, flux.namespace, host),
+        RenderedFile(
+            f"{layout.flux_dir}/kustomization.yaml",
             (kustomization(resources, flux.namespace),),
             None,
             flux.namespace,
+            host,
         ),
     ]
+
+
+COMPONENT = Component(
+    "flux", kinds=("Kustomization",), per_tenant=render_tenant, per_cluster=render_cluster
+)

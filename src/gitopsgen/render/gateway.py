@@ -3,36 +3,46 @@ tenant's HTTPRoute may reach the Service vcluster syncs into its host namespace.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-from gitopsgen.model import Tenant
-from gitopsgen.render.base import Obj, Output, kustomization
-
-BASE = "infrastructure/traefik/config"
-FILE = "referencegrant.yaml"
+from gitopsgen.platform import Cluster, Tenant
+from gitopsgen.render.base import Component, Context, Obj, RenderedFile, kustomization, seed_layout
 
 
 def grant(tenant: Tenant) -> Obj:
-    vname, tname = f"vcluster-{tenant.name}", f"tenant-{tenant.name}"
+    names = tenant.names
     return {
         "apiVersion": "gateway.networking.k8s.io/v1beta1",
         "kind": "ReferenceGrant",
-        "metadata": {"name": f"allow-{tname}-to-{vname}", "namespace": vname},
+        "metadata": {"name": names.reference_grant, "namespace": names.vcluster},
         "spec": {
             "from": [
-                {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": tname}
+                {
+                    "group": "gateway.networking.k8s.io",
+                    "kind": "HTTPRoute",
+                    "namespace": names.tenant,
+                }
             ],
             "to": [{"group": "", "kind": "Service"}],
         },
     }
 
 
-def render_shared(tenants: Sequence[Tenant]) -> list[Output]:
+def render_cluster(ctx: Context, cluster: Cluster) -> list[RenderedFile]:
+    layout = seed_layout(cluster)
+    tenants = cluster.tenants
+    host = layout.host
     return [
-        Output(
-            f"{BASE}/{FILE}",
+        RenderedFile(
+            f"{layout.grants_dir}/{layout.grants_file}",
             tuple(grant(t) for t in tenants),
+            target=host,
             doc_tenants=tuple(t.name for t in tenants),
         ),
-        Output(f"{BASE}/kustomization.yaml", (kustomization([FILE]),)),
+        RenderedFile(
+            f"{layout.grants_dir}/kustomization.yaml",
+            (kustomization([layout.grants_file]),),
+            target=host,
+        ),
     ]
+
+
+COMPONENT = Component("gateway", kinds=("ReferenceGrant",), per_cluster=render_cluster)

@@ -3,12 +3,10 @@ vcluster namespace, as the seed repository defines them."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from gitopsgen.model import Defaults, NetworkPolicies
+from gitopsgen.platform import Cluster, Tenant
+from gitopsgen.render.base import Component, Context, Obj, RenderedFile, kustomization, seed_layout
 
-from gitopsgen.model import Tenant
-from gitopsgen.render.base import Context, Obj, Output, kustomization
-
-BASE = "infrastructure/network-policies"
 _API = "networking.k8s.io/v1"
 
 
@@ -25,10 +23,8 @@ def _policy(namespace: str, name: str, spec: Obj) -> Obj:
     }
 
 
-def _specs(ctx: Context) -> list[tuple[str, Obj]]:
+def _specs(np: NetworkPolicies, flux_ns: str, workload_port: int) -> list[tuple[str, Obj]]:
     """(name, spec) of the eight policies: the same for every vcluster namespace."""
-    np = ctx.config.defaults.network_policies
-    flux_ns = ctx.config.defaults.flux.namespace
     every: Obj = {}
     vcluster_pods: Obj = {"matchLabels": {"app": "vcluster"}}
     ingress = ["Ingress"]
@@ -51,7 +47,7 @@ def _specs(ctx: Context) -> list[tuple[str, Obj]]:
                 "ingress": [
                     {
                         "from": [_from_namespace(np.ingress_namespace)],
-                        "ports": [{"protocol": "TCP", "port": ctx.config.defaults.workload.port}],
+                        "ports": [{"protocol": "TCP", "port": workload_port}],
                     }
                 ],
             },
@@ -112,16 +108,16 @@ def _specs(ctx: Context) -> list[tuple[str, Obj]]:
     ]
 
 
-def _comments(ctx: Context, ns: str) -> list[str]:
+def _comments(defaults: Defaults, ns: str) -> list[str]:
     """The comment above each policy in ``ns``: what it allows, as configured (the
     seed's text by default)."""
-    np = ctx.config.defaults.network_policies
+    np = defaults.network_policies
     ingress_who = (
         "Traefik"
         if np.ingress_namespace == "traefik"
         else f"the ingress controller in {np.ingress_namespace}"
     )
-    workload = ctx.config.defaults.workload.name
+    workload = defaults.workload.name
     return [
         f"Default deny all ingress traffic to {ns} namespace",
         f"Allow pods within {ns} to communicate with each other",
@@ -140,28 +136,43 @@ def _comments(ctx: Context, ns: str) -> list[str]:
 def policies(ctx: Context, tenant: Tenant) -> list[tuple[str, Obj]]:
     """(comment, NetworkPolicy) pairs for one vcluster namespace.
 
-    The specs are rendered once per build and shared by every tenant's policies."""
-    ns = f"vcluster-{tenant.name}"
-    specs = ctx.shared("netpol.specs", lambda: _specs(ctx))
+    The specs are rendered once per build for each set of settings and shared by
+    every tenant's policies that has those settings."""
+    ns = tenant.names.vcluster
+    d = tenant.defaults
+    specs = ctx.part(_specs, d.network_policies, d.flux.namespace, d.workload.port)
     return [
         (comment, _policy(ns, name, spec))
-        for comment, (name, spec) in zip(_comments(ctx, ns), specs, strict=True)
+        for comment, (name, spec) in zip(_comments(d, ns), specs, strict=True)
     ]
 
 
-def render_tenant(ctx: Context, tenant: Tenant) -> list[Output]:
+def render_tenant(ctx: Context, cluster: Cluster, tenant: Tenant) -> list[RenderedFile]:
     pairs = policies(ctx, tenant)
+    spot = seed_layout(cluster).netpol(tenant.names)
     return [
-        Output(
-            f"{BASE}/vcluster-{tenant.name}-netpol.yaml",
+        RenderedFile.at(
+            spot.path,
+            spot.placement,
             tuple(p for _, p in pairs),
-            tenant.name,
-            f"vcluster-{tenant.name}",
             comments=tuple(c for c, _ in pairs),
         )
     ]
 
 
-def render_shared(ctx: Context, tenants: Sequence[Tenant]) -> list[Output]:
-    files = [f"vcluster-{t.name}-netpol.yaml" for t in tenants]
-    return [Output(f"{BASE}/kustomization.yaml", (kustomization(files),))]
+def render_cluster(ctx: Context, cluster: Cluster) -> list[RenderedFile]:
+    layout = seed_layout(cluster)
+    files = [layout.netpol(t.names).path.rpartition("/")[2] for t in cluster.tenants]
+    return [
+        RenderedFile(
+            f"{layout.netpol_dir}/kustomization.yaml", (kustomization(files),), target=layout.host
+        )
+    ]
+
+
+COMPONENT = Component(
+    "netpol",
+    kinds=("NetworkPolicy",),
+    per_tenant=render_tenant,
+    per_cluster=render_cluster,
+)

@@ -3,89 +3,108 @@ through its kubeconfig secret) and the HTTPRoute on the host Gateway."""
 
 from __future__ import annotations
 
-from gitopsgen.model import Tenant
-from gitopsgen.render.base import FLUX_KUSTOMIZATION_API, Context, Obj, Output, kustomization
+from gitopsgen.model import Flux, SourceRef, Workload
+from gitopsgen.platform import Cluster, Tenant
+from gitopsgen.render.base import (
+    FLUX_KUSTOMIZATION_API,
+    Component,
+    Context,
+    Obj,
+    RenderedFile,
+    kustomization,
+    seed_layout,
+)
 
 
-def render(ctx: Context, tenant: Tenant) -> list[Output]:
-    d = ctx.config.defaults
-    wl = d.workload
-    flux = d.flux
-    tname = f"tenant-{tenant.name}"
-    vname = f"vcluster-{tenant.name}"
-    base = f"tenant/{tname}"
-    labels = {"app": wl.name}
-    source = ctx.shared(
-        "tenant.source",
-        lambda: {
-            "kind": flux.source_ref.kind,
-            "name": flux.source_ref.name,
-            "namespace": flux.namespace,
-        },
-    )
+def _source(ref: SourceRef, namespace: str) -> Obj:
+    return {"kind": ref.kind, "name": ref.name, "namespace": namespace}
 
-    def make_deployment() -> Obj:
-        return {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": wl.name, "labels": dict(labels)},
-            "spec": {
-                "selector": {"matchLabels": dict(labels)},
-                "template": {
-                    "metadata": {"labels": dict(labels)},
-                    "spec": {
-                        "containers": [
-                            {
-                                "image": wl.image,
-                                "name": wl.name,
-                                "resources": {
-                                    "requests": {
-                                        "cpu": wl.resources.requests.cpu,
-                                        "memory": wl.resources.requests.memory,
-                                    },
-                                    "limits": {
-                                        "cpu": wl.resources.limits.cpu,
-                                        "memory": wl.resources.limits.memory,
-                                    },
+
+def _labels(wl: Workload) -> Obj:
+    return {"app": wl.name}
+
+
+def deployment(wl: Workload) -> Obj:
+    labels = _labels(wl)
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": wl.name, "labels": dict(labels)},
+        "spec": {
+            "selector": {"matchLabels": dict(labels)},
+            "template": {
+                "metadata": {"labels": dict(labels)},
+                "spec": {
+                    "containers": [
+                        {
+                            "image": wl.image,
+                            "name": wl.name,
+                            "resources": {
+                                "requests": {
+                                    "cpu": wl.resources.requests.cpu,
+                                    "memory": wl.resources.requests.memory,
                                 },
-                            }
-                        ]
-                    },
+                                "limits": {
+                                    "cpu": wl.resources.limits.cpu,
+                                    "memory": wl.resources.limits.memory,
+                                },
+                            },
+                        }
+                    ]
                 },
             },
-        }
+        },
+    }
 
-    # The same for every tenant: rendered once per build, shared.
-    deployment = ctx.shared("tenant.deployment", make_deployment)
 
-    def make_service() -> Obj:
-        return {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": {"name": wl.name, "labels": dict(labels)},
-            "spec": {
-                "ports": [{"port": wl.port, "protocol": "TCP", "targetPort": wl.port}],
-                "selector": dict(labels),
-            },
-        }
+def service(wl: Workload) -> Obj:
+    labels = _labels(wl)
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": wl.name, "labels": dict(labels)},
+        "spec": {
+            "ports": [{"port": wl.port, "protocol": "TCP", "targetPort": wl.port}],
+            "selector": dict(labels),
+        },
+    }
 
-    # The same for every tenant: rendered once per build, shared.
-    service = ctx.shared("tenant.service", make_service)
-    gateway = d.ingress.gateway
-    route: Obj = {
+
+def index(*files: str) -> Obj:
+    return kustomization(list(files))
+
+
+def _routes_depends_on(flux: Flux) -> list[Obj]:
+    return [{"name": dep, "namespace": flux.namespace} for dep in flux.routes_depends_on]
+
+
+def deployment_file(wl: Workload) -> str:
+    return f"{wl.name}_deployment.yaml"
+
+
+def service_file(wl: Workload) -> str:
+    return f"{wl.name}_service.yaml"
+
+
+def route(tenant: Tenant) -> Obj:
+    """The sample workload's HTTPRoute: the tenant's hostname on the Gateway, to the
+    Service vcluster syncs into the tenant's vcluster namespace."""
+    wl = tenant.defaults.workload
+    gateway = tenant.defaults.ingress.gateway
+    return {
         "apiVersion": "gateway.networking.k8s.io/v1",
         "kind": "HTTPRoute",
         "metadata": {"name": wl.name},
         "spec": {
             "parentRefs": [{"name": gateway.name, "namespace": gateway.namespace}],
-            "hostnames": [ctx.hostname(tenant)],
+            "hostnames": [tenant.hostname],
             "rules": [
                 {
                     "backendRefs": [
                         {
                             "kind": "Service",
-                            "name": ctx.backend_name(tenant),
-                            "namespace": vname,
+                            "name": tenant.backend_service,
+                            "namespace": tenant.names.vcluster,
                             "port": wl.port,
                         }
                     ]
@@ -93,70 +112,86 @@ def render(ctx: Context, tenant: Tenant) -> list[Output]:
             ],
         },
     }
-    workload_ks: Obj = {
+
+
+def workload_kustomization(ctx: Context, tenant: Tenant, path: str) -> Obj:
+    """The Flux Kustomization that applies ``path`` inside the tenant's vcluster,
+    through the kubeconfig Secret the chart exports."""
+    d = tenant.defaults
+    flux = d.flux
+    names = tenant.names
+    return {
         "apiVersion": FLUX_KUSTOMIZATION_API,
         "kind": "Kustomization",
-        "metadata": {"name": "workload", "namespace": vname},
+        "metadata": {"name": "workload", "namespace": names.vcluster},
         "spec": {
-            "kubeConfig": {"secretRef": {"name": f"vc-{vname}", "key": "config"}},
-            "targetNamespace": wl.namespace,
+            "kubeConfig": {"secretRef": {"name": names.kubeconfig_secret, "key": "config"}},
+            "targetNamespace": d.workload.namespace,
             "interval": flux.interval,
-            "sourceRef": source,
-            "path": ctx.flux_path(base, "workload"),
+            "sourceRef": ctx.part(_source, flux.source_ref, flux.namespace),
+            "path": path,
             "prune": True,
             "timeout": flux.timeout,
         },
     }
+
+
+def render(ctx: Context, cluster: Cluster, tenant: Tenant) -> list[RenderedFile]:
+    d = tenant.defaults
+    wl = d.workload
+    flux = d.flux
+    names = tenant.names
+    layout = seed_layout(cluster)
+    home = layout.tenant_dir(names)
+    workload_dir = layout.workload_dir(names)
+    routes_dir = layout.routes_dir(names)
+    source = ctx.part(_source, flux.source_ref, flux.namespace)
+    workload_ks = workload_kustomization(ctx, tenant, ctx.flux_path(workload_dir.path))
     routes_ks: Obj = {
         "apiVersion": FLUX_KUSTOMIZATION_API,
         "kind": "Kustomization",
-        "metadata": {"name": "routes", "namespace": tname},
+        "metadata": {"name": "routes", "namespace": names.tenant},
         "spec": {
-            "dependsOn": [{"name": "workload", "namespace": vname}]
-            + [{"name": dep, "namespace": flux.namespace} for dep in flux.routes_depends_on],
-            "targetNamespace": tname,
+            "dependsOn": [
+                {"name": "workload", "namespace": names.vcluster},
+                *_routes_depends_on(flux),
+            ],
+            "targetNamespace": names.tenant,
             "interval": flux.interval,
             "sourceRef": source,
-            "path": ctx.flux_path(base, "routes"),
+            "path": ctx.flux_path(routes_dir.path),
             "prune": True,
             "timeout": flux.timeout,
         },
     }
-    namespace: Obj = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": tname}}
-    wl_file, svc_file = f"{wl.name}_deployment.yaml", f"{wl.name}_service.yaml"
+    namespace: Obj = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": names.tenant}}
+    wl_file, svc_file = deployment_file(wl), service_file(wl)
     route_file = f"{wl.name}_httproute.yaml"
-    t = tenant.name
+    ns_file = f"{names.tenant}_namespace.yaml"
+    here, wl_at, routes_at = home.placement, workload_dir.placement, routes_dir.placement
     return [
-        Output(f"{base}/{tname}_namespace.yaml", (namespace,), t),
-        Output(f"{base}/workload_kustomization.yaml", (workload_ks,), t),
-        Output(f"{base}/routes_kustomization.yaml", (routes_ks,), t),
-        Output(
-            f"{base}/kustomization.yaml",
-            (
-                kustomization(
-                    [
-                        f"{tname}_namespace.yaml",
-                        "workload_kustomization.yaml",
-                        "routes_kustomization.yaml",
-                    ]
-                ),
-            ),
-            t,
+        RenderedFile.at(home.join(ns_file), here, (namespace,)),
+        RenderedFile.at(home.join("workload_kustomization.yaml"), here, (workload_ks,)),
+        RenderedFile.at(home.join("routes_kustomization.yaml"), here, (routes_ks,)),
+        RenderedFile.at(
+            home.join("kustomization.yaml"),
+            here,
+            (kustomization([ns_file, "workload_kustomization.yaml", "routes_kustomization.yaml"]),),
         ),
-        Output(f"{base}/workload/{wl_file}", (deployment,), t, wl.namespace, vname),
-        Output(f"{base}/workload/{svc_file}", (service,), t, wl.namespace, vname),
-        Output(
-            f"{base}/workload/kustomization.yaml",
-            (ctx.shared("tenant.workload-index", lambda: kustomization([wl_file, svc_file])),),
-            t,
-            wl.namespace,
-            vname,
+        RenderedFile.at(workload_dir.join(wl_file), wl_at, (ctx.part(deployment, wl),)),
+        RenderedFile.at(workload_dir.join(svc_file), wl_at, (ctx.part(service, wl),)),
+        RenderedFile.at(
+            workload_dir.join("kustomization.yaml"), wl_at, (ctx.part(index, wl_file, svc_file),)
         ),
-        Output(f"{base}/routes/{route_file}", (route,), t, tname),
-        Output(
-            f"{base}/routes/kustomization.yaml",
-            (ctx.shared("tenant.routes-index", lambda: kustomization([route_file])),),
-            t,
-            tname,
+        RenderedFile.at(routes_dir.join(route_file), routes_at, (route(tenant),)),
+        RenderedFile.at(
+            routes_dir.join("kustomization.yaml"), routes_at, (ctx.part(index, route_file),)
         ),
     ]
+
+
+COMPONENT = Component(
+    "tenant",
+    kinds=("Namespace", "Kustomization", "Deployment", "Service", "HTTPRoute"),
+    per_tenant=render,
+)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from gitopsgen.model import Tenant
-from gitopsgen.render.base import Context, Obj, Output, deep_merge, kustomization
+from gitopsgen.model import Chart, deep_merge
+from gitopsgen.platform import Cluster, Tenant
+from gitopsgen.render.base import Component, Context, Obj, RenderedFile, kustomization, seed_layout
 
 SYNC_TO_HOST = ("pods", "services", "configMaps", "secrets", "endpoints", "persistentVolumeClaims")
 
@@ -23,12 +24,31 @@ def _sync() -> Obj:
     return {"toHost": {kind: {"enabled": True} for kind in SYNC_TO_HOST}}
 
 
+def _chart(chart: Chart) -> Obj:
+    return {
+        "spec": {
+            "chart": chart.name,
+            "sourceRef": {"kind": "HelmRepository", "name": chart.repository.name},
+            "version": chart.version,
+        }
+    }
+
+
+def _helm_repository(chart: Chart) -> Obj:
+    return {
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "HelmRepository",
+        "metadata": {"name": chart.repository.name},
+        "spec": {"interval": chart.repository.interval, "url": chart.repository.url},
+    }
+
+
 def helm_values(ctx: Context, tenant: Tenant) -> Obj:
     """The seed's vcluster values for one tenant, then the defaults' and the
     tenant's own values deep-merged over them."""
     ip = tenant.ip
-    name = f"vcluster-{tenant.name}"
-    port = ctx.config.defaults.vcluster.api_port
+    name = tenant.names.vcluster
+    port = tenant.defaults.vcluster.api_port
     values: Obj = {
         "controlPlane": {
             "service": {
@@ -36,14 +56,14 @@ def helm_values(ctx: Context, tenant: Tenant) -> Obj:
                 "spec": {"type": "LoadBalancer"},
             },
             "distro": {"k3s": {"enabled": True, "extraArgs": [f"--tls-san={ip}"]}},
-            "statefulSet": ctx.shared("vcluster.statefulSet", _stateful_set),
+            "statefulSet": ctx.part(_stateful_set),
             "proxy": {"extraSANs": [ip]},
         },
         "exportKubeConfig": {"server": f"https://{name}.{name}:{port}"},
         "external": {"platform": {"apiServerHost": ip, "apiServerPort": port}},
-        "sync": ctx.shared("vcluster.sync", _sync),
+        "sync": ctx.part(_sync),
     }
-    defaults = ctx.config.defaults.vcluster.values
+    defaults = tenant.defaults.vcluster.values
     if defaults:
         values = deep_merge(values, defaults)
     if tenant.vcluster.values:
@@ -51,39 +71,75 @@ def helm_values(ctx: Context, tenant: Tenant) -> Obj:
     return values
 
 
-def render(ctx: Context, tenant: Tenant) -> list[Output]:
-    name = f"vcluster-{tenant.name}"
-    chart = ctx.config.defaults.vcluster.chart
-    base = f"clusters/{name}"
+def auth_delegator(tenant: Tenant, subject: str) -> Obj:
+    """The ``system:auth-delegator`` ClusterRoleBinding of ServiceAccount ``subject``
+    in the vcluster's namespace."""
+    names = tenant.names
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": names.auth_delegator},
+        "roleRef": {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "ClusterRole",
+            "name": "system:auth-delegator",
+        },
+        "subjects": [{"kind": "ServiceAccount", "name": subject, "namespace": names.vcluster}],
+    }
+
+
+def fleet_values(ctx: Context, tenant: Tenant) -> Obj:
+    """Version 2 values: the tenant's distro, the current MetalLB annotation
+    (``metallb.io/loadBalancerIPs``; the ``metallb.universe.tf`` one is deprecated),
+    then the defaults' and the tenant's own values deep-merged over them."""
+    ip = tenant.ip
+    name = tenant.names.vcluster
+    port = tenant.defaults.vcluster.api_port
+    distro: Obj
+    if tenant.distro == "k3s":
+        distro = {"k3s": {"enabled": True, "extraArgs": [f"--tls-san={ip}"]}}
+    else:
+        distro = {"k8s": {"enabled": True}}
+    control_plane: Obj = {
+        "distro": distro,
+        "proxy": {"extraSANs": [ip]},
+        "service": {
+            "annotations": {"metallb.io/loadBalancerIPs": ip},
+            "spec": {"type": "LoadBalancer"},
+        },
+    }
+    if tenant.distro == "k3s":
+        control_plane["statefulSet"] = ctx.part(_stateful_set)
+    values: Obj = {
+        "controlPlane": control_plane,
+        "exportKubeConfig": {"server": f"https://{name}.{name}:{port}"},
+        "sync": ctx.part(_sync),
+    }
+    defaults = tenant.defaults.vcluster.values
+    if defaults:
+        values = deep_merge(values, defaults)
+    if tenant.vcluster.values:
+        values = deep_merge(values, tenant.vcluster.values)
+    return values
+
+
+def render(ctx: Context, cluster: Cluster, tenant: Tenant) -> list[RenderedFile]:
+    names = tenant.names
+    name = names.vcluster
+    chart = tenant.defaults.vcluster.chart
+    home = seed_layout(cluster).vcluster_dir(names)
     files: dict[str, Obj] = {
         f"{name}_helmrelease.yaml": {
             "apiVersion": "helm.toolkit.fluxcd.io/v2",
             "kind": "HelmRelease",
             "metadata": {"name": name},
             "spec": {
-                "chart": ctx.shared(
-                    "vcluster.chart",
-                    lambda: {
-                        "spec": {
-                            "chart": chart.name,
-                            "sourceRef": {"kind": "HelmRepository", "name": chart.repository.name},
-                            "version": chart.version,
-                        }
-                    },
-                ),
-                "interval": ctx.config.defaults.vcluster.interval,
+                "chart": ctx.part(_chart, chart),
+                "interval": tenant.defaults.vcluster.interval,
                 "values": helm_values(ctx, tenant),
             },
         },
-        f"{name}_helmrepository.yaml": ctx.shared(
-            "vcluster.helmrepository",
-            lambda: {
-                "apiVersion": "source.toolkit.fluxcd.io/v1",
-                "kind": "HelmRepository",
-                "metadata": {"name": chart.repository.name},
-                "spec": {"interval": chart.repository.interval, "url": chart.repository.url},
-            },
-        ),
+        f"{name}_helmrepository.yaml": ctx.part(_helm_repository, chart),
         f"{name}_namespace.yaml": {
             "apiVersion": "v1",
             "kind": "Namespace",
@@ -91,20 +147,18 @@ def render(ctx: Context, tenant: Tenant) -> list[Output]:
         },
     }
     if tenant.vcluster.auth_delegator:
-        files[f"{name}_clusterrolebinding.yaml"] = {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "ClusterRoleBinding",
-            "metadata": {"name": f"{name}:auth-delegator"},
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "ClusterRole",
-                "name": "system:auth-delegator",
-            },
-            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": name}],
-        }
+        # The seed's subject, kept for version 1: the chart's ServiceAccount is
+        # names.service_account, so this binding grants nothing (SPEC-v2 section 1).
+        files[f"{name}_clusterrolebinding.yaml"] = auth_delegator(tenant, name)
     resources = sorted(files)
-    out = [Output(f"{base}/{file}", (files[file],), tenant.name, name) for file in resources]
-    out.append(
-        Output(f"{base}/kustomization.yaml", (kustomization(resources, name),), tenant.name, name)
-    )
+    out = [RenderedFile.at(home.join(file), home.placement, (files[file],)) for file in resources]
+    index = kustomization(resources, home.placement.namespace)
+    out.append(RenderedFile.at(home.join("kustomization.yaml"), home.placement, (index,)))
     return out
+
+
+COMPONENT = Component(
+    "vcluster",
+    kinds=("HelmRelease", "HelmRepository", "Namespace", "ClusterRoleBinding"),
+    per_tenant=render,
+)

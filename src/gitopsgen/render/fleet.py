@@ -1,0 +1,357 @@
+"""Version 2: a tree per host cluster that fans out (SPEC-v2 section 3).
+
+Flux's root sync of cluster C builds ``clusters/C/kustomization.yaml``: the chart
+source(s) and one Flux Kustomization per shard (with no shards: per bucket).
+Each shard Kustomization builds its shard's bucket Kustomizations; each bucket
+Kustomization builds the Flux Kustomizations of the tenants whose name hashes to
+it; each tenant's two Kustomizations apply its own directories. So the largest
+``kustomize build`` any controller runs lists at most one bucket's tenants, and a
+tenant's objects are applied and health-checked as one unit that depends only on
+its own vcluster.
+
+Sharding (Flux's ``sharding.fluxcd.io/key`` label, read by every controller's
+``--watch-label-selector``): every Flux object of a sharded tenant carries its
+shard's label, the HelmChart its HelmRelease creates too (``spec.chart.metadata``),
+and the chart is served by a HelmRepository of the same shard, because
+source-controller shards filter every source kind by the label
+(fluxcd/flux2 docs "Sharding"; source-controller#2150 on moving between shards).
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Sequence
+
+from gitopsgen.layout import FleetLayout, Spot
+from gitopsgen.model import Chart, Flux, SourceRef
+from gitopsgen.platform import Cluster, Tenant
+from gitopsgen.render import gateway, netpol, vcluster
+from gitopsgen.render import tenant as sample
+from gitopsgen.render.base import (
+    FLUX_KUSTOMIZATION_API,
+    Component,
+    Context,
+    Obj,
+    RenderedFile,
+    fleet_layout,
+    kustomization,
+)
+from gitopsgen.render.vcluster import fleet_values
+
+SHARD_LABEL = "sharding.fluxcd.io/key"
+HELM_RELEASE_API = "helm.toolkit.fluxcd.io/v2"
+
+
+def shard_labels(shard: str | None) -> Obj | None:
+    return {SHARD_LABEL: shard} if shard is not None else None
+
+
+def _meta(name: str, namespace: str, shard: str | None) -> Obj:
+    meta: Obj = {"name": name, "namespace": namespace}
+    labels = shard_labels(shard)
+    if labels is not None:
+        meta["labels"] = labels
+    return meta
+
+
+def _source_ref(ref: SourceRef) -> Obj:
+    return {"kind": ref.kind, "name": ref.name}
+
+
+def flux_kustomization(
+    ctx: Context,
+    flux: Flux,
+    name: str,
+    path: str,
+    shard: str | None,
+    depends_on: Sequence[Obj] = (),
+    *,
+    namespace: str | None = None,
+    extra: Obj | None = None,
+) -> Obj:
+    """A Flux Kustomization of the platform, from the root source in the Flux namespace."""
+    spec: Obj = {}
+    if depends_on:
+        spec["dependsOn"] = list(depends_on)
+    spec["interval"] = flux.interval
+    spec["sourceRef"] = ctx.part(_source_ref, flux.source_ref)
+    spec["path"] = path
+    spec["prune"] = True
+    spec["timeout"] = flux.timeout
+    if extra:
+        spec.update(extra)
+    return {
+        "apiVersion": FLUX_KUSTOMIZATION_API,
+        "kind": "Kustomization",
+        "metadata": _meta(name, namespace or flux.namespace, shard),
+        "spec": spec,
+    }
+
+
+def chart_repository_name(chart: Chart, shard: str | None) -> str:
+    """One HelmRepository per cluster, per shard when sharded."""
+    return chart.repository.name if shard is None else f"{chart.repository.name}-{shard}"
+
+
+def _helm_repository(chart: Chart, namespace: str, shard: str | None) -> Obj:
+    return {
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "HelmRepository",
+        "metadata": _meta(chart_repository_name(chart, shard), namespace, shard),
+        "spec": {"interval": chart.repository.interval, "url": chart.repository.url},
+    }
+
+
+def _depends(names: Sequence[str], namespace: str | None = None) -> list[Obj]:
+    return [
+        {"name": n} if namespace is None else {"name": n, "namespace": namespace} for n in names
+    ]
+
+
+# --- one tenant ----------------------------------------------------------------
+
+
+def helm_release(ctx: Context, tenant: Tenant) -> Obj:
+    d = tenant.defaults
+    chart = d.vcluster.chart
+    names = tenant.names
+    chart_obj: Obj = {
+        "spec": {
+            "chart": chart.name,
+            "sourceRef": {
+                "kind": "HelmRepository",
+                "name": chart_repository_name(chart, tenant.shard),
+            },
+            "version": chart.version,
+        }
+    }
+    labels = shard_labels(tenant.shard)
+    if labels is not None:
+        chart_obj = {"metadata": {"labels": labels}, **chart_obj}
+    return {
+        "apiVersion": HELM_RELEASE_API,
+        "kind": "HelmRelease",
+        "metadata": _meta(names.vcluster, d.flux.namespace, tenant.shard),
+        "spec": {
+            "chart": chart_obj,
+            "interval": d.vcluster.interval,
+            # In the Flux namespace, beside its chart source (no cross-namespace
+            # reference); installed into the vcluster's own namespace.
+            "releaseName": names.vcluster,
+            "targetNamespace": names.vcluster,
+            "storageNamespace": names.vcluster,
+            "values": fleet_values(ctx, tenant),
+        },
+    }
+
+
+class _Dir:
+    """The files of one tenant directory, and its kustomization listing them."""
+
+    def __init__(self, spot: Spot) -> None:
+        self.spot = spot
+        self.files: list[RenderedFile] = []
+
+    def add(self, name: str, *docs: Obj, comments: tuple[str | None, ...] | None = None) -> None:
+        self.files.append(
+            RenderedFile.at(self.spot.join(name), self.spot.placement, docs, comments)
+        )
+
+    def done(self) -> list[RenderedFile]:
+        listed = sorted(f.path.rpartition("/")[2] for f in self.files)
+        index = kustomization(listed)
+        return [
+            *self.files,
+            RenderedFile.at(self.spot.join("kustomization.yaml"), self.spot.placement, (index,)),
+        ]
+
+
+def _flux_dir(ctx: Context, layout: FleetLayout, tenant: Tenant) -> list[RenderedFile]:
+    flux = tenant.defaults.flux
+    names = tenant.names
+    platform = list(dict.fromkeys([*flux.vcluster_depends_on, *flux.network_policies_depends_on]))
+    out = _Dir(layout.flux_dir(names))
+    out.add(
+        "vcluster.yaml",
+        flux_kustomization(
+            ctx,
+            flux,
+            names.vcluster,
+            ctx.flux_path(layout.vcluster_dir(names).path),
+            tenant.shard,
+            _depends(platform),
+            extra={"wait": True},
+        ),
+    )
+    out.add(
+        "tenant.yaml",
+        flux_kustomization(
+            ctx,
+            flux,
+            names.tenant,
+            ctx.flux_path(layout.tenant_dir(names).path),
+            tenant.shard,
+            [{"name": names.vcluster}, *_depends(flux.routes_depends_on)],
+        ),
+    )
+    return out.done()
+
+
+def _vcluster_dir(ctx: Context, layout: FleetLayout, tenant: Tenant) -> list[RenderedFile]:
+    names = tenant.names
+    out = _Dir(layout.vcluster_dir(names))
+    out.add(
+        "namespace.yaml",
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": names.vcluster}},
+    )
+    out.add("helmrelease.yaml", helm_release(ctx, tenant))
+    pairs = netpol.policies(ctx, tenant)
+    out.add(
+        "networkpolicies.yaml",
+        *(p for _, p in pairs),
+        comments=tuple(c for c, _ in pairs),
+    )
+    out.add("referencegrant.yaml", gateway.grant(tenant))
+    if tenant.vcluster.auth_delegator:
+        out.add("clusterrolebinding.yaml", vcluster.auth_delegator(tenant, names.service_account))
+    return out.done()
+
+
+def _tenant_dir(ctx: Context, layout: FleetLayout, tenant: Tenant) -> list[RenderedFile]:
+    names = tenant.names
+    out = _Dir(layout.tenant_dir(names))
+    out.add(
+        "namespace.yaml",
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": names.tenant}},
+    )
+    route = sample.route(tenant)
+    route = {**route, "metadata": {**route["metadata"], "namespace": names.tenant}}
+    out.add("httproute.yaml", route)
+    workload = sample.workload_kustomization(
+        ctx, tenant, ctx.flux_path(layout.workload_dir(names).path)
+    )
+    meta = _meta(workload["metadata"]["name"], names.vcluster, tenant.shard)
+    out.add("workload.yaml", {**workload, "metadata": meta})
+    return out.done()
+
+
+def _workload_dir(ctx: Context, layout: FleetLayout, tenant: Tenant) -> list[RenderedFile]:
+    wl = tenant.defaults.workload
+    spot = layout.workload_dir(tenant.names)
+    deployment, service = sample.deployment_file(wl), sample.service_file(wl)
+    return [
+        RenderedFile.at(spot.join(deployment), spot.placement, (ctx.part(sample.deployment, wl),)),
+        RenderedFile.at(spot.join(service), spot.placement, (ctx.part(sample.service, wl),)),
+        RenderedFile.at(
+            spot.join("kustomization.yaml"),
+            spot.placement,
+            (ctx.part(sample.index, deployment, service),),
+        ),
+    ]
+
+
+def render_tenant(ctx: Context, cluster: Cluster, tenant: Tenant) -> list[RenderedFile]:
+    layout = fleet_layout(cluster)
+    return [
+        *_flux_dir(ctx, layout, tenant),
+        *_vcluster_dir(ctx, layout, tenant),
+        *_tenant_dir(ctx, layout, tenant),
+        *_workload_dir(ctx, layout, tenant),
+    ]
+
+
+# --- one cluster: the entry point and the fan-out ---------------------------------
+
+
+def _bucket_name(shard: str | None, bucket: int) -> str:
+    return f"bucket-{bucket:02x}" if shard is None else f"shard-{shard}-bucket-{bucket:02x}"
+
+
+def _relative(from_dir: str, to_dir: str) -> str:
+    return posixpath.relpath(to_dir, from_dir)
+
+
+def render_cluster(ctx: Context, cluster: Cluster) -> list[RenderedFile]:
+    layout = fleet_layout(cluster)
+    d = cluster.defaults
+    flux = d.flux
+    host = layout.host
+    ns = flux.namespace
+    shards: list[str | None] = list(cluster.shards) or [None]
+    groups: dict[tuple[str | None, int], list[Tenant]] = {}
+    for t in cluster.tenants:
+        groups.setdefault((t.shard, t.bucket), []).append(t)
+    files: list[RenderedFile] = []
+
+    def flux_file(path: str, doc: Obj) -> None:
+        files.append(RenderedFile(path, (doc,), None, ns, host))
+
+    def index(path: str, resources: list[str]) -> None:
+        files.append(RenderedFile(path, (kustomization(resources),), None, ns, host))
+
+    # Bucket indexes: each lists the Flux directories of its tenants.
+    by_shard: dict[str | None, list[int]] = {s: [] for s in shards}
+    for (shard, bucket), tenants in sorted(
+        groups.items(), key=lambda kv: (kv[0][0] or "", kv[0][1])
+    ):
+        directory = layout.bucket_dir(shard, bucket)
+        index(
+            f"{directory}/kustomization.yaml",
+            [_relative(directory, layout.flux_dir(t.names).path) for t in tenants],
+        )
+        by_shard.setdefault(shard, []).append(bucket)
+
+    entry = layout.entry_dir
+    entry_files: list[str] = []
+    repositories = tuple(
+        ctx.part(_helm_repository, t_chart, ns, shard)
+        for shard in shards
+        for t_chart in (d.vcluster.chart,)
+    )
+    files.append(RenderedFile(layout.sources_path, repositories, None, ns, host))
+    entry_files.append(layout.sources_path.rpartition("/")[2])
+    for shard in shards:
+        # Where this shard's bucket Kustomizations live: the entry point without shards.
+        where = entry if shard is None else layout.shard_dir(shard)
+        listed = []
+        for bucket in sorted(by_shard.get(shard, [])):
+            name = _bucket_name(shard, bucket)
+            file = f"{name}_kustomization.yaml"
+            flux_file(
+                f"{where}/{file}",
+                flux_kustomization(
+                    ctx, flux, name, ctx.flux_path(layout.bucket_dir(shard, bucket)), shard
+                ),
+            )
+            listed.append(file)
+        if shard is None:
+            entry_files += listed
+            continue
+        index(f"{where}/kustomization.yaml", listed)
+        file = f"shard-{shard}_kustomization.yaml"
+        flux_file(
+            f"{entry}/{file}",
+            flux_kustomization(ctx, flux, f"shard-{shard}", ctx.flux_path(where), shard),
+        )
+        entry_files.append(file)
+    index(f"{entry}/kustomization.yaml", sorted(entry_files))
+    return files
+
+
+COMPONENT = Component(
+    "fleet",
+    kinds=(
+        "Kustomization",
+        "HelmRelease",
+        "HelmRepository",
+        "Namespace",
+        "NetworkPolicy",
+        "ReferenceGrant",
+        "ClusterRoleBinding",
+        "HTTPRoute",
+        "Deployment",
+        "Service",
+    ),
+    per_tenant=render_tenant,
+    per_cluster=render_cluster,
+)
