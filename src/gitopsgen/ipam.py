@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import bisect
 import ipaddress
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -10,7 +9,6 @@ from ipaddress import IPv4Address
 
 __all__ = [
     "PoolRange",
-    "allocation",
     "free_addresses",
     "in_pool",
     "lowest_free",
@@ -101,51 +99,3 @@ def runs(addresses: Iterable[IPv4Address]) -> list[tuple[IPv4Address, IPv4Addres
             out.append((address, address))
     return out
 
-
-def allocation(
-    pool: Sequence[PoolRange], holders: dict[IPv4Address, tuple[str, str]]
-) -> tuple[list[dict[str, object]], int]:
-    """(rows, free count) of a pool: one row per held address (``holders`` maps an
-    address to (kind, holder)), one per run of free addresses between them, in
-    address order. The work grows with the number of holders, never with the size
-    of the pool (a /8 has 16 million addresses)."""
-    rows: list[dict[str, object]] = []
-    free_total = 0
-    held = sorted(holders.items())
-
-    def free(first: int, last: int) -> None:
-        nonlocal free_total
-        if first > last:
-            return
-        free_total += last - first + 1
-        rows.append(
-            {
-                "first": str(IPv4Address(first)),
-                "last": str(IPv4Address(last)),
-                "count": last - first + 1,
-                "kind": "free",
-                "holder": None,
-            }
-        )
-
-    for rng in sorted(pool):
-        start, end = int(rng.first), int(rng.last)
-        cursor = start
-        lo = bisect.bisect_left(held, (rng.first,))
-        for address, (kind, who) in held[lo:]:
-            value = int(address)
-            if value > end:
-                break
-            free(cursor, value - 1)
-            rows.append(
-                {
-                    "first": str(address),
-                    "last": str(address),
-                    "count": 1,
-                    "kind": kind,
-                    "holder": who,
-                }
-            )
-            cursor = value + 1
-        free(cursor, end)
-    return rows, free_total
