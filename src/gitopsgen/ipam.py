@@ -98,4 +98,3 @@ def runs(addresses: Iterable[IPv4Address]) -> list[tuple[IPv4Address, IPv4Addres
         else:
             out.append((address, address))
     return out
-
