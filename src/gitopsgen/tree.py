@@ -37,7 +37,10 @@ _HEADER = HEADER_PREFIX.encode()
 # Where a build records the token of its temporary files before it creates any
 # (see fsio.Journal); it exists only while a build runs or after one was killed.
 JOURNAL = ".gitopsgen-journal"
-LOCK_WAIT_SECONDS = 30.0
+# Builds queue on the lock: each reads and plans tenants.yaml inside it, so ten
+# add-tenant commands at 1,000 tenants hold it one after the other for ~30 s on a
+# busy 2-core machine. The wait only bounds a stuck holder.
+LOCK_WAIT_SECONDS = 300.0
 
 
 def _step(kind: str, path: str) -> None:
