@@ -138,8 +138,8 @@ def test_2_a_foreign_file_that_looks_like_a_temporary_is_left_alone(repo: Path) 
     check = invoke("check", "-c", str(cfg))
     assert check.code == 0
     assert (
-        f"note: 1 file(s) in {root} not written by gitopsgen (left alone):\n"
-        "  clusters/.notes.gitopsgen-tmp-1\n"
+        "note: 1 file(s) in generated not written by gitopsgen (left alone):\n"
+        "  generated/clusters/.notes.gitopsgen-tmp-1\n"
     ) in check.err
 
 
@@ -233,12 +233,12 @@ def test_5_things_in_the_way_are_found_before_the_first_write(repo: Path) -> Non
     assert snapshot(root) == before, "something was written"
     check = invoke("check", "-c", str(cfg))
     assert check.code == 1
-    drift = [line for line in check.err.splitlines() if line.startswith("  ")]
+    drift = [line for line in check.out.splitlines() if line.startswith("  ")]
     assert drift == [
-        "  foreign  clusters (not written by gitopsgen, stands where build must write)",
-        "  foreign  tenant/tenant-a/kustomization.yaml (not written by gitopsgen, stands "
-        "where build must write)",
-    ], check.err
+        "  foreign  generated/clusters (not written by gitopsgen, stands where build must write)",
+        "  foreign  generated/tenant/tenant-a/kustomization.yaml (not written by gitopsgen, "
+        "stands where build must write)",
+    ], check.out
 
 
 def test_6_api_port_is_a_port(repo: Path) -> None:
@@ -247,7 +247,7 @@ def test_6_api_port_is_a_port(repo: Path) -> None:
         res = invoke("validate", "-c", str(cfg))
         assert res.code == 2, port
         bound = "greater than or equal to 1" if port in ("-7", "0") else "less than or equal to"
-        assert res.err.startswith(f"{cfg}:25:14: defaults.vcluster.apiPort: input should be ")
+        assert res.err.startswith("tenants.yaml:25:14: defaults.vcluster.apiPort: input should be ")
         assert bound in res.err
 
 
@@ -270,7 +270,7 @@ def test_8_without_git_the_directory_of_tenants_yaml_is_the_boundary(tmp_path: P
     res = invoke("build", "-c", str(cfg))
     assert res.code == 2
     assert res.err == (
-        f"{cfg}:23:17: repositoryRoot: the repository root '..' is above the directory of "
+        "tenants.yaml:23:17: repositoryRoot: the repository root '..' is above the directory of "
         "this file, and no Git work tree marks the repository (pass --allow-outside to "
         "permit it)\n"
     )
@@ -285,7 +285,7 @@ def test_8_git_is_never_an_output(repo: Path, output: str) -> None:
         res = invoke("build", *flags, "-c", str(cfg))
         assert res.code == 2
         assert res.err == (
-            f"{cfg}:23:9: output: {output!r} is inside .git; the output may never be there\n"
+            f"tenants.yaml:23:9: output: {output!r} is inside .git; the output may never be there\n"
         )
     assert snapshot(repo) == before
 
@@ -296,7 +296,7 @@ def test_8_git_through_a_link_is_never_an_output(repo: Path) -> None:
     res = invoke("build", "--allow-outside", "-c", str(cfg))
     assert res.code == 2
     assert res.err == (
-        f"{cfg}:23:9: output: the output directory 'out/gen' leads through a symbolic link "
+        "tenants.yaml:23:9: output: the output directory 'out/gen' leads through a symbolic link "
         f"to {repo / '.git' / 'gen'}, inside .git; the output may never be there\n"
     )
 
@@ -310,7 +310,7 @@ def test_8_a_tenants_yaml_linked_into_the_output_is_refused(repo: Path) -> None:
     res = invoke("build", "-c", str(link))
     assert res.code == 2
     assert res.err == (
-        f"{link}:1:1: {link} is a symbolic link into the output directory 'generated'; "
+        f"linked.yaml:1:1: {link} is a symbolic link into the output directory 'generated'; "
         "build would overwrite it\n"
     )
 
@@ -405,18 +405,18 @@ def test_13_oversized_and_endless_files_are_refused_without_reading(tmp_path: Pa
         handle.truncate(1024**3)  # sparse: 1 GB, no disk used
     res = cli("validate", "-c", str(big), memory=_512_MB, cpu=30)
     assert res.returncode == 2
-    assert res.stderr == f"{big}:1:1: file is 1073741824 bytes; the limit is 8388608 bytes\n"
+    assert res.stderr == "big.yaml:1:1: file is 1073741824 bytes; the limit is 8388608 bytes\n"
     res = cli("validate", "-c", "/dev/zero", memory=_512_MB, cpu=30)
     assert res.returncode == 2
     assert res.stderr == (
-        "/dev/zero:1:1: not a regular file (a device, FIFO or socket); refusing to read it\n"
+        "zero:1:1: not a regular file (a device, FIFO or socket); refusing to read it\n"
     )
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
     res = cli("add-tenant", "-c", str(fifo), "x", memory=_512_MB, timeout=30)
     assert res.returncode == 2
     assert res.stderr == (
-        f"{fifo}:1:1: not a regular file (a device, FIFO or socket); refusing to read it\n"
+        "fifo:1:1: not a regular file (a device, FIFO or socket); refusing to read it\n"
     )
 
 
@@ -428,15 +428,15 @@ def test_14_output_amplification_is_bounded(repo: Path) -> None:
     res = invoke("validate", "-c", str(cfg))
     assert res.code == 2
     assert res.err == (
-        f"{cfg}:26:7: defaults.vcluster.values: 40011 bytes of Helm values (as JSON), copied "
+        "tenants.yaml:26:7: defaults.vcluster.values: 40011 bytes of Helm values (as JSON), copied "
         "into every vcluster; the limit is 32768\n"
     )
     cfg = write_cfg(repo, SEED_TENANTS + f"defaults:\n  ingress:\n    domain: {'a' * 5000}\n")
     res = invoke("validate", "-c", str(cfg))
     assert res.code == 2
     assert (
-        f"{cfg}:25:13: defaults.ingress.domain: a string of 5000 characters; the limit is 4096"
-        in (res.err)
+        "tenants.yaml:25:13: defaults.ingress.domain: a string of 5000 characters; "
+        "the limit is 4096" in res.err
     )
 
 
@@ -448,7 +448,9 @@ def test_15_largest_tenant_count_is_bounded(repo: Path) -> None:
     cfg = write_cfg(repo, "version: 1\npool: 10.0.0.0/8\ntenants:\n" + tenants)
     res = invoke("validate", "-c", str(cfg))
     assert res.code == 2
-    assert res.err == f"{cfg}:4:3: tenants: 10001 tenants; the limit is 10000 per tenants.yaml\n"
+    assert (
+        res.err == "tenants.yaml:4:3: tenants: 10001 tenants; the limit is 10000 per tenants.yaml\n"
+    )
 
 
 def test_15_hosts_update_is_linear() -> None:
@@ -501,7 +503,7 @@ def test_16_unreadable_tenants_yaml_is_a_located_message(shared_dir: Path) -> No
     cfg.chmod(0o600)
     res = cli("validate", "-c", str(cfg), user=True)
     assert res.returncode == 2
-    assert res.stderr == f"{cfg}:1:1: cannot read: Permission denied\n"
+    assert res.stderr == "tenants.yaml:1:1: cannot read: Permission denied\n"
 
 
 def test_16_unreadable_directory_in_the_output(shared_dir: Path) -> None:

@@ -43,9 +43,16 @@ def _write(repo: Path, rel: str, text: str) -> Path:
     return path
 
 
+def _config_map(name: str, namespace: str) -> str:
+    return f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {namespace}\n"
+
+
 def _wire(repo: Path) -> None:
     _write(repo, HOST, SEED_HOST + f"  {HOST_LINE}\n")
+    # The files the kustomizations list exist: the repository check builds them.
+    _write(repo, "clusters/host-cluster/infrastructure_kustomization.yaml", _config_map("i", "x"))
     _write(repo, TRAEFIK, f"resources:\n  - traefik_certificate.yaml\n  {TRAEFIK_LINE}\n")
+    _write(repo, "infrastructure/traefik/config/traefik_certificate.yaml", _config_map("c", "x"))
 
 
 def test_this_repository_is_wired_and_kustomize_builds_it() -> None:
@@ -89,8 +96,8 @@ def test_missing_line_is_drift_with_the_line_to_add(project: Callable[[str], Pat
     _write(repo, HOST, SEED_HOST)  # the seed's root kustomization, not yet wired
     res = invoke("check", "-c", "tenants.yaml", cwd=repo)
     assert res.code == 1
-    assert res.out == ""
-    assert res.err.splitlines() == [
+    assert res.err == ""  # the report goes to standard output
+    assert res.out.splitlines() == [
         "generated: in sync with tenants.yaml, but 1 wiring line(s) are missing: "
         "Flux does not reach the generated tree",
         f"  {HOST}:4: does not include the generated directory generated/clusters/host-cluster, "
@@ -108,7 +115,7 @@ def test_quiet_prints_the_summary_only(project: Callable[[str], Path]) -> None:
     _write(repo, TRAEFIK, "resources:\n  - traefik_certificate.yaml\n")
     res = invoke("check", "-q", "-c", "tenants.yaml", cwd=repo)
     assert res.code == 1
-    assert len(res.err.splitlines()) == 1
+    assert len(res.out.splitlines()) == 1
 
 
 def test_file_without_resources_suggests_a_resources_list(project: Callable[[str], Path]) -> None:
@@ -121,7 +128,7 @@ def test_file_without_resources_suggests_a_resources_list(project: Callable[[str
         f"  {TRAEFIK}: does not include the generated directory "
         "generated/infrastructure/traefik/config, so Flux never applies it; add this line in "
         f"a new 'resources:' list: `{TRAEFIK_LINE}`"
-    ) in res.err.splitlines()
+    ) in res.out.splitlines()
 
 
 def test_unreadable_wiring_file_is_reported(project: Callable[[str], Path]) -> None:
@@ -130,8 +137,8 @@ def test_unreadable_wiring_file_is_reported(project: Callable[[str], Path]) -> N
     _write(repo, HOST, "resources: [\n")
     res = invoke("check", "-c", "tenants.yaml", cwd=repo)
     assert res.code == 1
-    assert f"  {HOST}: cannot check that it includes generated/clusters/host-cluster: " in res.err
-    assert "YAML syntax error" in res.err
+    assert f"  {HOST}: cannot check that it includes generated/clusters/host-cluster: " in res.out
+    assert "YAML syntax error" in res.out
 
 
 def test_missing_wiring_file_is_a_note(project: Callable[[str], Path]) -> None:
@@ -176,7 +183,7 @@ def test_indirect_and_spelled_differently(project: Callable[[str], Path]) -> Non
     _write(repo, "clusters/host-cluster/tenants/kustomization.yaml", "resources:\n  - ../\n")
     res = invoke("check", "-c", "tenants.yaml", cwd=repo)
     assert res.code == 1
-    assert HOST_LINE in res.err
+    assert HOST_LINE in res.out
 
 
 def test_custom_paths_and_output(project: Callable[[str], Path]) -> None:

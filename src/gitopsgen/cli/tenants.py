@@ -10,8 +10,15 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from gitopsgen.cli.common import config_option, err
-from gitopsgen.layout import TenantNames
+from gitopsgen.cli.common import (
+    absolute_option,
+    config_option,
+    emit,
+    err,
+    format_option,
+    resolve_config,
+)
+from gitopsgen.cli.complete import complete_clusters, complete_shards, complete_tenants
 
 if TYPE_CHECKING:
     from gitopsgen.edit import Edit
@@ -35,13 +42,16 @@ def _read(config: str) -> str:
         raise
 
 
-def _edit(config: str, change: Callable[[str], Edit], no_build: bool, force: bool) -> None:
+def _edit(
+    config: str | None, change: Callable[[str, str], Edit], no_build: bool, force: bool
+) -> None:
     """Read, change, validate and write tenants.yaml under a lock, then build."""
     from gitopsgen.edit import locked, refuse_read_only, write_atomic
 
+    config = resolve_config(config)
     refuse_read_only(Path(config), force)
     with locked(Path(config)):
-        result = change(_read(config))
+        result = change(_read(config), config)
         write_atomic(Path(config), result.text)
     click.echo(f"{config}: {result.message}")
     if not no_build:
@@ -57,6 +67,7 @@ def _edit(config: str, change: Callable[[str], Edit], no_build: bool, force: boo
 
 @click.command("add-tenant")
 @config_option
+@absolute_option
 @click.argument("name")
 @click.option(
     "--ip",
@@ -67,18 +78,20 @@ def _edit(config: str, change: Callable[[str], Edit], no_build: bool, force: boo
 @click.option(
     "--cluster",
     metavar="NAME",
+    shell_complete=complete_clusters,
     help="Version 2: the host cluster (default: chosen by rendezvous hashing of NAME over "
     "the clusters with room, by their weight).",
 )
 @click.option(
     "--shard",
     metavar="SHARD",
+    shell_complete=complete_shards,
     help="Version 2: the Flux shard of the cluster (default: chosen by rendezvous hashing).",
 )
 @_NO_BUILD
 @_FORCE
 def add_tenant(
-    config: str,
+    config: str | None,
     name: str,
     ip: str | None,
     cluster: str | None,
@@ -100,7 +113,7 @@ def add_tenant(
 
     _edit(
         config,
-        lambda text: edit.add_tenant(text, name, ip, config, cluster=cluster, shard=shard),
+        lambda text, path: edit.add_tenant(text, name, ip, path, cluster=cluster, shard=shard),
         no_build,
         force,
     )
@@ -108,10 +121,11 @@ def add_tenant(
 
 @click.command("remove-tenant")
 @config_option
-@click.argument("name")
+@absolute_option
+@click.argument("name", shell_complete=complete_tenants)
 @_NO_BUILD
 @_FORCE
-def remove_tenant(config: str, name: str, no_build: bool, force: bool) -> None:
+def remove_tenant(config: str | None, name: str, no_build: bool, force: bool) -> None:
     """Remove tenant NAME from tenants.yaml, then build (which prunes its files).
 
     Only the tenant's lines go, with the comments above and inside it; a
@@ -119,136 +133,36 @@ def remove_tenant(config: str, name: str, no_build: bool, force: bool) -> None:
     """
     from gitopsgen import edit
 
-    _edit(config, lambda text: edit.remove_tenant(text, name, config), no_build, force)
+    _edit(config, lambda text, path: edit.remove_tenant(text, name, path), no_build, force)
 
 
 # ---------------------------------------------------------------- ips
 
 
-def _allocation(cluster: Any) -> tuple[list[dict[str, Any]], int]:
-    """(rows, free count): one row per held address, one per run of free ones."""
-    from gitopsgen.addresses import allocation
-
-    rows: list[dict[str, Any]] = [
-        {
-            "first": str(run.first),
-            "last": str(run.last),
-            "count": run.count,
-            "kind": run.kind,
-            "holder": run.holder,
-        }
-        for run in allocation(cluster)
-    ]
-    return rows, sum(int(r["count"]) for r in rows if r["kind"] == "free")
-
-
-def _cluster(config: str, name: str | None) -> Any:
-    """The cluster ``--cluster`` names (the only one when there is one)."""
-    from gitopsgen.config import load
-    from gitopsgen.errors import GitopsgenError
-    from gitopsgen.platform import resolve
-
-    project = load(config, allow_outside=True)
-    platform = resolve(project.config, project.flux_root)
-    if name is None:
-        if len(platform.clusters) > 1:
-            names = ", ".join(c.name for c in platform.clusters)
-            raise GitopsgenError(f"several clusters ({names}): pass --cluster NAME")
-        return platform.clusters[0]
-    for cluster in platform.clusters:
-        if cluster.name == name:
-            return cluster
-    names = ", ".join(c.name for c in platform.clusters)
-    raise GitopsgenError(f"no cluster {name!r} in {config} (clusters: {names})")
-
-
 _CLUSTER = click.option(
-    "--cluster", "cluster_name", metavar="NAME", help="The host cluster (when there are several)."
+    "--cluster",
+    "cluster_name",
+    metavar="NAME",
+    shell_complete=complete_clusters,
+    help="The host cluster (when there are several).",
 )
-
-
-# JSON lists single addresses only for pools up to this size; "ranges" always.
-_MAX_LISTED = 65_536
-
-
-def _label(row: dict[str, Any]) -> str:
-    if row["kind"] == "tenant":
-        return TenantNames(str(row["holder"])).vcluster
-    return str(row["holder"])
 
 
 @click.command()
 @config_option
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json", "markdown"]),
-    default="text",
-    show_default=True,
-    help="text: one line per address, free runs compressed; json: the same as ranges "
-    "(and every address of a pool of at most 65,536); "
+@absolute_option
+@format_option(
+    "ips",
+    "text: one line per address, free runs compressed; json: every address; "
     "markdown: the README's IP allocation table.",
 )
 @_CLUSTER
-def ips(config: str, fmt: str, cluster_name: str | None) -> None:
+def ips(config: str | None, fmt: str, cluster_name: str | None) -> None:
     """Show a cluster's address pool: who holds each address and what is free."""
-    cluster = _cluster(config, cluster_name)
-    rows, free = _allocation(cluster)
-    size = cluster.pool_size()
-    pool_texts = [r.text for r in cluster.pool]
-    pool = ", ".join(pool_texts)
-    if fmt == "json":
-        from ipaddress import IPv4Address
+    from gitopsgen import api
+    from gitopsgen.report import render, resolve_format
 
-        addresses = []
-        for row in rows if size <= _MAX_LISTED else ():
-            for value in range(int(IPv4Address(row["first"])), int(IPv4Address(row["last"])) + 1):
-                addresses.append(
-                    {
-                        "address": str(IPv4Address(value)),
-                        "kind": row["kind"],
-                        "holder": row["holder"],
-                    }
-                )
-        doc = {
-            "pool": pool_texts,
-            "size": size,
-            "reserved": len(cluster.reserved),
-            "tenants": len(cluster.tenants),
-            "free": free,
-            "ranges": rows,
-        }
-        if size <= _MAX_LISTED:
-            doc["addresses"] = addresses
-        click.echo(json.dumps(doc, indent=2))
-        return
-    if fmt == "markdown":
-        click.echo(f"The MetalLB pool is `{pool}`. Current allocations:")
-        click.echo("")
-        click.echo("| Service | IP |")
-        click.echo("|---------|-----|")
-        for row in rows:
-            if row["kind"] != "free":
-                click.echo(f"| {_label(row)} | {row['first']} |")
-        click.echo("")
-        free_text = ", ".join(
-            r["first"] if r["count"] == 1 else f"{r['first']}-{r['last']}"
-            for r in rows
-            if r["kind"] == "free"
-        )
-        click.echo(f"Free: {free_text or 'none'} ({free} of {size} addresses).")
-        return
-    spans = [r["first"] if r["count"] == 1 else f"{r['first']}-{r['last']}" for r in rows]
-    width = max((len(span) for span in spans), default=0)
-    click.echo(f"pool {pool}: {size} addresses, {size - free} held, {free} free")
-    for row, where in zip(rows, spans, strict=True):
-        if row["kind"] == "free":
-            what = "free" if row["count"] == 1 else f"free ({row['count']} addresses)"
-        elif row["kind"] == "reserved":
-            what = f"reserved: {row['holder']}"
-        else:
-            what = f"tenant {row['holder']} ({TenantNames(str(row['holder'])).vcluster})"
-        click.echo(f"{where.ljust(width)}  {what}")
+    emit(render(api.ips(config, cluster=cluster_name), resolve_format(fmt, "ips")))
 
 
 # ---------------------------------------------------------------- rebalance
@@ -256,15 +170,8 @@ def ips(config: str, fmt: str, cluster_name: str | None) -> None:
 
 @click.command()
 @config_option
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="text: one line per tenant; json: a list of moves.",
-)
-def rebalance(config: str, fmt: str) -> None:
+@format_option("rebalance", "text: one line per tenant; json: a list of moves.")
+def rebalance(config: str | None, fmt: str) -> None:
     """List the tenants that rendezvous hashing would place elsewhere today (read-only).
 
     add-tenant places a new tenant by hashing its name over the clusters and
@@ -276,10 +183,11 @@ def rebalance(config: str, fmt: str) -> None:
     from gitopsgen.config import load
     from gitopsgen.placement import rebalance as moves_of
     from gitopsgen.platform import resolve
+    from gitopsgen.report import resolve_format
 
-    project = load(config, allow_outside=True)
+    project = load(resolve_config(config), allow_outside=True)
     moves = moves_of(resolve(project.config, project.flux_root))
-    if fmt == "json":
+    if resolve_format(fmt, "rebalance") == "json":
         click.echo(
             json.dumps(
                 [
@@ -309,6 +217,8 @@ def rebalance(config: str, fmt: str) -> None:
 
 @click.command()
 @config_option
+@absolute_option
+@format_option("hosts", "text: /etc/hosts lines; json: the address and the hostnames.")
 @click.option(
     "--write",
     "target",
@@ -318,19 +228,20 @@ def rebalance(config: str, fmt: str) -> None:
     "(e.g. /etc/hosts); other lines are never touched; FILE~ is the backup.",
 )
 @_CLUSTER
-def hosts(config: str, target: Path | None, cluster_name: str | None) -> None:
+def hosts(config: str | None, fmt: str, target: Path | None, cluster_name: str | None) -> None:
     """Print /etc/hosts lines: every tenant hostname -> the ingress address.
 
     The ingress address is the reserved address of the Gateway's service
     (reserved.<defaults.ingress.gateway.name>, `traefik` by default).
     """
-    from gitopsgen import hostsfile
+    from gitopsgen import api, hostsfile
+    from gitopsgen.report import render, resolve_format
 
-    lines = hostsfile.hosts_lines(_cluster(config, cluster_name))
+    listed = api.hosts(config, cluster=cluster_name)
     if target is None:
-        for line in lines:
-            click.echo(line)
+        emit(render(listed, resolve_format(fmt, "hosts")))
         return
+    lines = listed.lines
     old = hostsfile.read(target)
     result = hostsfile.update(old, lines, str(target))
     if not result.changed:
@@ -356,7 +267,16 @@ def hosts(config: str, target: Path | None, cluster_name: str | None) -> None:
     help="Where to write the tenants.yaml ('-' for standard output).",
 )
 @click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
-def import_repo(directory: Path, output: Path, force: bool) -> None:
+@click.option(
+    "--prune-replaced",
+    is_flag=True,
+    help="Do not import: list the hand-kept files and documents that the tree built "
+    "from OUTPUT replaces (a dry run); with --apply, remove them.",
+)
+@click.option("--apply", is_flag=True, help="With --prune-replaced: really remove them.")
+def import_repo(
+    directory: Path, output: Path, force: bool, prune_replaced: bool, apply: bool
+) -> None:
     """Write the tenants.yaml that reproduces an existing repository DIRECTORY laid
     out like the seed (clusters/vcluster-*, tenant/tenant-*, infrastructure/...).
 
@@ -364,14 +284,25 @@ def import_repo(directory: Path, output: Path, force: bool) -> None:
     loadBalancerIPs annotations of the other HelmReleases, and each tenant's
     differences from the generated objects become its options. What has no
     tenants.yaml option is listed by file on standard error, never dropped silently.
+    It reads no tenants.yaml (it writes one), so it takes no -c.
     """
     from gitopsgen.errors import GitopsgenError
-    from gitopsgen.importer import import_tree
+    from gitopsgen.importer import REPLACED_FILE, find_replaced, import_tree, replaced_text
 
+    if apply and not prune_replaced:
+        raise click.UsageError("--apply goes with --prune-replaced")
+    if prune_replaced:
+        _prune_replaced(directory, output, apply)
+        return
     to_stdout = str(output) == "-"
     if not to_stdout and output.exists() and not force:
         raise GitopsgenError(f"{output}: exists; pass --force to overwrite it")
-    result = import_tree(directory)
+    schema = None
+    if not to_stdout:
+        candidate = output.parent / "schema" / "tenants.schema.json"
+        if candidate.is_file():
+            schema = "schema/tenants.schema.json"
+    result = import_tree(directory, schema=schema)
     if to_stdout:
         click.echo(result.text, nl=False)
     else:
@@ -383,7 +314,72 @@ def import_repo(directory: Path, output: Path, force: bool) -> None:
             f"{output}: {len(cfg.tenants)} tenants, pool {', '.join(cfg.pool)}, "
             f"{len(cfg.reserved)} reserved addresses"
         )
+        if schema is None:
+            click.echo(
+                f"{output}: no schema/tenants.schema.json beside it, so no editor modeline "
+                "(`gitopsgen schema > schema/tenants.schema.json` makes one)"
+            )
+        items = find_replaced(directory, cfg, cfg.output, keep=_wiring_files(cfg))
+        listing = output.parent / REPLACED_FILE
+        write_atomic(listing, replaced_text(items, output.name))
+        click.echo(
+            f"{listing}: {len(items)} hand-kept file(s), document(s) and entries the "
+            f"generated tree replaces; after `gitopsgen build` and the wiring lines, "
+            f"`gitopsgen import --prune-replaced {directory} -o {output}` shows them and "
+            "`--apply` removes them"
+        )
     if result.unmapped:
         err(f"{len(result.unmapped)} thing(s) in {directory} that tenants.yaml cannot express:")
         for note in result.unmapped:
             err(f"  {note}")
+
+
+def _wiring_files(cfg: Any) -> tuple[str, ...]:
+    import posixpath
+
+    wiring = cfg.wiring
+    return tuple(posixpath.normpath(f) for f in (wiring.host_cluster, wiring.traefik_config) if f)
+
+
+def _prune_replaced(directory: Path, output: Path, apply: bool) -> None:
+    """import --prune-replaced: the replaced hand-kept files of ``directory``, per the
+    tenants.yaml ``output`` and its generated tree; removed with ``apply``."""
+    import os
+
+    from gitopsgen.config import load
+    from gitopsgen.errors import GitopsgenError
+    from gitopsgen.importer import REPLACED_FILE, find_replaced, prune, replaced_text
+
+    project = load(output)
+    root = directory.resolve()
+    if root != project.repository_root.resolve():
+        raise GitopsgenError(
+            f"{directory}: is not the repository root of {output} "
+            f"({project.repository_root}); pass the repository root"
+        )
+    out_rel = os.path.relpath(project.output_dir, project.repository_root).replace(os.sep, "/")
+    if not (project.output_dir / ".gitopsgen-manifest").is_file():
+        raise GitopsgenError(
+            f"{project.output_dir}: not built yet; run `gitopsgen build -c {output}` first, "
+            "so that the generated tree stands in for what is removed"
+        )
+    from gitopsgen.model import Config
+
+    if not isinstance(project.config, Config):
+        raise GitopsgenError(
+            f"{output}: --prune-replaced works on a version 1 file (what import writes)"
+        )
+    items = find_replaced(root, project.config, out_rel, keep=_wiring_files(project.config))
+    if not items:
+        click.echo(f"{directory}: nothing hand-kept is replaced by the generated tree")
+        return
+    if not apply:
+        click.echo(f"{len(items)} item(s) the generated tree replaces (dry run; --apply removes):")
+        for item in items:
+            click.echo(f"  {item.line()}")
+        return
+    for line in prune(root, items):
+        click.echo(line)
+    from gitopsgen.edit import write_atomic
+
+    write_atomic(output.parent / REPLACED_FILE, replaced_text([], output.name))
