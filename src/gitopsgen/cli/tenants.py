@@ -153,7 +153,8 @@ _CLUSTER = click.option(
 @absolute_option
 @format_option(
     "ips",
-    "text: one line per address, free runs compressed; json: every address; "
+    "text: one line per address, free runs compressed; json: runs, and every address "
+    "of a pool of at most 65,536; "
     "markdown: the README's IP allocation table.",
 )
 @_CLUSTER
