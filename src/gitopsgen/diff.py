@@ -542,6 +542,9 @@ def _load_docs(data: bytes, where: str) -> tuple[Obj, ...]:
         raise GitopsgenError(
             f"{where}:{problem.line}:{problem.column}: not valid YAML: {problem.message}"
         ) from None
+    except (ValueError, TypeError, RecursionError, OverflowError) as exc:
+        reason = " ".join(str(exc).split())[:120]
+        raise GitopsgenError(f"{where}: not readable YAML: {reason}") from None
     return tuple(d for d in docs if isinstance(d, dict))
 
 
