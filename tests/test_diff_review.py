@@ -407,6 +407,11 @@ def test_unreadable_yaml_in_the_base_tree_is_located_and_named(tmp_path: Path) -
     template.write_text("{{- if .Values.enabled }}\nkind: ConfigMap\n{{- end }}\n")
     repo.git("add", "-A")
     repo.git("commit", "-qm", "a duplicate key, a chart template")
+    # import skips the file with its located problem (it once crashed on the duplicate)
+    imported = invoke("import", str(repo.root), "-o", str(tmp_path / "t.yaml"), cwd=repo.root)
+    assert imported.code == 0, imported.err
+    assert "monitoring_helmrelease.yaml: not valid YAML, skipped (" in imported.err
+    assert 'found duplicate key "kind"' in imported.err
     _migrate(repo)
     run = invoke("diff", "-c", str(repo.config), "--base-ref", "HEAD~1", cwd=repo.root)
     assert run.code == 0, run.err

@@ -1537,7 +1537,7 @@ def diff_files(base_path: Path, config_path: Path, option: str = "--base") -> Di
     try:
         raw = read_limited(Path(base_path), MAX_BYTES)  # /dev/zero is refused unread
     except ValueError as exc:
-        raise GitopsgenError(f"--base {base_path}: {exc}") from None
+        raise GitopsgenError(f"{option} {base_path}: {exc}") from None
     except OSError as exc:
         raise GitopsgenError(f"{option} {base_path}: cannot read: {exc.strerror}") from None
     old, old_doc = parse_side(raw, str(base_path), f"base ({base_path})")

@@ -388,6 +388,12 @@ def load_all(raw: bytes | str, path: str) -> list[Any]:
         # ruamel's constructors raise ValueError, TypeError, OverflowError on YAML that
         # parses (an integer of more than 4300 digits, an unhashable key): callers word them.
         return [yaml.constructor.construct_document(node) for node in nodes if node is not None]
+    except MarkedYAMLError as exc:
+        # a duplicate key (ruamel's DuplicateKeyError) is located where the second one is
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+        message = " ".join(str(exc.problem or exc).split())
+        raise ConfigError([Problem(line, column, "", message, path)]) from None
     finally:
         yaml.constructor.constructed_objects.clear()
 
