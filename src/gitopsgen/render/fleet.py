@@ -23,9 +23,9 @@ import posixpath
 from collections.abc import Sequence
 
 from gitopsgen.layout import FleetLayout, Spot
-from gitopsgen.model import Chart, Flux, SourceRef
+from gitopsgen.model import Chart, FluxV2, GitSource, HelmRemediation, SourceRef
 from gitopsgen.platform import Cluster, Tenant
-from gitopsgen.render import gateway, netpol, vcluster
+from gitopsgen.render import gateway, netpol_v2, vcluster
 from gitopsgen.render import tenant as sample
 from gitopsgen.render.base import (
     FLUX_KUSTOMIZATION_API,
@@ -60,7 +60,7 @@ def _source_ref(ref: SourceRef) -> Obj:
 
 def flux_kustomization(
     ctx: Context,
-    flux: Flux,
+    flux: FluxV2,
     name: str,
     path: str,
     shard: str | None,
@@ -69,7 +69,13 @@ def flux_kustomization(
     namespace: str | None = None,
     extra: Obj | None = None,
 ) -> Obj:
-    """A Flux Kustomization of the platform, from the root source in the Flux namespace."""
+    """A Flux Kustomization of the platform, from the root source in the Flux namespace.
+
+    It names ``flux.service_account`` (kustomize-controller's own): under
+    ``--default-service-account`` (the Flux Operator's ``cluster.multitenant``
+    profile, internal/builder/profiles.go) a Kustomization without one impersonates
+    that default account of its namespace (fluxcd/pkg runtime/client/impersonator.go);
+    the profile itself gives the root sync ``serviceAccountName: kustomize-controller``."""
     spec: Obj = {}
     if depends_on:
         spec["dependsOn"] = list(depends_on)
@@ -77,6 +83,7 @@ def flux_kustomization(
     spec["sourceRef"] = ctx.part(_source_ref, flux.source_ref)
     spec["path"] = path
     spec["prune"] = True
+    spec["serviceAccountName"] = flux.service_account
     spec["timeout"] = flux.timeout
     if extra:
         spec.update(extra)
@@ -111,8 +118,24 @@ def _depends(names: Sequence[str], namespace: str | None = None) -> list[Obj]:
 # --- one tenant ----------------------------------------------------------------
 
 
+def _remediation(r: HelmRemediation) -> tuple[Obj, Obj]:
+    """``spec.install`` and ``spec.upgrade`` (helm-controller v1.4.5 api/v2
+    helmrelease_types.go ``InstallRemediation``/``UpgradeRemediation``): without
+    retries one failed first install stays failed."""
+    last = r.remediate_last_failure
+    install: Obj = {"remediation": {"retries": r.install_retries, "remediateLastFailure": last}}
+    upgrade: Obj = {
+        "remediation": {
+            "retries": r.upgrade_retries,
+            "remediateLastFailure": last,
+            "strategy": r.upgrade_strategy,
+        }
+    }
+    return install, upgrade
+
+
 def helm_release(ctx: Context, tenant: Tenant) -> Obj:
-    d = tenant.defaults
+    d = netpol_v2.fleet_defaults(tenant)
     chart = d.vcluster.chart
     names = tenant.names
     chart_obj: Obj = {
@@ -128,18 +151,24 @@ def helm_release(ctx: Context, tenant: Tenant) -> Obj:
     labels = shard_labels(tenant.shard)
     if labels is not None:
         chart_obj = {"metadata": {"labels": labels}, **chart_obj}
+    install, upgrade = ctx.part(_remediation, d.vcluster.remediation)
     return {
         "apiVersion": HELM_RELEASE_API,
         "kind": "HelmRelease",
         "metadata": _meta(names.vcluster, d.flux.namespace, tenant.shard),
         "spec": {
             "chart": chart_obj,
+            "install": install,
             "interval": d.vcluster.interval,
             # In the Flux namespace, beside its chart source (no cross-namespace
             # reference); installed into the vcluster's own namespace.
             "releaseName": names.vcluster,
-            "targetNamespace": names.vcluster,
+            # helm-controller, too, impersonates --default-service-account in the
+            # HelmRelease's namespace under the lockdown: name its own account.
+            "serviceAccountName": d.flux.helm_service_account,
             "storageNamespace": names.vcluster,
+            "targetNamespace": names.vcluster,
+            "upgrade": upgrade,
             "values": fleet_values(ctx, tenant),
         },
     }
@@ -167,7 +196,7 @@ class _Dir:
 
 
 def _flux_dir(ctx: Context, layout: FleetLayout, tenant: Tenant) -> list[RenderedFile]:
-    flux = tenant.defaults.flux
+    flux = netpol_v2.fleet_defaults(tenant).flux
     names = tenant.names
     platform = list(dict.fromkeys([*flux.vcluster_depends_on, *flux.network_policies_depends_on]))
     out = _Dir(layout.flux_dir(names))
@@ -180,7 +209,10 @@ def _flux_dir(ctx: Context, layout: FleetLayout, tenant: Tenant) -> list[Rendere
             ctx.flux_path(layout.vcluster_dir(names).path),
             tenant.shard,
             _depends(platform),
-            extra={"wait": True},
+            # wait: Ready only once every object it applied is (the HelmRelease
+            # after Helm's own wait for the StatefulSet): kustomize-controller
+            # v1.7.3 api/v1 "Wait ... When enabled, the HealthChecks are ignored".
+            extra={"retryInterval": flux.vcluster_retry_interval, "wait": True},
         ),
     )
     out.add(
@@ -205,7 +237,13 @@ def _vcluster_dir(ctx: Context, layout: FleetLayout, tenant: Tenant) -> list[Ren
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": names.vcluster}},
     )
     out.add("helmrelease.yaml", helm_release(ctx, tenant))
-    pairs = netpol.policies(ctx, tenant)
+    flux = netpol_v2.fleet_defaults(tenant).flux
+    out.add("serviceaccount.yaml", workload_service_account(tenant, flux))
+    if flux.repository is not None:
+        out.add(
+            "gitrepository.yaml", platform_source(flux.repository, names.vcluster, tenant.shard)
+        )
+    pairs = netpol_v2.policies(ctx, tenant)
     out.add(
         "networkpolicies.yaml",
         *(p for _, p in pairs),
@@ -231,8 +269,56 @@ def _tenant_dir(ctx: Context, layout: FleetLayout, tenant: Tenant) -> list[Rende
         ctx, tenant, ctx.flux_path(layout.workload_dir(names).path)
     )
     meta = _meta(workload["metadata"]["name"], names.vcluster, tenant.shard)
-    out.add("workload.yaml", {**workload, "metadata": meta})
+    out.add("workload.yaml", lockdown_workload(tenant, {**workload, "metadata": meta}))
     return out.done()
+
+
+def workload_service_account(tenant: Tenant, flux: FluxV2) -> Obj:
+    """The account the workload Kustomization names. kustomize-controller checks that
+    it exists on the host before pruning on deletion (``CanImpersonate``), and
+    impersonates it inside the vcluster, where vcluster's own manifests bind it."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": _meta(flux.workload_service_account, tenant.names.vcluster, None),
+    }
+
+
+def platform_source(repo: GitSource, namespace: str, shard: str | None) -> Obj:
+    """The platform repository in the vcluster namespace: the workload's source
+    without a cross-namespace reference (``--no-cross-namespace-refs``:
+    kustomize-controller v1.7.3 ``getSource`` refuses any other namespace)."""
+    spec: Obj = {"interval": repo.interval, "ref": {"branch": repo.branch}}
+    if repo.secret_ref is not None:
+        spec["secretRef"] = {"name": repo.secret_ref}
+    spec["url"] = repo.url
+    return {
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "GitRepository",
+        "metadata": _meta(repo.name, namespace, shard),
+        "spec": spec,
+    }
+
+
+def lockdown_workload(tenant: Tenant, ks: Obj) -> Obj:
+    """The workload Kustomization made lockdown-ready and safe to delete: its source
+    in its own namespace (when ``defaults.flux.repository`` is set), the account it
+    impersonates inside the vcluster, a retry interval, and a deletion policy.
+
+    Deletion: with Delete/MirrorPrune and an inventory, kustomize-controller's
+    ``finalize`` (v1.7.3 internal/controller/kustomization_controller.go) builds a
+    client from the kubeconfig Secret and returns the error, retrying, while it
+    cannot; the Secret and the API go with the vcluster, so removing a tenant could
+    leave the namespace Terminating. ``Orphan`` skips that (the objects die with
+    the vcluster)."""
+    flux = netpol_v2.fleet_defaults(tenant).flux
+    spec = dict(ks["spec"])
+    if flux.repository is not None:
+        spec["sourceRef"] = {"kind": "GitRepository", "name": flux.repository.name}
+    spec["serviceAccountName"] = flux.workload_service_account
+    spec["retryInterval"] = flux.workload_retry_interval
+    spec["deletionPolicy"] = flux.workload_deletion_policy
+    return {**ks, "spec": dict(sorted(spec.items()))}
 
 
 def _workload_dir(ctx: Context, layout: FleetLayout, tenant: Tenant) -> list[RenderedFile]:
@@ -275,6 +361,7 @@ def render_cluster(ctx: Context, cluster: Cluster) -> list[RenderedFile]:
     layout = fleet_layout(cluster)
     d = cluster.defaults
     flux = d.flux
+    assert isinstance(flux, FluxV2), "the fleet tree of a version 1 cluster"
     host = layout.host
     ns = flux.namespace
     shards: list[str | None] = list(cluster.shards) or [None]
@@ -346,6 +433,9 @@ COMPONENT = Component(
         "HelmRepository",
         "Namespace",
         "NetworkPolicy",
+        "CiliumNetworkPolicy",
+        "ServiceAccount",
+        "GitRepository",
         "ReferenceGrant",
         "ClusterRoleBinding",
         "HTTPRoute",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gitopsgen.model import Chart, deep_merge
+from gitopsgen.model import Chart, DefaultsV2, PlatformRegistration, deep_merge
 from gitopsgen.platform import Cluster, Tenant
 from gitopsgen.render.base import Component, Context, Obj, RenderedFile, kustomization, seed_layout
 
@@ -88,13 +88,54 @@ def auth_delegator(tenant: Tenant, subject: str) -> Obj:
     }
 
 
+def workload_binding(cluster_role: str, namespace: str, account: str) -> str:
+    """The ClusterRoleBinding, inside the vcluster, of the ServiceAccount the workload
+    Kustomization impersonates: kustomize-controller sets ``Impersonate.UserName`` to
+    ``system:serviceaccount:<its namespace>:<serviceAccountName>`` on the kubeconfig's
+    client (fluxcd/pkg runtime/v0.91.0 runtime/client/impersonator.go
+    ``setImpersonationConfig``, used by kustomize-controller v1.7.3). That user exists
+    in the vcluster only as this binding's subject; vcluster applies it itself at
+    start (``experimental.deploy.vcluster.manifests``: pkg/controllers/deploy/deploy.go,
+    v0.30.4), before any Kustomization impersonates it."""
+    return (
+        "apiVersion: rbac.authorization.k8s.io/v1\n"
+        "kind: ClusterRoleBinding\n"
+        "metadata:\n"
+        f"  name: flux-{account}\n"
+        "roleRef:\n"
+        "  apiGroup: rbac.authorization.k8s.io\n"
+        "  kind: ClusterRole\n"
+        f"  name: {cluster_role}\n"
+        "subjects:\n"
+        "  - kind: ServiceAccount\n"
+        f"    name: {account}\n"
+        f"    namespace: {namespace}\n"
+    )
+
+
+def _platform_values(platform: PlatformRegistration) -> Obj:
+    """``external.platform``: vcluster v0.30.4 config/config.go ``PlatformConfig``
+    (``apiKey``: ``PlatformAPIKey`` secretName/namespace, ``project``), read by
+    ``Config.GetPlatformConfig``."""
+    key: Obj = {"secretName": platform.api_key_secret}
+    if platform.api_key_namespace is not None:
+        key["namespace"] = platform.api_key_namespace
+    return {"platform": {"apiKey": key, "project": platform.project}}
+
+
 def fleet_values(ctx: Context, tenant: Tenant) -> Obj:
     """Version 2 values: the tenant's distro, the current MetalLB annotation
-    (``metallb.io/loadBalancerIPs``; the ``metallb.universe.tf`` one is deprecated),
-    then the defaults' and the tenant's own values deep-merged over them."""
+    (``metallb.io/loadBalancerIPs``; MetalLB v0.15.3 controller/service.go keeps the
+    ``metallb.universe.tf`` one only as ``DeprecatedAnnotationLoadBalancerIPs``), the
+    Service's externalTrafficPolicy, the in-vcluster binding of the workload's
+    ServiceAccount, the platform registration when configured, then the defaults'
+    and the tenant's own values deep-merged over them. Nothing else: the seed's
+    ``external.platform.apiServerHost/Port`` are read by nothing in vcluster."""
+    d = tenant.defaults
+    assert isinstance(d, DefaultsV2), "fleet values of a version 1 tenant"
     ip = tenant.ip
     name = tenant.names.vcluster
-    port = tenant.defaults.vcluster.api_port
+    port = d.vcluster.api_port
     distro: Obj
     if tenant.distro == "k3s":
         distro = {"k3s": {"enabled": True, "extraArgs": [f"--tls-san={ip}"]}}
@@ -105,17 +146,32 @@ def fleet_values(ctx: Context, tenant: Tenant) -> Obj:
         "proxy": {"extraSANs": [ip]},
         "service": {
             "annotations": {"metallb.io/loadBalancerIPs": ip},
-            "spec": {"type": "LoadBalancer"},
+            "spec": {
+                "type": "LoadBalancer",
+                "externalTrafficPolicy": d.vcluster.external_traffic_policy,
+            },
         },
     }
     if tenant.distro == "k3s":
         control_plane["statefulSet"] = ctx.part(_stateful_set)
+    flux = d.flux
     values: Obj = {
         "controlPlane": control_plane,
+        "experimental": {
+            "deploy": {
+                "vcluster": {
+                    "manifests": workload_binding(
+                        flux.workload_cluster_role, name, flux.workload_service_account
+                    )
+                }
+            }
+        },
         "exportKubeConfig": {"server": f"https://{name}.{name}:{port}"},
         "sync": ctx.part(_sync),
     }
-    defaults = tenant.defaults.vcluster.values
+    if d.vcluster.platform is not None:
+        values["external"] = ctx.part(_platform_values, d.vcluster.platform)
+    defaults = d.vcluster.values
     if defaults:
         values = deep_merge(values, defaults)
     if tenant.vcluster.values:
