@@ -395,6 +395,7 @@ class VclusterDefaultsV2(VclusterDefaults):
 
 
 CIDR = Annotated[str, Field(pattern=r"^[0-9.]+/[0-9]+$")]
+LabelPair = Annotated[str, Field(pattern=r"^[A-Za-z0-9][-A-Za-z0-9_./]*=[-A-Za-z0-9_.]*$")]
 
 
 class NetworkPoliciesV2(NetworkPolicies):
@@ -405,12 +406,12 @@ class NetworkPoliciesV2(NetworkPolicies):
         description="version 1 only: version 2 renders no allow-metallb (the speaker runs "
         "with host networking, so no pod selector matches it)",
     )
-    ingress_pod_label: str = Field(
+    ingress_pod_label: LabelPair = Field(
         "app.kubernetes.io/name=traefik",
         description="key=value label of the ingress controller pods",
     )
-    dns_pod_label: str = Field("k8s-app=kube-dns", description="key=value label of the DNS pods")
-    flux_pod_label: str = Field(
+    dns_pod_label: LabelPair = Field("k8s-app=kube-dns", description="key=value label of the DNS pods")
+    flux_pod_label: LabelPair = Field(
         "app=kustomize-controller",
         description="key=value label of kustomize-controller pods (a shard's: value-<shard>)",
     )

@@ -26,6 +26,7 @@ COMMANDS = {
     "ips": "gitopsgen.cli.tenants:ips",
     "hosts": "gitopsgen.cli.tenants:hosts",
     "import": "gitopsgen.cli.tenants:import_repo",
+    "migrate": "gitopsgen.cli.migrate:migrate",
 }
 
 
