@@ -10,7 +10,6 @@ import copy
 import json
 import textwrap
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import jsonschema

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.netpol_eval import Endpoint, Evaluator, policy_objects
 
 from gitopsgen.config import parse
 from gitopsgen.plan import render_outputs
+from support.netpol_eval import Endpoint, Evaluator, policy_objects
 
 SHARED_SEED_README = Path(__file__).resolve().parents[2] / "shared" / "seed" / "README.md"
 

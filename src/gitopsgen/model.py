@@ -410,7 +410,9 @@ class NetworkPoliciesV2(NetworkPolicies):
         "app.kubernetes.io/name=traefik",
         description="key=value label of the ingress controller pods",
     )
-    dns_pod_label: LabelPair = Field("k8s-app=kube-dns", description="key=value label of the DNS pods")
+    dns_pod_label: LabelPair = Field(
+        "k8s-app=kube-dns", description="key=value label of the DNS pods"
+    )
     flux_pod_label: LabelPair = Field(
         "app=kustomize-controller",
         description="key=value label of kustomize-controller pods (a shard's: value-<shard>)",
