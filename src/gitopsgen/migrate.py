@@ -149,7 +149,9 @@ def migrate_text(
         if output is not None:
             data["output"] = output
         if repository is not None:
-            defaults = data.setdefault("defaults", CommentedMap())
+            if "defaults" not in data:
+                data.insert(list(data.keys()).index("clusters"), "defaults", CommentedMap())
+            defaults = data["defaults"]
             flux = defaults.setdefault("flux", CommentedMap())
             repo = flux.setdefault("repository", CommentedMap())
             repo["url"] = repository
