@@ -164,7 +164,9 @@ def helm_release(ctx: Context, tenant: Tenant) -> Obj:
             # reference); installed into the vcluster's own namespace.
             "releaseName": names.vcluster,
             # helm-controller, too, impersonates --default-service-account in the
-            # HelmRelease's namespace under the lockdown: name its own account.
+            # HelmRelease's namespace under the lockdown, its own namespace included
+            # (helm-controller v1.4.5 internal/kube/impersonate.go
+            # DefaultServiceAccountName): name its own account.
             "serviceAccountName": d.flux.helm_service_account,
             "storageNamespace": names.vcluster,
             "targetNamespace": names.vcluster,
