@@ -105,31 +105,31 @@ def workload_ports(tenant: Tenant) -> tuple[int, ...]:
 
 def _specs(
     np: NetworkPoliciesV2,
-    vcluster: str,
     flux_ns: str,
     flux_label: str,
     ports: tuple[int, ...],
     platform: PlatformRegistration | None,
-) -> list[tuple[str, str, Obj]]:
-    """(name, comment, spec) of the plain NetworkPolicies of one vcluster namespace."""
-    every: Obj = {}
-    control_plane: Obj = {"matchLabels": {RELEASE: vcluster}}
-    synced: Obj = {"matchLabels": {MANAGED_BY: vcluster}}
+) -> list[tuple[str, str, str, Obj]]:
+    """(name, comment, whom it selects, rest of the spec) of the plain NetworkPolicies
+    of a vcluster namespace: the same for every tenant with these settings, so made
+    once per build (``Context.part``); :func:`policies` adds each tenant's selector."""
+    every, control_plane, synced = "every", RELEASE, MANAGED_BY
     api = np.vcluster_api_port
     both = ["Ingress", "Egress"]
-    out: list[tuple[str, str, Obj]] = [
+    out: list[tuple[str, str, str, Obj]] = [
         (
             "default-deny",
             "Default deny: nothing enters or leaves a pod of this namespace unless a\n"
             "policy below allows it",
-            {"podSelector": every, "policyTypes": both},
+            every,
+            {"policyTypes": both},
         ),
         (
             "allow-same-namespace",
             "The control plane and its synced pods talk freely (the tenant's pods, its\n"
             "CoreDNS, the API they reach through the in-vcluster kubernetes Service)",
+            every,
             {
-                "podSelector": every,
                 "policyTypes": both,
                 "ingress": [{"from": [{"podSelector": {}}]}],
                 "egress": [{"to": [{"podSelector": {}}]}],
@@ -138,8 +138,8 @@ def _specs(
         (
             "allow-dns-egress",
             f"DNS: every pod may query the cluster DNS in {np.dns_namespace}",
+            every,
             {
-                "podSelector": every,
                 "policyTypes": ["Egress"],
                 "egress": [
                     {
@@ -157,8 +157,8 @@ def _specs(
             "Flux's kustomize-controller applies the tenant's workload through the\n"
             "vcluster API (the kubeconfig Secret's Service); no other pod of the Flux\n"
             "namespace",
+            control_plane,
             {
-                "podSelector": control_plane,
                 "policyTypes": ["Ingress"],
                 "ingress": [{"from": [_peer(flux_ns, flux_label)], "ports": _tcp(api)}],
             },
@@ -169,8 +169,8 @@ def _specs(
             "LoadBalancer (externalTrafficPolicy Local keeps the client's address);\n"
             "an ipBlock never matches a pod or node on Cilium, and the pod CIDR is\n"
             "excepted for CNIs where it would",
+            control_plane,
             {
-                "podSelector": control_plane,
                 "policyTypes": ["Ingress"],
                 "ingress": [
                     {
@@ -187,8 +187,8 @@ def _specs(
             "allow-ingress-to-workload",
             f"The ingress controller in {np.ingress_namespace} reaches synced workload pods\n"
             "on the routed ports only (not the vcluster API)",
+            synced,
             {
-                "podSelector": synced,
                 "policyTypes": ["Ingress"],
                 "ingress": [
                     {
@@ -201,8 +201,8 @@ def _specs(
         (
             "allow-prometheus-scraping",
             f"Prometheus in {np.prometheus_namespace} scrapes metrics",
+            every,
             {
-                "podSelector": every,
                 "policyTypes": ["Ingress"],
                 "ingress": [{"from": [_peer(np.prometheus_namespace, None)]}],
             },
@@ -213,8 +213,8 @@ def _specs(
             (
                 "allow-apiserver-egress",
                 "The control plane syncs through the host API server",
+                control_plane,
                 {
-                    "podSelector": control_plane,
                     "policyTypes": ["Egress"],
                     "egress": [
                         {
@@ -230,8 +230,8 @@ def _specs(
             (
                 "allow-platform-egress",
                 "The control plane registers with vCluster Platform",
+                control_plane,
                 {
-                    "podSelector": control_plane,
                     "policyTypes": ["Egress"],
                     "egress": [{"to": [_peer(platform.namespace, None)]}],
                 },
@@ -242,14 +242,25 @@ def _specs(
             (
                 "allow-workload-egress",
                 "Tenant pods may reach these destinations outside the cluster",
+                synced,
                 {
-                    "podSelector": synced,
                     "policyTypes": ["Egress"],
                     "egress": [{"to": [{"ipBlock": {"cidr": c}} for c in np.egress_cidrs]}],
                 },
             )
         )
     return out
+
+
+def _shared_specs(
+    settings: str,
+    flux_ns: str,
+    flux_label: str,
+    ports: tuple[int, ...],
+    platform: PlatformRegistration | None,
+) -> list[tuple[str, str, str, Obj]]:
+    np = NetworkPoliciesV2.model_validate_json(settings)
+    return _specs(np, flux_ns, flux_label, ports, platform)
 
 
 def _block(cidr: str, excepted: list[str]) -> Obj:
@@ -281,15 +292,24 @@ def policies(ctx: Context, tenant: Tenant) -> list[tuple[str, Obj]]:
     d = fleet_defaults(tenant)
     np = d.network_policies
     ns = tenant.names.vcluster
-    specs = _specs(
-        np,
-        ns,
+    key = np.model_dump_json()  # hashable: the settings have list fields
+    specs = ctx.part(
+        _shared_specs,
+        key,
         d.flux.namespace,
         flux_pod_label(np, tenant.shard),
         workload_ports(tenant),
         d.vcluster.platform,
     )
-    out = [(comment, _policy(ns, name, spec)) for name, comment, spec in specs]
+    selectors = {
+        "every": {},
+        RELEASE: {"matchLabels": {RELEASE: ns}},
+        MANAGED_BY: {"matchLabels": {MANAGED_BY: ns}},
+    }
+    out = [
+        (comment, _policy(ns, name, {"podSelector": selectors[whom], **rest}))
+        for name, comment, whom, rest in specs
+    ]
     if np.cni == "cilium":
         out.append(
             (
