@@ -403,3 +403,25 @@ def test_repository_source_in_each_vcluster_namespace() -> None:
         assert r["spec"]["secretRef"] == {"name": "platform-git"}
         shard = r["metadata"]["labels"]["sharding.fluxcd.io/key"]
         assert shard in {"s1", "s2"}
+
+
+@pytest.mark.parametrize(
+    ("policies", "message"),
+    [
+        ("cni: generic", "4:5: defaults.networkPolicies: value error, cni: generic needs"),
+        ("egressCidrs: [10.0.0.1/8]", "4:18: defaults.networkPolicies.egressCidrs: value error"),
+        ("apiFromCidrs: [not-a-cidr]", "defaults.networkPolicies.apiFromCidrs[0]: 'not-a-cidr'"),
+        ("fluxPodLabel: no-equals-sign", "defaults.networkPolicies.fluxPodLabel"),
+    ],
+)
+def test_bad_network_settings_are_located_errors(policies: str, message: str) -> None:
+    from gitopsgen.errors import ConfigError
+
+    text = (
+        "version: 2\ndefaults:\n  networkPolicies:\n"
+        + "".join(f"    {line}\n" for line in policies.split("\n"))
+        + "clusters:\n  - name: a\n    pool: [10.10.0.0/24]\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        parse(text)
+    assert any(message in line for line in info.value.lines()), info.value.lines()

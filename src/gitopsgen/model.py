@@ -8,9 +8,10 @@ Cross-field rules (unique names, addresses inside the pool, ...) live in
 
 from __future__ import annotations
 
+from ipaddress import ip_network
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from gitopsgen.layout import NAME_MAX
@@ -444,6 +445,26 @@ class NetworkPoliciesV2(NetworkPolicies):
         default_factory=lambda: [6443, 443],
         description="host API server endpoint ports (after the kubernetes Service's DNAT)",
     )
+
+
+    @field_validator("api_from_cidrs", "api_from_except", "egress_cidrs", "api_server_cidrs")
+    @classmethod
+    def _cidrs(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            try:
+                ip_network(cidr, strict=True)
+            except ValueError as exc:
+                raise ValueError(f"{cidr!r} is not a CIDR ({exc})") from None
+        return value
+
+    @model_validator(mode="after")
+    def _api_server_reachable(self) -> NetworkPoliciesV2:
+        if self.cni == "generic" and not self.api_server_cidrs:
+            raise ValueError(
+                "cni: generic needs apiServerCidrs (the host API server's endpoint addresses): "
+                "without them the vcluster control plane cannot reach the host API"
+            )
+        return self
 
 
 class DefaultsV2(Defaults):
