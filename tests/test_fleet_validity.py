@@ -425,3 +425,21 @@ def test_bad_network_settings_are_located_errors(policies: str, message: str) ->
     with pytest.raises(ConfigError) as info:
         parse(text)
     assert any(message in line for line in info.value.lines()), info.value.lines()
+
+
+def test_auth_delegator_names_the_charts_service_account() -> None:
+    """chart/templates/serviceaccount.yaml (v0.30.4): vc-<release>, or
+    controlPlane.advanced.serviceAccount.name when the values set it."""
+    crbs = [d for d in _docs("seed-v2") if d["kind"] == "ClusterRoleBinding"]
+    assert [s["name"] for c in crbs for s in c["subjects"]] == ["vc-vcluster-b"]
+    text = SEED_V2.replace(
+        "{name: b, ip: 172.18.0.211, vcluster: {distro: k3s, authDelegator: true}}",
+        "{name: b, ip: 172.18.0.211, vcluster: {authDelegator: true, values: "
+        "{controlPlane: {advanced: {serviceAccount: {name: cp-b}}}}}}",
+    )
+    config, _ = parse(text)
+    docs = [d for f in render_outputs(config, "./generated") for d in f.docs]
+    (crb,) = [d for d in docs if d["kind"] == "ClusterRoleBinding"]
+    assert crb["subjects"] == [
+        {"kind": "ServiceAccount", "name": "cp-b", "namespace": "vcluster-b"}
+    ]

@@ -446,7 +446,6 @@ class NetworkPoliciesV2(NetworkPolicies):
         description="host API server endpoint ports (after the kubernetes Service's DNAT)",
     )
 
-
     @field_validator("api_from_cidrs", "api_from_except", "egress_cidrs", "api_server_cidrs")
     @classmethod
     def _cidrs(cls, value: list[str]) -> list[str]:

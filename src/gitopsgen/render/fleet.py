@@ -238,7 +238,8 @@ def _vcluster_dir(ctx: Context, layout: FleetLayout, tenant: Tenant) -> list[Ren
         "namespace.yaml",
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": names.vcluster}},
     )
-    out.add("helmrelease.yaml", helm_release(ctx, tenant))
+    release_doc = helm_release(ctx, tenant)
+    out.add("helmrelease.yaml", release_doc)
     flux = netpol_v2.fleet_defaults(tenant).flux
     out.add("serviceaccount.yaml", workload_service_account(tenant, flux))
     if flux.repository is not None:
@@ -253,7 +254,12 @@ def _vcluster_dir(ctx: Context, layout: FleetLayout, tenant: Tenant) -> list[Ren
     )
     out.add("referencegrant.yaml", gateway.grant(tenant))
     if tenant.vcluster.auth_delegator:
-        out.add("clusterrolebinding.yaml", vcluster.auth_delegator(tenant, names.service_account))
+        # The chart's control-plane ServiceAccount: vc-<release>, unless the values
+        # name another (chart/templates/serviceaccount.yaml, v0.30.4).
+        release = release_doc["spec"]["values"]
+        advanced = release.get("controlPlane", {}).get("advanced", {})
+        subject = advanced.get("serviceAccount", {}).get("name") or names.service_account
+        out.add("clusterrolebinding.yaml", vcluster.auth_delegator(tenant, subject))
     return out.done()
 
 
