@@ -92,8 +92,10 @@ def _policy(namespace: str, name: str, spec: Obj) -> Obj:
 
 
 def flux_pod_label(np: NetworkPoliciesV2, shard: str | None) -> str:
-    """The kustomize-controller pods that reconcile the tenant: a shard's own
-    (the Flux Operator renames a shard's pods' ``app`` label to
+    """The kustomize-controller pods that reconcile the tenant: ``app:
+    kustomize-controller`` (the Deployment's pod template, flux-operator
+    config/data/flux/v2.7.5/kustomize-controller.yaml), a shard's own for a sharded
+    tenant (the Flux Operator renames a shard's pods' ``app`` label to
     ``kustomize-controller-<shard>``: internal/builder/templates.go, v0.58)."""
     return np.flux_pod_label if shard is None else f"{np.flux_pod_label}-{shard}"
 
