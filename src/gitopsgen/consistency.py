@@ -190,7 +190,13 @@ def find_inconsistencies(
                 )
             )
         path = spec.get("path")
-        if isinstance(path, str):
+        source = spec.get("sourceRef")
+        source_ns = (source.get("namespace") if isinstance(source, dict) else None) or (
+            obj.id.namespace
+        )
+        # A tenant's own workload builds a path of the tenant's own source (in its
+        # namespace), not of the generated tree.
+        if isinstance(path, str) and source_ns == flux_namespace:
             rel = _relative_to_root(path, flux_root)
             if rel is None:
                 problems.append(

@@ -64,10 +64,6 @@ class Comparison:
     old: dict[str, bytes] = field(default_factory=dict)  # disk bytes of changed files
     state: DiskState = field(default_factory=DiskState)
 
-    @property
-    def in_sync(self) -> bool:
-        return not (self.missing or self.changed or self.stale or self.conflicts)
-
 
 def scan(root: Path) -> DiskState:
     state = DiskState()

@@ -23,9 +23,9 @@ import posixpath
 from collections.abc import Sequence
 
 from gitopsgen.layout import FleetLayout, Spot
-from gitopsgen.model import Chart, FluxV2, GitSource, HelmRemediation, SourceRef
+from gitopsgen.model import Chart, FluxV2, HelmRemediation, PlatformRepository, SourceRef
 from gitopsgen.platform import Cluster, Tenant
-from gitopsgen.render import gateway, netpol_v2, vcluster
+from gitopsgen.render import netpol_v2, vcluster, workloads
 from gitopsgen.render import tenant as sample
 from gitopsgen.render.base import (
     FLUX_KUSTOMIZATION_API,
@@ -241,7 +241,8 @@ def _vcluster_dir(ctx: Context, layout: FleetLayout, tenant: Tenant) -> list[Ren
     release_doc = helm_release(ctx, tenant)
     out.add("helmrelease.yaml", release_doc)
     flux = netpol_v2.fleet_defaults(tenant).flux
-    out.add("serviceaccount.yaml", workload_service_account(tenant, flux))
+    if not workloads.host_access(tenant):  # which holds the account otherwise
+        out.add("serviceaccount.yaml", workload_service_account(tenant))
     if flux.repository is not None:
         out.add(
             "gitrepository.yaml", platform_source(flux.repository, names.vcluster, tenant.shard)
@@ -252,7 +253,9 @@ def _vcluster_dir(ctx: Context, layout: FleetLayout, tenant: Tenant) -> list[Ren
         *(p for _, p in pairs),
         comments=tuple(c for c, _ in pairs),
     )
-    out.add("referencegrant.yaml", gateway.grant(tenant))
+    grant = workloads.reference_grant(tenant)
+    if grant is not None:
+        out.add("referencegrant.yaml", grant)
     if tenant.vcluster.auth_delegator:
         # The chart's control-plane ServiceAccount: vc-<release>, unless the values
         # name another (chart/templates/serviceaccount.yaml, v0.30.4).
@@ -266,13 +269,27 @@ def _vcluster_dir(ctx: Context, layout: FleetLayout, tenant: Tenant) -> list[Ren
 def _tenant_dir(ctx: Context, layout: FleetLayout, tenant: Tenant) -> list[RenderedFile]:
     names = tenant.names
     out = _Dir(layout.tenant_dir(names))
-    out.add(
-        "namespace.yaml",
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": names.tenant}},
-    )
-    route = sample.route(tenant)
-    route = {**route, "metadata": {**route["metadata"], "namespace": names.tenant}}
-    out.add("httproute.yaml", route)
+    ns_meta: Obj = {"name": names.tenant}
+    labels = workloads.tenant_namespace_labels(tenant)
+    if labels is not None:
+        ns_meta["labels"] = labels
+    out.add("namespace.yaml", {"apiVersion": "v1", "kind": "Namespace", "metadata": ns_meta})
+    if workloads.has_own_routes(tenant):
+        routes = workloads.route_objects(tenant)
+        if routes:
+            out.add("httproute.yaml", *routes)
+    else:
+        route = sample.route(tenant)
+        route = {**route, "metadata": {**route["metadata"], "namespace": names.tenant}}
+        out.add("httproute.yaml", route)
+    if workloads.has_own_workloads(tenant):
+        # The tenant's own sources and workloads, in vcluster-<n> (render/workloads.py).
+        def own_meta(name: str, namespace: str) -> Obj:
+            return _meta(name, namespace, tenant.shard)
+
+        for file, docs in workloads.tenant_files(tenant, own_meta, shard_labels(tenant.shard)):
+            out.add(file, *(harden_own(tenant, d) for d in docs))
+        return out.done()
     workload = sample.workload_kustomization(
         ctx, tenant, ctx.flux_path(layout.workload_dir(names).path)
     )
@@ -281,18 +298,20 @@ def _tenant_dir(ctx: Context, layout: FleetLayout, tenant: Tenant) -> list[Rende
     return out.done()
 
 
-def workload_service_account(tenant: Tenant, flux: FluxV2) -> Obj:
-    """The account the workload Kustomization names. kustomize-controller checks that
-    it exists on the host before pruning on deletion (``CanImpersonate``), and
-    impersonates it inside the vcluster, where vcluster's own manifests bind it."""
+def workload_service_account(tenant: Tenant) -> Obj:
+    """The account the workload Kustomizations name (``tenant-<n>`` in
+    ``vcluster-<n>``). kustomize-controller checks that it exists on the host before
+    pruning on deletion (``CanImpersonate``), and impersonates it inside the vcluster,
+    where vcluster's own manifests bind it (render/workloads.py ``vcluster_access``)."""
+    names = tenant.names
     return {
         "apiVersion": "v1",
         "kind": "ServiceAccount",
-        "metadata": _meta(flux.workload_service_account, tenant.names.vcluster, None),
+        "metadata": _meta(names.workload_service_account, names.vcluster, None),
     }
 
 
-def platform_source(repo: GitSource, namespace: str, shard: str | None) -> Obj:
+def platform_source(repo: PlatformRepository, namespace: str, shard: str | None) -> Obj:
     """The platform repository in the vcluster namespace: the workload's source
     without a cross-namespace reference (``--no-cross-namespace-refs``:
     kustomize-controller v1.7.3 ``getSource`` refuses any other namespace)."""
@@ -316,20 +335,37 @@ def lockdown_workload(tenant: Tenant, ks: Obj) -> Obj:
     Deletion: with Delete/MirrorPrune and an inventory, kustomize-controller's
     ``finalize`` (v1.7.3 internal/controller/kustomization_controller.go) builds a
     client from the kubeconfig Secret and returns the error, retrying, while it
-    cannot; the Secret and the API go with the vcluster, so removing a tenant could
-    leave the namespace Terminating. ``Orphan`` skips that (the objects die with
-    the vcluster)."""
+    cannot; the Secret and the API go with the vcluster. Without a
+    serviceAccountName (the seed) ``CanImpersonate`` is always true and that error
+    repeats until someone removes the finalizer, leaving the namespace Terminating;
+    with one it ends only once the account is deleted. ``Orphan`` never needs the
+    vcluster (its objects die with it)."""
     flux = netpol_v2.fleet_defaults(tenant).flux
     spec = dict(ks["spec"])
     if flux.repository is not None:
         spec["sourceRef"] = {"kind": "GitRepository", "name": flux.repository.name}
-    spec["serviceAccountName"] = flux.workload_service_account
+    spec["serviceAccountName"] = tenant.names.workload_service_account
     spec["retryInterval"] = flux.workload_retry_interval
     spec["deletionPolicy"] = flux.workload_deletion_policy
     return {**ks, "spec": dict(sorted(spec.items()))}
 
 
+def harden_own(tenant: Tenant, doc: Obj) -> Obj:
+    """A tenant's own Kustomization that applies into its vcluster gets the same
+    retry interval and deletion policy as the sample workload (see
+    :func:`lockdown_workload`); everything else is returned as it is."""
+    spec = doc.get("spec") or {}
+    if doc.get("kind") != "Kustomization" or "kubeConfig" not in spec:
+        return doc
+    flux = netpol_v2.fleet_defaults(tenant).flux
+    spec = {**spec, "retryInterval": flux.workload_retry_interval}
+    spec["deletionPolicy"] = flux.workload_deletion_policy
+    return {**doc, "spec": dict(sorted(spec.items()))}
+
+
 def _workload_dir(ctx: Context, layout: FleetLayout, tenant: Tenant) -> list[RenderedFile]:
+    if workloads.has_own_workloads(tenant):
+        return []  # no sample workload: the tenant brings its own
     wl = tenant.defaults.workload
     return sample.workload_files(ctx, layout.workload_dir(tenant.names), wl)
 
@@ -439,6 +475,11 @@ COMPONENT = Component(
         "HTTPRoute",
         "Deployment",
         "Service",
+        "GitRepository",
+        "OCIRepository",
+        "ServiceAccount",
+        "Role",
+        "RoleBinding",
     ),
     per_tenant=render_tenant,
     per_cluster=render_cluster,

@@ -40,6 +40,7 @@ from ipaddress import ip_network
 
 from gitopsgen.model import DefaultsV2, NetworkPoliciesV2, PlatformRegistration
 from gitopsgen.platform import Tenant
+from gitopsgen.render import workloads
 from gitopsgen.render.base import Context, Obj
 
 NETPOL_API = "networking.k8s.io/v1"
@@ -101,8 +102,9 @@ def flux_pod_label(np: NetworkPoliciesV2, shard: str | None) -> str:
 
 
 def workload_ports(tenant: Tenant) -> tuple[int, ...]:
-    """The container ports the ingress controller may reach: the sample workload's."""
-    return (tenant.defaults.workload.port,)
+    """The pod ports the ingress controller may reach: those of the tenant's routes
+    (the sample route's when it keeps it), empty when it has none."""
+    return workloads.backend_ports(tenant)
 
 
 def _specs(
@@ -210,6 +212,9 @@ def _specs(
             },
         ),
     ]
+    if not ports:
+        # No routes: admit nothing (a rule without ports would admit every port).
+        out = [o for o in out if o[0] != "allow-ingress-to-workload"]
     if np.cni == "generic":
         out.append(
             (

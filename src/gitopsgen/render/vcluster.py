@@ -5,6 +5,7 @@ from __future__ import annotations
 from gitopsgen.model import Chart, DefaultsV2, PlatformRegistration, deep_merge
 from gitopsgen.platform import Cluster, Tenant
 from gitopsgen.render.base import Component, Context, Obj, RenderedFile, kustomization, seed_layout
+from gitopsgen.render.workloads import tenant_values
 
 SYNC_TO_HOST = ("pods", "services", "configMaps", "secrets", "endpoints", "persistentVolumeClaims")
 
@@ -108,31 +109,6 @@ def auth_delegator(tenant: Tenant, subject: str) -> Obj:
     }
 
 
-def workload_binding(cluster_role: str, namespace: str, account: str) -> str:
-    """The ClusterRoleBinding, inside the vcluster, of the ServiceAccount the workload
-    Kustomization impersonates: kustomize-controller sets ``Impersonate.UserName`` to
-    ``system:serviceaccount:<its namespace>:<serviceAccountName>`` on the kubeconfig's
-    client (fluxcd/pkg runtime/v0.91.0 runtime/client/impersonator.go
-    ``setImpersonationConfig``, used by kustomize-controller v1.7.3). That user exists
-    in the vcluster only as this binding's subject; vcluster applies it itself at
-    start (``experimental.deploy.vcluster.manifests``: pkg/controllers/deploy/deploy.go,
-    v0.30.4), before any Kustomization impersonates it."""
-    return (
-        "apiVersion: rbac.authorization.k8s.io/v1\n"
-        "kind: ClusterRoleBinding\n"
-        "metadata:\n"
-        f"  name: flux-{account}\n"
-        "roleRef:\n"
-        "  apiGroup: rbac.authorization.k8s.io\n"
-        "  kind: ClusterRole\n"
-        f"  name: {cluster_role}\n"
-        "subjects:\n"
-        "  - kind: ServiceAccount\n"
-        f"    name: {account}\n"
-        f"    namespace: {namespace}\n"
-    )
-
-
 def _platform_values(platform: PlatformRegistration) -> Obj:
     """``external.platform``: vcluster v0.30.4 config/config.go ``PlatformConfig``
     (``apiKey``: ``PlatformAPIKey`` secretName/namespace, ``project``), read by
@@ -147,9 +123,9 @@ def fleet_values(ctx: Context, tenant: Tenant) -> Obj:
     """Version 2 values: the tenant's distro, the current MetalLB annotation
     (``metallb.io/loadBalancerIPs``; MetalLB v0.15.3 controller/service.go keeps the
     ``metallb.universe.tf`` one only as ``DeprecatedAnnotationLoadBalancerIPs``), the
-    Service's externalTrafficPolicy, the in-vcluster binding of the workload's
-    ServiceAccount, the platform registration when configured, then the defaults'
-    and the tenant's own values deep-merged over them. Nothing else: the seed's
+    Service's externalTrafficPolicy, the platform registration when configured, the
+    tenant's quota and in-vcluster workload account (:func:`tenant_values`), then
+    the defaults' and the tenant's own values deep-merged over them. Nothing else: the seed's
     ``external.platform.apiServerHost/Port`` are read by nothing in vcluster."""
     d = tenant.defaults
     assert isinstance(d, DefaultsV2), "fleet values of a version 1 tenant"
@@ -174,23 +150,18 @@ def fleet_values(ctx: Context, tenant: Tenant) -> Obj:
     }
     if tenant.distro == "k3s":
         control_plane["statefulSet"] = ctx.part(_stateful_set)
-    flux = d.flux
     values: Obj = {
         "controlPlane": control_plane,
-        "experimental": {
-            "deploy": {
-                "vcluster": {
-                    "manifests": workload_binding(
-                        flux.workload_cluster_role, name, flux.workload_service_account
-                    )
-                }
-            }
-        },
         "exportKubeConfig": {"server": f"https://{name}.{name}:{port}"},
         "sync": ctx.part(_sync),
     }
     if d.vcluster.platform is not None:
         values["external"] = ctx.part(_platform_values, d.vcluster.platform)
+    # The tenant's quota profile and the in-vcluster account its workloads (or the
+    # sample workload) impersonate (render/workloads.py).
+    own = tenant_values(tenant)
+    if own:
+        values = deep_merge(values, own)
     defaults = d.vcluster.values
     if defaults:
         values = deep_merge(values, defaults)
