@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from gitopsgen.cli.common import config_option, err
+from gitopsgen.cli.common import config_option, err, resolve_config
 
 
 @click.command("migrate")
@@ -30,7 +30,7 @@ from gitopsgen.cli.common import config_option, err
     help="With --output: move the old tree to DIR first, so that build updates it in place.",
 )
 def migrate(
-    config: str, dry_run: bool, repository: str | None, output: str | None, move_output: bool
+    config: str | None, dry_run: bool, repository: str | None, output: str | None, move_output: bool
 ) -> None:
     """Rewrite tenants.yaml (version 1) as version 2, in place.
 
@@ -46,6 +46,7 @@ def migrate(
 
     if move_output and output is None:
         raise click.UsageError("--move-output needs --output DIR")
+    config = resolve_config(config)
     path = Path(config)
     with locked(path):
         result = migrate_text(_read(config), config, repository=repository, output=output)

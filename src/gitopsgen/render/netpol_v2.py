@@ -188,7 +188,7 @@ def _specs(
             },
         ),
         (
-            "allow-ingress-to-workload",
+            "allow-traefik-ingress",
             f"The ingress controller in {np.ingress_namespace} reaches synced workload pods\n"
             "on the routed ports only (not the vcluster API)",
             synced,
@@ -214,7 +214,10 @@ def _specs(
     ]
     if not ports:
         # No routes: admit nothing (a rule without ports would admit every port).
-        out = [o for o in out if o[0] != "allow-ingress-to-workload"]
+        out = [
+            (n, c, w, {**r, "ingress": []} if n == "allow-traefik-ingress" else r)
+            for n, c, w, r in out
+        ]
     if np.cni == "generic":
         out.append(
             (
