@@ -72,6 +72,7 @@ CONFIGS = {
     "seed-v2": SEED_V2,
     "everything": EVERYTHING,
     "examples/fleet": (REPO / "examples" / "fleet" / "tenants.yaml").read_text(),
+    "examples/workloads": (REPO / "examples" / "workloads" / "tenants.yaml").read_text(),
 }
 
 
@@ -84,7 +85,11 @@ def _docs(name: str) -> tuple[dict[str, Any], ...]:
 
 
 def _kind(name: str, kind: str) -> list[dict[str, Any]]:
-    return [d for d in _docs(name) if d["kind"] == kind]
+    """The objects of ``kind``; for HelmRelease the vclusters' (not a tenant's own)."""
+    found = [d for d in _docs(name) if d["kind"] == kind]
+    if kind == "HelmRelease":
+        found = [d for d in found if d["metadata"]["namespace"] == FLUX_NS]
+    return found
 
 
 def _walk_deprecated(
@@ -233,7 +238,7 @@ def test_cilium_policy_shape() -> None:
 FLUX_NS = "flux-system"
 
 
-@pytest.mark.parametrize("name", ["seed-v2", "everything", "examples/fleet"])
+@pytest.mark.parametrize("name", ["seed-v2", "everything", "examples/fleet", "examples/workloads"])
 def test_lockdown_service_accounts(name: str) -> None:
     """Every Kustomization and HelmRelease names a serviceAccountName; in the Flux
     namespace Flux's own (bound to cluster-admin by Flux's cluster-reconciler
@@ -255,6 +260,13 @@ def test_lockdown_service_accounts(name: str) -> None:
             for s in doc["subjects"]
         }
         bound[release["spec"]["targetNamespace"]] = subjects
+    host_bound = {
+        (d["metadata"]["namespace"], s["namespace"], s["name"])
+        for d in docs
+        if d["kind"] == "RoleBinding"
+        for s in d["subjects"]
+        if s["kind"] == "ServiceAccount"
+    }
     flux_objects = [d for d in docs if d["kind"] in {"Kustomization", "HelmRelease"}]
     flux_objects = [d for d in flux_objects if "toolkit.fluxcd.io" in d["apiVersion"]]
     assert flux_objects
@@ -266,8 +278,11 @@ def test_lockdown_service_accounts(name: str) -> None:
             assert sa == expected
             continue
         assert (ns, sa) in accounts, obj["metadata"]
-        assert "kubeConfig" in obj["spec"]
-        assert (ns, sa) in bound[ns], (ns, sa, bound.get(ns))
+        if "kubeConfig" in obj["spec"]:
+            assert (ns, sa) in bound[ns], (ns, sa, bound.get(ns))  # inside the vcluster
+        else:  # a host workload: bound on the host, in its target namespace
+            target = obj["spec"]["targetNamespace"]
+            assert (target, ns, sa) in host_bound, (obj["metadata"], host_bound)
 
 
 def _source_refs(name: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
@@ -310,6 +325,7 @@ def test_without_a_repository_the_workload_reads_across_namespaces() -> None:
 
 
 def test_health_settings() -> None:
+    vcluster_targets = 0
     for name in CONFIGS:
         for ks in _kind(name, "Kustomization"):
             if "toolkit" not in ks["apiVersion"]:
@@ -317,13 +333,16 @@ def test_health_settings() -> None:
             spec, meta = ks["spec"], ks["metadata"]
             if meta["name"].startswith("vcluster-"):
                 assert spec["wait"] is True and spec["retryInterval"]
-            if meta["name"] == "workload":
+            if meta["name"] == "workload" or "kubeConfig" in spec:
+                # The sample's and a tenant's own Kustomizations into the vcluster.
                 assert spec["retryInterval"] == "1m"
                 assert spec["deletionPolicy"] == "Orphan"
                 assert spec["prune"] is True
+                vcluster_targets += 1
         for hr in _kind(name, "HelmRelease"):
             assert hr["spec"]["install"]["remediation"]["retries"] == 3
             assert hr["spec"]["upgrade"]["remediation"]["retries"] == 3
+    assert vcluster_targets > 10
 
 
 def test_defaults_are_changeable() -> None:
