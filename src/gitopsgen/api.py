@@ -112,13 +112,31 @@ def build(
     """Validate tenants.yaml, then write the generated tree (see ``gitopsgen build``)."""
     from gitopsgen.config import load
     from gitopsgen.consistency import verify
+    from gitopsgen.errors import OutputError
     from gitopsgen.plan import plan_project
-    from gitopsgen.tree import write
+    from gitopsgen.tree import lock, prepare, write
 
-    project = load(config_path(config), allow_outside=allow_outside, values_schema=values_schema)
-    plan = plan_project(project)
-    verify(plan, project)
-    result = write(plan, project.output_dir)
+    path = config_path(config)
+    # tenants.yaml is read and planned INSIDE the output directory's lock: a build
+    # that waited for the lock must not write a plan of an older tenants.yaml over
+    # the tree of a newer one (the last writer of tenants.yaml wins). The first
+    # load only finds the directory to lock.
+    first = load(path, allow_outside=allow_outside, values_schema=values_schema)
+    output = first.output_dir
+    if not output.exists():
+        # A first build: refuse an inconsistent plan before creating the directory.
+        verify(plan_project(first), first)
+    prepare(output)
+    with lock(output):
+        project = load(path, allow_outside=allow_outside, values_schema=values_schema)
+        if project.output_dir != output:
+            raise OutputError(
+                f"{path}: output changed from {output} to {project.output_dir} while "
+                "waiting for the build lock; run build again"
+            )
+        plan = plan_project(project)
+        verify(plan, project)
+        result = write(plan, project.output_dir, locked=True)
     return BuildResult(
         project.output_dir,
         result.written,

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from gitopsgen.errors import GitopsgenError, Problem
 from gitopsgen.identity import ObjectId, identify
+from gitopsgen.layout import TenantNames
 from gitopsgen.model import LABEL_PATTERN, SUBDOMAIN_PATTERN
 from gitopsgen.model import Flux as FluxDefaults
 
@@ -295,7 +296,8 @@ def depends_on_problems(doc: Document) -> Iterator[Problem]:
     tenants = data.get("tenants")
     for tenant in tenants if isinstance(tenants, list) else ():
         if isinstance(tenant, dict) and isinstance(tenant.get("name"), str):
-            generated |= {f"vcluster-{tenant['name']}", f"tenant-{tenant['name']}"}
+            derived = TenantNames(tenant["name"])
+            generated |= {derived.vcluster, derived.tenant}
     known = {e for e in external if isinstance(e, str)} | generated
     for key in ("vclusterDependsOn", "routesDependsOn", "networkPoliciesDependsOn"):
         names = flux.get(key)
