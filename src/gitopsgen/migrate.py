@@ -35,6 +35,7 @@ from gitopsgen.edit import EditError, _detect_indent, _roundtrip
 from gitopsgen.errors import ConfigError
 from gitopsgen.model import Config, ConfigV2
 from gitopsgen.platform import V1_CLUSTER
+from gitopsgen.reader import CommentedMap, CommentedSeq
 
 __all__ = ["Migration", "migrate_text"]
 
@@ -102,8 +103,6 @@ def migrate_text(
     config, _ = parse(text, label)  # located errors for a bad file, as every command
     if not isinstance(config, Config):
         raise EditError(f"{label}: already version {config.version}; nothing to migrate")
-    from ruamel.yaml.comments import CommentedMap, CommentedSeq
-
     yaml = _roundtrip()
     data = yaml.load(text)
     keys = list(data.keys())

@@ -55,14 +55,14 @@ def migrate(
             return
         if move_output and output is not None:
             from gitopsgen.config import load
+            from gitopsgen.fsio import move_tree
 
             old = load(config, allow_outside=True).output_dir
             new = path.parent / output
             if new.exists():
                 raise EditError(f"{new}: already exists; nothing was written")
             if old.is_dir():
-                new.parent.mkdir(parents=True, exist_ok=True)
-                old.rename(new)
+                move_tree(old, new)
                 click.echo(f"moved {old} to {new}")
         write_atomic(path, result.text)
     click.echo(
