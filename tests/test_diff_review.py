@@ -680,3 +680,30 @@ def test_the_reference_seed_migrates_with_no_change_to_the_cluster(tmp_path: Pat
     found = re.search(r"No change to the cluster: the (\d+) objects are the same", run.out)
     assert found is not None, run.out
     assert int(found.group(1)) > 60  # the tenants' objects and the platform's own
+
+
+def test_version_1_to_2_is_the_same_cluster(tmp_path: Path) -> None:
+    """After `gitopsgen migrate`, the version 1 host is the version 2 cluster
+    host-cluster: the namespaces stay (no destroys for them, no moves), and the cause
+    lists what the file says, not every default version 2 adds."""
+    repo = Repo(tmp_path / "repo").init(SEED_TENANTS)
+    assert invoke("migrate", "-c", str(repo.config), cwd=repo.root).code == 0
+    _, _, data = repo.formats()
+    namespaces = [
+        o
+        for t in data["tenants"]
+        for o in t["objects"]
+        if o["kind"] == "Namespace" and o["change"] != "changed"
+    ]
+    assert namespaces == []
+    assert "moves" not in _flags(data)
+    destroyed = {
+        (r["object"]["kind"], r["object"]["namespace"])
+        for r in data["risk"]
+        if r["flag"] == "destroys"
+    }
+    # the HelmRelease moves to the Flux namespace: the old object is pruned
+    assert destroyed == {("HelmRelease", f"vcluster-{n}") for n in "abc"}
+    keys = [c["key"] for c in data["inputs"]]
+    assert keys[0] == "version" and "tenants[a].vcluster.distro" in keys
+    assert not any(k.startswith("defaults.") for k in keys)  # defaults filled in, not written

@@ -42,7 +42,7 @@ from typing import Any, Literal, NamedTuple
 from gitopsgen.errors import ConfigError, GitopsgenError
 from gitopsgen.identity import ObjectId, identify
 from gitopsgen.layout import Layout, TenantNames
-from gitopsgen.model import AnyConfig
+from gitopsgen.model import AnyConfig, ConfigV2
 from gitopsgen.platform import Platform, Tenant, resolve
 from gitopsgen.reader import Document
 from gitopsgen.reader import Path as RawPath
@@ -370,6 +370,8 @@ def compare_configs(
     only = changed_tenants(old, new, old_root, new_root)
     old_side = side_from_config(old_label, old, old_root, only)
     new_side = side_from_config(new_label, new, new_root, only)
+    if old.version == 1 and new.version == 2:
+        _as_named_cluster(old_side, new)
     result = compare_sides(old_side, new_side)
     clusters = {
         name: str(attrs.get("cluster"))
@@ -379,6 +381,23 @@ def compare_configs(
     result.inputs = input_changes(old, new, old_doc, new_doc)
     count_inputs(result, result.inputs, clusters)
     return result
+
+
+def _as_named_cluster(side: Side, new: AnyConfig) -> None:
+    """A version 1 side against a version 2 file (``gitopsgen migrate``): its one
+    unnamed host cluster is the version 2 cluster named like its directory
+    (``host-cluster``), so an object that stays is the same object."""
+    from gitopsgen.layout import HOST, target_of
+    from gitopsgen.platform import V1_CLUSTER
+
+    if not isinstance(new, ConfigV2) or V1_CLUSTER not in {c.name for c in new.clusters}:
+        return
+    moved: dict[ObjectId, Located] = {}
+    for key, located in side.objects.items():
+        target = target_of(V1_CLUSTER, None if key.cluster == HOST else key.cluster)
+        ident = key._replace(cluster=target)
+        moved[ident] = located._replace(id=ident)
+    side.objects = moved
 
 
 def empty_side(label: str) -> Side:
@@ -668,6 +687,12 @@ def _is_deny(doc: Obj) -> bool:
     return "ingress" not in spec and "egress" not in spec and doc.get("kind") == "NetworkPolicy"
 
 
+def _rules(doc: Obj) -> bool:
+    """Whether a policy has any allow rule."""
+    spec = doc.get("spec")
+    return isinstance(spec, dict) and any(spec.get(k) for k in ("ingress", "egress"))
+
+
 def _policy_widens(f: FieldChange) -> bool:
     """Whether a field change of a network policy can allow traffic it did not."""
     segments = [s for s in f.segments if isinstance(s, str)]
@@ -733,7 +758,8 @@ def _object_risks(
     if kind in RBAC_KINDS and o.op != "removed":
         out.append(("access", f"cluster-scoped RBAC {o.op}: {o.id.display()}"))
     if kind in POLICY_KINDS:
-        if o.op == "added" and namespace != "added":
+        deny = o.new is not None and _is_deny(o.new.doc) and not _rules(o.new.doc)
+        if o.op == "added" and namespace != "added" and not deny:
             out.append(("access", f"{o.id.display()} added: policies add allowed traffic"))
         elif o.op == "removed" and namespace != "removed" and o.old and _is_deny(o.old.doc):
             out.append(("access", f"{o.id.display()} removed: it isolated its pods"))
@@ -1013,6 +1039,12 @@ def input_changes(
         npath: RawPath | None,
         scope: tuple[str, str | None],
     ) -> None:
+        # a key that only one version of the format has, filled in with its default
+        # and not written in the file (version 1 -> 2: every new default), is no change
+        unwritten_new = new_doc is not None and npath is not None and npath not in new_doc.values
+        unwritten_old = old_doc is not None and opath is not None and opath not in old_doc.values
+        if (op == "added" and unwritten_new) or (op == "removed" and unwritten_old):
+            return
         # an item added or removed reads as written in the file, not with its defaults
         if op == "added" and new_doc is not None and npath is not None:
             new_value = _raw(new_doc, npath, new_value)
