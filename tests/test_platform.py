@@ -69,9 +69,7 @@ def _changed(platform: Platform, name: str, defaults: Defaults) -> Platform:
     tenants = tuple(
         dataclasses.replace(t, defaults=defaults) if t.name == name else t for t in cluster.tenants
     )
-    return dataclasses.replace(
-        platform, clusters=(dataclasses.replace(cluster, tenants=tenants),)
-    )
+    return dataclasses.replace(platform, clusters=(dataclasses.replace(cluster, tenants=tenants),))
 
 
 @pytest.mark.parametrize(

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gitopsgen.config import Project
-from gitopsgen.emit import Shared, dump_stream
-from gitopsgen.model import AnyConfig
-from gitopsgen.platform import Platform, resolve
-from gitopsgen.render import Context, RenderedFile, render_platform
+# Only what every plan needs at import time: the tree and the cache read MANIFEST
+# and HEADER_PREFIX without importing the model (pydantic) or the renderers.
+if TYPE_CHECKING:
+    from gitopsgen.config import Project
+    from gitopsgen.emit import Shared
+    from gitopsgen.model import AnyConfig
+    from gitopsgen.platform import Platform
+    from gitopsgen.render import RenderedFile
 
 __all__ = [
     "MANIFEST",
@@ -64,6 +67,9 @@ class Plan(Mapping[str, PlannedFile]):
 
 def render_outputs(config: AnyConfig, flux_root: str) -> list[RenderedFile]:
     """Every generated file's objects."""
+    from gitopsgen.platform import resolve
+    from gitopsgen.render import Context, render_platform
+
     return render_platform(Context(resolve(config, flux_root)))
 
 
@@ -77,6 +83,8 @@ def _manifest(paths: list[str], source: str) -> bytes:
 
 
 def _emit(out: RenderedFile, header: str, shared: Shared) -> bytes:
+    from gitopsgen.emit import dump_stream
+
     return dump_stream(out.docs, header=header, comments=out.comments, shared=shared).encode()
 
 
@@ -99,10 +107,15 @@ def _containers(objects: list[Any]) -> set[int]:
 
 
 def make_plan(config: AnyConfig, flux_root: str, source: str = "tenants.yaml") -> Plan:
+    from gitopsgen.platform import resolve
+
     return plan_platform(resolve(config, flux_root), source)
 
 
 def plan_platform(platform: Platform, source: str = "tenants.yaml") -> Plan:
+    from gitopsgen.emit import Shared
+    from gitopsgen.render import Context, RenderedFile, render_platform
+
     header = header_line(source)
     files: dict[str, PlannedFile] = {}
     ctx = Context(platform)

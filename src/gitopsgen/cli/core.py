@@ -10,6 +10,7 @@ import click
 from gitopsgen.cli.common import config_option, err
 
 if TYPE_CHECKING:
+    from gitopsgen.cache import Entry
     from gitopsgen.config import Project
     from gitopsgen.report import Report
 
@@ -36,14 +37,18 @@ def build(config: str, allow_outside: bool, quiet: bool) -> None:
 
 def run_build(config: str, *, allow_outside: bool = False, quiet: bool = False) -> None:
     """What ``build`` does; add-tenant and remove-tenant call it after editing."""
+    from gitopsgen import cache
     from gitopsgen.config import load
     from gitopsgen.consistency import verify
     from gitopsgen.plan import plan_project
     from gitopsgen.tree import write
 
+    probe = cache.lookup(config, allow_outside)
     project = load(config, allow_outside=allow_outside)
     plan = plan_project(project)
     verify(plan, project)
+    if probe.entry is None or probe.entry.digests is None:
+        cache.remember(probe, project, plan)
     result = write(plan, project.output_dir)
     if not quiet:
         click.echo(
@@ -108,6 +113,11 @@ def check(config: str, allow_outside: bool, quiet: bool, fmt: str) -> None:
     file where build must write, or a missing wiring line), 2 on invalid input
     or an inconsistent tree.
     """
+    from gitopsgen import cache
+
+    probe = cache.lookup(config, allow_outside)
+    if probe.entry is not None and _cached_check(probe.entry, fmt, quiet):
+        return
     from gitopsgen.consistency import ConsistencyError, verify
     from gitopsgen.plan import plan_project
     from gitopsgen.report import check_report, consistency_report
@@ -126,6 +136,8 @@ def check(config: str, allow_outside: bool, quiet: bool, fmt: str) -> None:
         head = exc.lines()[0]
         _emit(consistency_report("check", config, str(exc.prefix), exc.problems, head), fmt, quiet)
         return
+    if probe.entry is None or probe.entry.digests is None:
+        cache.remember(probe, project, plan)
     result = compare(plan, project.output_dir)
     report = check_report(
         config=str(project.config_path),
@@ -139,6 +151,31 @@ def check(config: str, allow_outside: bool, quiet: bool, fmt: str) -> None:
     _emit(report, fmt, quiet)
 
 
+def _cached_check(entry: Entry, fmt: str, quiet: bool) -> bool:
+    """``check`` from the cache (see gitopsgen.cache): True when it reported; False
+    when the tree does not match the cached plan, and the full check must explain."""
+    from pathlib import Path
+
+    from gitopsgen import cache
+    from gitopsgen.report import check_report
+    from gitopsgen.wiring import check_links
+
+    comparison = cache.compare_digests(entry)
+    if comparison is None or entry.files is None:
+        return False
+    report = check_report(
+        config=entry.config_path,
+        output=Path(entry.output_dir),
+        files=entry.files,
+        tenants=entry.tenants,
+        comparison=comparison,
+        planned={},
+        wiring=check_links(cache.entry_links(entry), entry.source_name),
+    )
+    _emit(report, fmt, quiet)
+    return True
+
+
 @click.command()
 @config_option
 @_ALLOW_OUTSIDE
@@ -149,11 +186,17 @@ def validate(config: str, allow_outside: bool, quiet: bool, fmt: str) -> None:
 
     The same rules as build apply, including where the output directory may be.
     """
+    from gitopsgen import cache
     from gitopsgen.report import validate_report
 
+    probe = cache.lookup(config, allow_outside)
+    if probe.entry is not None:
+        _emit(validate_report(config, probe.entry.tenants), fmt, quiet)
+        return
     project = _load_or_report("validate", config, allow_outside, fmt, quiet)
     if project is None:
         return
+    cache.remember(probe, project)
     _emit(validate_report(config, len(project.config.tenants)), fmt, quiet)
 
 
