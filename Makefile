@@ -46,7 +46,7 @@ test: lint typecheck selfcheck hooks
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/run.py --fleet 2000,20000
 
 # The seed's muscle memory: make add-tenant TENANT_NAME=d [TENANT_IP=172.18.0.215]
 add-tenant: $(STAMP)
