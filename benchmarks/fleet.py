@@ -77,7 +77,7 @@ def fleet_yaml(n: int) -> str:
 
 def change_one_fleet_tenant(text: str, n: int) -> str:
     """The same file with the address of the middle tenant changed."""
-    name, _, _, ip = fleet_tenant(n // 2)
+    _, _, _, ip = fleet_tenant(n // 2)
     old = f"    ip: {ip}\n"
     octets = ip.split(".")
     new = f"    ip: {octets[0]}.{octets[1]}.255.{200 + (n // 2) % 50}\n"

@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fleet import change_one_fleet_tenant, fleet_yaml, kustomize_paths  # noqa: E402
+
 RESULTS = ROOT / "benchmarks" / "results" / "latest.json"
 DEFAULT_SIZES = (10, 100, 1000, 5000)
 QUICK_SIZES = (10, 100)
@@ -472,7 +473,7 @@ def verdicts(rows: list[Row], sizes: Sequence[int], fleet: Sequence[int] = ()) -
     seconds("add-tenant at 20,000 (fleet)", by.get((20000, "fleet add-tenant")), 1.5, no_fleet)
     seconds("validate at 10", by.get((10, "validate")), SMALL_LIMIT, "pass --sizes 10,...")
     seconds("check at 10", by.get((10, "check-nochange")), SMALL_LIMIT, "pass --sizes 10,...")
-    for op, (floor, limit) in FLOOR_TARGETS.items():
+    for op, (_, limit) in FLOOR_TARGETS.items():
         ratio(f"{op} at 1,000", by.get((1000, op)), limit, no_v1)
         ratio(f"{op} at 20,000 (fleet)", by.get((20000, f"fleet {op}")), limit, no_fleet)
     peak_rows = [r for r in rows if r.n == 20000 and r.op.startswith("fleet") and r.rss_mb]
