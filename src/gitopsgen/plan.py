@@ -17,14 +17,16 @@ if TYPE_CHECKING:
     from gitopsgen.emit import Shared
     from gitopsgen.model import AnyConfig
     from gitopsgen.platform import Platform
-    from gitopsgen.render import RenderedFile
+    from gitopsgen.render import Context, RenderedFile
 
 __all__ = [
     "MANIFEST",
     "Plan",
     "PlannedFile",
+    "emit_outputs",
     "header_line",
     "make_plan",
+    "manifest_file",
     "plan_platform",
     "render_outputs",
 ]
@@ -113,13 +115,31 @@ def make_plan(config: AnyConfig, flux_root: str, source: str = "tenants.yaml") -
 
 
 def plan_platform(platform: Platform, source: str = "tenants.yaml") -> Plan:
+    from gitopsgen.render import Context, render_platform
+
+    ctx = Context(platform)
+    files = emit_outputs(ctx, render_platform(ctx), source)
+    files[MANIFEST] = manifest_file(files, source)
+    return Plan(dict(sorted(files.items())))
+
+
+def manifest_file(paths: Iterable[str], source: str) -> PlannedFile:
+    """The manifest listing ``paths`` (the manifest itself is never listed)."""
+    from gitopsgen.render import RenderedFile
+
+    listed = sorted(p for p in paths if p != MANIFEST)
+    return PlannedFile(RenderedFile(MANIFEST, ()), _manifest(listed, source))
+
+
+def emit_outputs(
+    ctx: Context, rendered: Iterable[RenderedFile], source: str
+) -> dict[str, PlannedFile]:
+    """The bytes of every file in ``rendered`` (sorted by path), all rendered in ``ctx``."""
     from gitopsgen.emit import Shared
-    from gitopsgen.render import Context, RenderedFile, render_platform
 
     header = header_line(source)
     files: dict[str, PlannedFile] = {}
-    ctx = Context(platform)
-    outputs = sorted(render_platform(ctx), key=lambda o: o.path)
+    outputs = sorted(rendered, key=lambda o: o.path)
     # The parts renderers share between tenants (Context.part) are emitted once
     # per indent, and so is a file made only of shared documents. Both are keyed by
     # object identity, which is sound while ``outputs`` holds every document.
@@ -145,9 +165,7 @@ def plan_platform(platform: Platform, source: str = "tenants.yaml") -> Plan:
         else:
             data = _emit(out, header, parts)
         files[out.path] = PlannedFile(out, data)
-    manifest = RenderedFile(MANIFEST, ())
-    files[MANIFEST] = PlannedFile(manifest, _manifest(sorted(files), source))
-    return Plan(dict(sorted(files.items())))
+    return files
 
 
 def plan_project(project: Project) -> Plan:
