@@ -164,3 +164,25 @@ def test_the_key_covers_the_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     one = cache.key_for("tenants.yaml", raw, False)
     (fake / "a.py").write_text("x = 22\n")
     assert cache.key_for("tenants.yaml", raw, False) != one
+
+
+def test_a_flux_instance_is_always_judged_by_the_full_check(project: Callable[..., Path]) -> None:
+    """check_shards needs the model to judge a FluxInstance: never served cached."""
+    text = (Path(__file__).resolve().parents[1] / "examples/fleet/tenants.yaml").read_text()
+    text = text.replace(
+        "    shards: [s1, s2, s3]",
+        "    fluxInstance: flux/eu-1.yaml\n    shards: [s1, s2, s3]",
+    )
+    cfg = project(text)
+    repo = cfg.parent
+    instance = repo / "flux" / "eu-1.yaml"
+    instance.parent.mkdir()
+    body = "apiVersion: fluxcd.controlplane.io/v1\nkind: FluxInstance\nmetadata: {name: flux}\n"
+    instance.write_text(body + "spec:\n  sharding:\n    shards: [s1, s2, s3]\n")
+    assert invoke("build", "-q", cwd=repo).code == 0
+    first = invoke("check", cwd=repo)
+    assert first.code == 0, first.out + first.err
+    instance.write_text(body + "spec:\n  sharding:\n    shards: [s1, s2]\n")
+    second = invoke("check", cwd=repo)
+    assert second.code == 1
+    assert "s3" in second.out + second.err

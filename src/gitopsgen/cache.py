@@ -156,6 +156,9 @@ class Entry:
     source_name: str
     dirs: list[str]
     links: list[list[str]]  # [key, root_file, target, line] per wiring link
+    # check reads files that only the model says how to judge (a FluxInstance's
+    # shards): such a check is never served from the cache
+    check_needs_model: bool = False
     files: int | None = None  # planned content files (the manifest not counted)
     digests: dict[str, str] | None = None  # rel path -> digest, manifest included
 
@@ -305,7 +308,9 @@ def remember(probe: Probe, project: Project, plan: Mapping[str, Any] | None = No
         files = len(plan) - 1
         if len(plan) <= MAX_DIGESTS:
             digests = {rel: digest(f.data) for rel, f in plan.items()}
+    clusters = getattr(project.config, "clusters", ())
     entry = Entry(
+        check_needs_model=any(c.flux_instance is not None for c in clusters),
         tenants=len(project.config.tenants),
         config_path=str(project.config_path),
         output_dir=str(project.output_dir),

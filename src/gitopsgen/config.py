@@ -231,12 +231,21 @@ class _Pool:
     ranges: list[PoolRange]
     complete: bool  # every entry parsed and none overlaps
     reserved_for: dict[IPv4Address, str]
+    of: str = ""  # " of cluster eu-1" in version 2
+
+    @property
+    def described(self) -> str:
+        if not self.of:
+            return "the pool"
+        return f"the pool{self.of} ({', '.join(r.text for r in self.ranges)})"
 
     def outside(self, address: IPv4Address) -> bool:
         return self.complete and not in_pool(address, self.ranges)
 
 
-def _pool_problems(doc: Document, where: Path, owner: Any) -> tuple[list[Problem], _Pool]:
+def _pool_problems(
+    doc: Document, where: Path, owner: Any, of: str = ""
+) -> tuple[list[Problem], _Pool]:
     """The pool and reserved addresses of ``owner`` (the top level in version 1, a
     cluster in version 2) at ``where``: well-formed ranges that do not overlap, and
     reserved addresses inside the pool with one holder each."""
@@ -263,7 +272,7 @@ def _pool_problems(doc: Document, where: Path, owner: Any) -> tuple[list[Problem
                 )
                 break
         ranges.append(rng)
-    pool = _Pool(ranges, bool(ranges) and len(ranges) == len(entries), {})
+    pool = _Pool(ranges, bool(ranges) and len(ranges) == len(entries), {}, of)
 
     holders: dict[IPv4Address, tuple[str, Path]] = {}
     reserved = owner.get("reserved")
@@ -353,7 +362,7 @@ def _tenant_problems(
             if pool is not None:
                 addresses = seen.addresses.setdefault(id(pool), {})
                 if pool.outside(address):
-                    yield doc.problem(loc, f"{ip} is outside the pool")
+                    yield doc.problem(loc, f"{ip} is outside {pool.described}")
                 elif address in pool.reserved_for:
                     yield doc.problem(loc, f"{ip} is reserved for {pool.reserved_for[address]}")
                 elif address in addresses:
@@ -451,7 +460,8 @@ def _semantic_problems_v2(doc: Document) -> Iterator[Problem]:
                 continue
             where: Path = ("clusters", index)
             name = cluster.get("name")
-            problems, pool = _pool_problems(doc, where, cluster)
+            of = f" of cluster {name}" if isinstance(name, str) else ""
+            problems, pool = _pool_problems(doc, where, cluster, of)
             yield from problems
             problems, merged = _cluster_defaults_problems(
                 doc, index, top_defaults, cluster.get("defaults")

@@ -27,13 +27,11 @@ import stat
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
 
 from gitopsgen.config import parse
 from gitopsgen.errors import ConfigError, GitopsgenError
-from gitopsgen.ipam import in_pool, lowest_free, parse_address, parse_range
 from gitopsgen.layout import name_too_long
 from gitopsgen.locking import wait_for_flock
 from gitopsgen.model import NAME_PATTERN, AnyConfig, Config, Tenant, TenantV2
@@ -183,7 +181,7 @@ def _validate(text: str, label: str) -> tuple[AnyConfig, Document]:
 # ---------------------------------------------------------------- add
 
 
-def _check_name(name: str, config: Config, doc: Document, label: str) -> None:
+def _check_name(name: str, config: AnyConfig, doc: Document, label: str) -> None:
     if not _NAME.match(name):
         raise EditError(
             f"{name!r} is not a valid tenant name: use lowercase letters, digits and '-', "
@@ -192,43 +190,11 @@ def _check_name(name: str, config: Config, doc: Document, label: str) -> None:
     too_long = name_too_long(name)
     if too_long is not None:
         raise EditError(too_long)
-    for index, tenant in enumerate(config.tenants):
+    specs: list[Tenant | TenantV2] = list(config.tenants)
+    for index, tenant in enumerate(specs):
         if tenant.name == name:
             line, _ = doc.where(("tenants", index, "name"))
             raise EditError(f"tenant {name!r} already exists ({label}, line {line})")
-
-
-def _choose_address(ip: str | None, config: Config, doc: Document, label: str) -> str:
-    pool = [parse_range(text) for text in config.pool]
-    reserved = {parse_address(a): service for service, a in config.reserved.items()}
-    used = {parse_address(t.ip): (i, t.name) for i, t in enumerate(config.tenants)}
-    if ip is None:
-        # A CIDR's network and broadcast addresses are never picked automatically.
-        edges = [a for r in pool if "/" in r.text and len(r) > 2 for a in (r.first, r.last)]
-        free = lowest_free(pool, [*reserved, *used, *edges])
-        if free is None:
-            size = sum(len(r) for r in pool)
-            held = f"reserved ({len(reserved)}) or used by tenants ({len(used)})"
-            if edges:
-                held += f" or a CIDR's network or broadcast address ({len(edges)})"
-            raise EditError(
-                f"the pool {', '.join(config.pool)} is full: all {size} addresses are {held}; "
-                "widen pool in tenants.yaml or remove a tenant"
-            )
-        return str(free)
-    try:
-        address: IPv4Address = parse_address(ip)
-    except ValueError as exc:
-        raise EditError(str(exc)) from None
-    if not in_pool(address, pool):
-        raise EditError(f"{ip} is outside the pool ({', '.join(config.pool)})")
-    if address in reserved:
-        raise EditError(f"{ip} is reserved for {reserved[address]}")
-    if address in used:
-        index, holder = used[address]
-        line, _ = doc.where(("tenants", index, "ip"))
-        raise EditError(f"{ip} is already used by tenant {holder} ({label}, line {line})")
-    return str(address)
 
 
 def _ip_quote(lines: list[str], doc: Document, index: int) -> str:
@@ -239,13 +205,59 @@ def _ip_quote(lines: list[str], doc: Document, index: int) -> str:
     return char if char in ("'", '"') else ""
 
 
-def add_tenant(text: str, name: str, ip: str | None = None, label: str = "tenants.yaml") -> Edit:
-    """Append tenant ``name`` (with ``ip``, or the lowest free pool address)."""
+def _place(
+    config: AnyConfig,
+    doc: Document,
+    label: str,
+    name: str,
+    ip: str | None,
+    cluster: str | None,
+    shard: str | None,
+) -> list[tuple[str, str]]:
+    """The keys to write after ``name``: ``ip`` in version 1; ``cluster``, ``shard``
+    (when the cluster has shards) and ``ip`` in version 2, chosen where not given."""
+    from gitopsgen.placement import PlacementError, place
+    from gitopsgen.platform import resolve
+
+    platform = resolve(config, ".")
+    if isinstance(config, Config) and (cluster is not None or shard is not None):
+        raise EditError(
+            f"{label} is version 1 (one host cluster): --cluster and --shard need version 2"
+        )
+    try:
+        spot = place(platform, name, cluster=cluster, shard=shard, ip=ip)
+    except PlacementError as exc:
+        message = str(exc)
+        if exc.holder is not None:
+            specs: list[Tenant | TenantV2] = list(config.tenants)
+            index = next(i for i, t in enumerate(specs) if t.name == exc.holder)
+            line, _ = doc.where(("tenants", index, "ip"))
+            message += f" ({label}, line {line})"
+        raise EditError(message) from None
+    if isinstance(config, Config):
+        return [("ip", spot.ip)]
+    keys = [("cluster", spot.cluster.name)]
+    if spot.shard is not None:
+        keys.append(("shard", spot.shard))
+    return [*keys, ("ip", spot.ip)]
+
+
+def add_tenant(
+    text: str,
+    name: str,
+    ip: str | None = None,
+    label: str = "tenants.yaml",
+    *,
+    cluster: str | None = None,
+    shard: str | None = None,
+) -> Edit:
+    """Append tenant ``name``, placed where ``cluster``, ``shard`` and ``ip`` say,
+    the rest chosen (:func:`gitopsgen.placement.place`): the lowest free address,
+    and in version 2 the cluster and shard by rendezvous hashing."""
     config, doc = parse(text, label)
-    if not isinstance(config, Config):
-        raise EditError(f"{label}: add-tenant does not place tenants of version 2 files yet")
     _check_name(name, config, doc, label)
-    address = _choose_address(ip, config, doc, label)
+    keys = _place(config, doc, label, name, ip, cluster, shard)
+    address = dict(keys)["ip"]
     lines = text.splitlines(keepends=True)
     block = _block_sequence(lines, doc)
     if block is not None:
@@ -254,20 +266,26 @@ def add_tenant(text: str, name: str, ip: str | None = None, label: str = "tenant
         offset = block.content[last] - block.dash
         quote = _ip_quote(lines, doc, last)
         newline = "\r\n" if lines[0].endswith("\r\n") else "\n"
+        indent = " " * block.content[last]
         new = [
             " " * block.dash + "-" + " " * (offset - 1) + f"name: {_scalar(name)}{newline}",
-            " " * block.content[last] + f"ip: {_scalar(address, quote)}{newline}",
+            *(
+                f"{indent}{key}: {_scalar(value, quote if key == 'ip' else '')}{newline}"
+                for key, value in keys
+            ),
         ]
         head = lines[:stop]
         if head and not head[-1].endswith("\n"):
             head[-1] += newline
         new_text = "".join([*head, *new, *lines[stop:]])
     else:
-        new_text = _roundtrip_add(text, name, address)
+        new_text = _roundtrip_add(text, name, keys)
     new_config, _ = _validate(new_text, label)
     if not any(t.name == name and t.ip == address for t in new_config.tenants):
         raise AssertionError(f"edited tenants.yaml does not hold tenant {name}")  # pragma: no cover
-    return Edit(new_text, name, address, f"added tenant {name} ({address})")
+    where = ", ".join(v for k, v in keys if k != "ip")
+    summary = f"added tenant {name} ({address}" + (f" in {where}" if where else "") + ")"
+    return Edit(new_text, name, address, summary)
 
 
 # ---------------------------------------------------------------- remove
@@ -354,14 +372,15 @@ def _dump(yaml: Any, data: Any, text: str) -> str:
     return buffer.getvalue()
 
 
-def _roundtrip_add(text: str, name: str, address: str) -> str:
+def _roundtrip_add(text: str, name: str, keys: list[tuple[str, str]]) -> str:
     from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
     yaml = _roundtrip()
     data = yaml.load(text)
     entry = CommentedMap()
     entry["name"] = name
-    entry["ip"] = address
+    for key, value in keys:
+        entry[key] = value
     tenants = data.get("tenants")
     if isinstance(tenants, CommentedSeq):
         if tenants.fa.flow_style() and not tenants:

@@ -347,24 +347,18 @@ class TenantVclusterV2(TenantVcluster):
     )
 
 
-class TenantV2(_Model):
-    name: str = Field(
-        description="short name: tenant-<name> and vcluster-<name> (DNS-1123 label), unique "
-        "across clusters",
-        json_schema_extra={"pattern": NAME_PATTERN, "maxLength": NAME_MAX},
+class TenantV2(Tenant):
+    """A tenant of version 2: a version 1 tenant placed on a cluster and shard."""
+
+    ip: str = Field(
+        description="vcluster LoadBalancer address, inside its cluster's pool",
+        json_schema_extra={"format": "ipv4"},
     )
     cluster: str | None = Field(
         None, description="the host cluster; required when there is more than one"
     )
     shard: str | None = Field(
         None, description="the Flux shard; required when the cluster has shards"
-    )
-    ip: str = Field(
-        description="vcluster LoadBalancer address, inside its cluster's pool",
-        json_schema_extra={"format": "ipv4"},
-    )
-    hostname: str | None = Field(
-        None, description="route hostname; default tenant-<name>.<ingress domain>"
     )
     vcluster: TenantVclusterV2 = Field(default_factory=TenantVclusterV2)
 

@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gitopsgen.errors import ConfigError
 
@@ -171,13 +171,15 @@ def _shown(path: Path) -> str:
 
 
 def check_wiring(project: Project) -> list[WiringFinding]:
-    """Missing links (errors) and wiring files that do not exist (warnings)."""
-    return check_links(links(project), project.source_name)
+    """Missing links (errors) and wiring files that do not exist (warnings), and the
+    shards of each cluster's FluxInstance (:func:`check_shards`)."""
+    return check_shards(project) + check_links(links(project), project.source_name)
 
 
 def check_links(wanted: Iterable[Link], source_name: str) -> list[WiringFinding]:
-    """:func:`check_wiring` for links already derived (the cache of ``check`` keeps
-    them: deriving them needs the validated model; checking them reads the files)."""
+    """The links part of :func:`check_wiring`, for links already derived (the cache of
+    ``check`` keeps them: deriving them needs the validated model; checking them
+    reads the files)."""
     findings: list[WiringFinding] = []
     for link in wanted:
         shown_target = _shown(link.target)
@@ -208,4 +210,94 @@ def check_links(wanted: Iterable[Link], source_name: str) -> list[WiringFinding]
         findings.append(
             WiringFinding("error", link.root_file, message, line=line, add=f"- {link.line}")
         )
+    return findings
+
+
+SHARD_KEY = "sharding.fluxcd.io/key"
+
+
+def _flux_instance(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """The FluxInstance object of the manifest at ``path``, or why there is none."""
+    from gitopsgen.reader import read_text
+
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        return None, f"cannot read: {exc.strerror}"
+    try:
+        doc = read_text(raw, str(path))
+    except ConfigError as exc:
+        return None, exc.problems[0].format() if exc.problems else "not valid YAML"
+    data = doc.data
+    if isinstance(data, dict) and data.get("kind") == "FluxInstance":
+        return data, None
+    return None, "holds no FluxInstance"
+
+
+def check_shards(project: Project) -> list[WiringFinding]:
+    """Version 2: each cluster's FluxInstance (``clusters[].fluxInstance``) must run
+    a controller shard for every shard its tenants use; a listed shard that no
+    tenant uses is a note. Flux Operator's ``spec.sharding.shards`` starts one set
+    of shard controllers per name, each watching ``sharding.fluxcd.io/key=<name>``
+    (the FluxInstance CRD in reference/crds; controlplaneio-fluxcd/flux-operator
+    docs "Flux sharding")."""
+    from gitopsgen.model import ConfigV2
+
+    config = project.config
+    if not isinstance(config, ConfigV2):
+        return []
+    findings: list[WiringFinding] = []
+    for spec in config.clusters:
+        if spec.flux_instance is None:
+            continue
+        path = _norm(project.repository_root / spec.flux_instance)
+        used = sorted(
+            {t.shard for t in config.tenants if t.shard and t.cluster in (spec.name, None)}
+        )
+        instance, error = _flux_instance(path)
+        if instance is None:
+            findings.append(
+                WiringFinding(
+                    "error",
+                    path,
+                    f"clusters[{spec.name}].fluxInstance: {error}; cannot check that shards "
+                    f"{', '.join(used) or '(none)'} have controllers",
+                )
+            )
+            continue
+        sharding = (instance.get("spec") or {}).get("sharding") or {}
+        key = sharding.get("key", SHARD_KEY) if isinstance(sharding, dict) else SHARD_KEY
+        raw = sharding.get("shards") if isinstance(sharding, dict) else None
+        listed = [str(s) for s in raw] if isinstance(raw, list) else []
+        if used and key != SHARD_KEY:
+            findings.append(
+                WiringFinding(
+                    "error",
+                    path,
+                    f"cluster {spec.name}: the FluxInstance shards by label {key!r}, the "
+                    f"generated tree by {SHARD_KEY!r}; set spec.sharding.key: {SHARD_KEY}",
+                )
+            )
+        missing = [s for s in used if s not in listed]
+        if missing:
+            findings.append(
+                WiringFinding(
+                    "error",
+                    path,
+                    f"cluster {spec.name}: tenants use shard(s) {', '.join(missing)} that the "
+                    f"FluxInstance does not run, so nothing reconciles them; list them under "
+                    f"spec.sharding.shards",
+                    add="shards: [" + ", ".join(dict.fromkeys([*listed, *missing])) + "]",
+                )
+            )
+        idle = [s for s in listed if s not in used]
+        if idle:
+            findings.append(
+                WiringFinding(
+                    "warning",
+                    path,
+                    f"cluster {spec.name}: the FluxInstance runs shard(s) {', '.join(idle)} "
+                    "that no tenant uses",
+                )
+            )
     return findings

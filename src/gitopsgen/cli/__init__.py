@@ -25,6 +25,7 @@ COMMANDS = {
     "remove-tenant": "gitopsgen.cli.tenants:remove_tenant",
     "ips": "gitopsgen.cli.tenants:ips",
     "hosts": "gitopsgen.cli.tenants:hosts",
+    "rebalance": "gitopsgen.cli.tenants:rebalance",
     "import": "gitopsgen.cli.tenants:import_repo",
 }
 

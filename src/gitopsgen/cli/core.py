@@ -160,8 +160,10 @@ def _cached_check(entry: Entry, fmt: str, quiet: bool) -> bool:
     from gitopsgen.report import check_report
     from gitopsgen.wiring import check_links
 
+    if entry.check_needs_model or entry.files is None:
+        return False
     comparison = cache.compare_digests(entry)
-    if comparison is None or entry.files is None:
+    if comparison is None:
         return False
     report = check_report(
         config=entry.config_path,

@@ -57,20 +57,46 @@ def _edit(config: str, change: Callable[[str], Edit], no_build: bool) -> None:
 @click.option(
     "--ip",
     metavar="IP",
-    help="The tenant's vcluster LoadBalancer address (default: the lowest free pool address).",
+    help="The tenant's vcluster LoadBalancer address (default: the lowest free address of "
+    "its cluster's pool).",
+)
+@click.option(
+    "--cluster",
+    metavar="NAME",
+    help="Version 2: the host cluster (default: chosen by rendezvous hashing of NAME over "
+    "the clusters with room, by their weight).",
+)
+@click.option(
+    "--shard",
+    metavar="SHARD",
+    help="Version 2: the Flux shard of the cluster (default: chosen by rendezvous hashing).",
 )
 @_NO_BUILD
-def add_tenant(config: str, name: str, ip: str | None, no_build: bool) -> None:
+def add_tenant(
+    config: str,
+    name: str,
+    ip: str | None,
+    cluster: str | None,
+    shard: str | None,
+    no_build: bool,
+) -> None:
     """Add tenant NAME to tenants.yaml, then build.
 
     Without --ip the tenant gets the lowest pool address that is neither reserved
-    nor used. The entry is appended in the file's own indentation; every comment,
+    nor used. In a version 2 file the cluster and shard not given are chosen by
+    weighted rendezvous hashing of NAME (stable: adding a cluster or shard moves no
+    tenant), and all three are written into the file, so that build never places a
+    tenant. The entry is appended in the file's own indentation; every comment,
     blank line, key order and quote of the file stays. The edited file is
     validated before anything is written, and written atomically.
     """
     from gitopsgen import edit
 
-    _edit(config, lambda text: edit.add_tenant(text, name, ip, config), no_build)
+    _edit(
+        config,
+        lambda text: edit.add_tenant(text, name, ip, config, cluster=cluster, shard=shard),
+        no_build,
+    )
 
 
 @click.command("remove-tenant")
@@ -208,6 +234,59 @@ def ips(config: str, fmt: str, cluster_name: str | None) -> None:
         else:
             what = f"tenant {row['holder']} ({TenantNames(str(row['holder'])).vcluster})"
         click.echo(f"{where.ljust(width)}  {what}")
+
+
+# ---------------------------------------------------------------- rebalance
+
+
+@click.command()
+@config_option
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text: one line per tenant; json: a list of moves.",
+)
+def rebalance(config: str, fmt: str) -> None:
+    """List the tenants that rendezvous hashing would place elsewhere today (read-only).
+
+    add-tenant places a new tenant by hashing its name over the clusters and
+    shards with room; build never moves one. After clusters or shards were added,
+    or placements were given by hand, this lists where each tenant would go now and
+    what moving it would destroy. Nothing is changed: move a tenant by editing its
+    cluster, shard and ip in tenants.yaml, and review the `gitopsgen diff`.
+    """
+    from gitopsgen.config import load
+    from gitopsgen.placement import rebalance as moves_of
+    from gitopsgen.platform import resolve
+
+    project = load(config, allow_outside=True)
+    moves = moves_of(resolve(project.config, project.flux_root))
+    if fmt == "json":
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "tenant": m.tenant,
+                        "from": {"cluster": m.cluster, "shard": m.shard},
+                        "to": {"cluster": m.to_cluster, "shard": m.to_shard},
+                        "consequence": m.consequence,
+                    }
+                    for m in moves
+                ],
+                indent=2,
+            )
+        )
+        return
+    if not moves:
+        click.echo("every tenant is where rendezvous hashing places it")
+        return
+    for m in moves:
+        here = m.cluster + (f"/{m.shard}" if m.shard else "")
+        there = m.to_cluster + (f"/{m.to_shard}" if m.to_shard else "")
+        click.echo(f"{m.tenant}: {here} -> {there}: {m.consequence}")
 
 
 # ---------------------------------------------------------------- hosts
