@@ -115,10 +115,21 @@ def make_plan(config: AnyConfig, flux_root: str, source: str = "tenants.yaml") -
 
 
 def plan_platform(platform: Platform, source: str = "tenants.yaml") -> Plan:
-    from gitopsgen.render import Context, render_platform
+    from gitopsgen.progress import current
+    from gitopsgen.render import Context, render_cluster_files, render_tenant_files
 
     ctx = Context(platform)
-    files = emit_outputs(ctx, render_platform(ctx), source)
+    progress = current()
+    total = sum(len(c.tenants) for c in platform.clusters)
+    rendered: list[RenderedFile] = []
+    done = 0
+    for cluster in platform.clusters:  # as render_platform, counting tenants
+        for t in cluster.tenants:
+            rendered += render_tenant_files(ctx, cluster, t)
+            done += 1
+            progress.count("tenants rendered", done, total)
+        rendered += render_cluster_files(ctx, cluster)
+    files = emit_outputs(ctx, rendered, source)
     files[MANIFEST] = manifest_file(files, source)
     return Plan(dict(sorted(files.items())))
 
@@ -136,6 +147,7 @@ def emit_outputs(
 ) -> dict[str, PlannedFile]:
     """The bytes of every file in ``rendered`` (sorted by path), all rendered in ``ctx``."""
     from gitopsgen.emit import Shared
+    from gitopsgen.progress import current
 
     header = header_line(source)
     files: dict[str, PlannedFile] = {}
@@ -153,7 +165,9 @@ def emit_outputs(
                 shared.add(key)
             seen.add(key)
     emitted: dict[tuple[tuple[int, ...], tuple[str | None, ...] | None], bytes] = {}
-    for out in outputs:
+    progress = current()
+    for done, out in enumerate(outputs, 1):
+        progress.count("files emitted", done, len(outputs))
         if out.path in files:
             raise AssertionError(f"two renderers produce {out.path}")
         ids = tuple(id(doc) for doc in out.docs)

@@ -192,6 +192,7 @@ def lock(root: Path, wait: float | None = None) -> Iterator[None]:
             lambda: LockedError(
                 f"{root}: another gitopsgen build holds the lock; waited {wait:g} s"
             ),
+            waiting_for=f"another gitopsgen build to release the lock on {root}",
         )
         yield
     finally:

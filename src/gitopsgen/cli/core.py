@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
 import click
@@ -13,6 +14,15 @@ if TYPE_CHECKING:
     from gitopsgen.cache import Entry
     from gitopsgen.config import Project
     from gitopsgen.report import Report
+
+
+def reporting(quiet: bool) -> AbstractContextManager[object]:
+    """Progress on standard error while it is a terminal and not --quiet."""
+    from gitopsgen.progress import reporting as progress_to
+
+    stream = sys.stderr
+    return progress_to(stream if not quiet and stream.isatty() else None)
+
 
 _ALLOW_OUTSIDE = click.option(
     "--allow-outside",
@@ -45,11 +55,12 @@ def run_build(config: str, *, allow_outside: bool = False, quiet: bool = False) 
 
     probe = cache.lookup(config, allow_outside)
     project = load(config, allow_outside=allow_outside)
-    plan = plan_project(project)
-    verify(plan, project)
-    if probe.entry is None or probe.entry.digests is None:
-        cache.remember(probe, project, plan)
-    result = write(plan, project.output_dir)
+    with reporting(quiet):
+        plan = plan_project(project)
+        verify(plan, project)
+        if probe.entry is None or probe.entry.digests is None:
+            cache.remember(probe, project, plan)
+        result = write(plan, project.output_dir)
     if not quiet:
         click.echo(
             f"{project.output_dir}: {len(result.written)} written, "
@@ -127,18 +138,20 @@ def check(config: str, allow_outside: bool, quiet: bool, fmt: str) -> None:
     project = _load_or_report("check", config, allow_outside, fmt, quiet)
     if project is None:
         return
-    plan = plan_project(project)
-    try:
-        verify(plan, project)
-    except ConsistencyError as exc:
-        if fmt == "text":
-            raise
-        head = exc.lines()[0]
-        _emit(consistency_report("check", config, str(exc.prefix), exc.problems, head), fmt, quiet)
-        return
-    if probe.entry is None or probe.entry.digests is None:
-        cache.remember(probe, project, plan)
-    result = compare(plan, project.output_dir)
+    with reporting(quiet):
+        plan = plan_project(project)
+        try:
+            verify(plan, project)
+        except ConsistencyError as exc:
+            if fmt == "text":
+                raise
+            head = exc.lines()[0]
+            report = consistency_report("check", config, str(exc.prefix), exc.problems, head)
+            _emit(report, fmt, quiet)
+            return
+        if probe.entry is None or probe.entry.digests is None:
+            cache.remember(probe, project, plan)
+        result = compare(plan, project.output_dir)
     report = check_report(
         config=str(project.config_path),
         output=project.output_dir,
