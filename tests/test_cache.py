@@ -186,3 +186,18 @@ def test_a_flux_instance_is_always_judged_by_the_full_check(project: Callable[..
     second = invoke("check", cwd=repo)
     assert second.code == 1
     assert "s3" in second.out + second.err
+
+
+def test_schema_is_served_from_the_cache_once_built(
+    own_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gitopsgen.schema import schema_text
+
+    first = invoke("schema")
+    assert first.code == 0
+    assert first.out == schema_text()
+    assert len(list(own_cache.glob("schema-*.json"))) == 1
+    import gitopsgen.schema
+
+    monkeypatch.setattr(gitopsgen.schema, "schema_text", lambda: "rebuilt\n")
+    assert invoke("schema").out == first.out  # served, not rebuilt

@@ -62,6 +62,7 @@ __all__ = [
     "load_entry",
     "lookup",
     "remember",
+    "schema_text",
     "store",
 ]
 
@@ -328,3 +329,29 @@ def entry_links(entry: Entry) -> list[Link]:
     from gitopsgen.wiring import Link
 
     return [Link(k, Path(root), Path(target), line) for k, root, target, line in entry.links]
+
+
+def schema_text() -> str:
+    """The JSON Schema text (gitopsgen.schema), cached per version of the code: it is a
+    function of the models alone, and building it imports and builds all of them."""
+    path = cache_dir() / f"schema-{_code_fingerprint()}.json"
+    if enabled():
+        try:
+            return path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            pass
+    from gitopsgen.schema import schema_text as build
+
+    text = build()
+    if enabled():
+        import tempfile
+
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".schema-", suffix=".tmp", dir=path.parent)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            os.replace(tmp, path)
+        except OSError:
+            pass
+    return text

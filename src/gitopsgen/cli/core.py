@@ -218,6 +218,6 @@ def validate(config: str, allow_outside: bool, quiet: bool, fmt: str) -> None:
 @click.command()
 def schema() -> None:
     """Print the JSON Schema of tenants.yaml (committed as schema/tenants.schema.json)."""
-    from gitopsgen.schema import schema_text
+    from gitopsgen.cache import schema_text
 
     click.echo(schema_text(), nl=False)
