@@ -56,7 +56,7 @@ def run_build(config: str, *, allow_outside: bool = False, quiet: bool = False) 
     probe = cache.lookup(config, allow_outside)
     project = load(config, allow_outside=allow_outside)
     with reporting(quiet):
-        plan = plan_project(project)
+        plan = plan_project(project, lean=True)
         verify(plan, project)
         if probe.entry is None or probe.entry.digests is None:
             cache.remember(probe, project, plan)
@@ -139,7 +139,7 @@ def check(config: str, allow_outside: bool, quiet: bool, fmt: str) -> None:
     if project is None:
         return
     with reporting(quiet):
-        plan = plan_project(project)
+        plan = plan_project(project, lean=True)
         try:
             verify(plan, project)
         except ConsistencyError as exc:
