@@ -95,6 +95,9 @@ def tenants_yaml(n: int) -> str:
         "  vcluster:",
         "    values:",
         "      telemetry: {enabled: false}",
+        "  ingress:",
+        "    # the Gateway serves the custom hostnames too",
+        '    listenerHostnames: ["*.traefik.local", "*.example.com"]',
         "tenants:" if n else "tenants: []",
     ]
     for i in range(n):

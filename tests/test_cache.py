@@ -201,3 +201,20 @@ def test_schema_is_served_from_the_cache_once_built(
 
     monkeypatch.setattr(gitopsgen.schema, "schema_text", lambda: "rebuilt\n")
     assert invoke("schema").out == first.out  # served, not rebuilt
+
+
+def test_a_wired_repository_is_always_walked_by_the_full_check(repo: Path) -> None:
+    """The repository check reads hand-kept files with the plan's documents: while the
+    entry point exists, check is never served from the cache."""
+    host = repo / HOST
+    host.parent.mkdir(parents=True)
+    host.write_text(f"resources:\n  {HOST_LINE}\n")
+    first = invoke("check", cwd=repo)
+    assert first.code == 0, first.out + first.err
+    (host.parent / "extra.yaml").write_text(
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: vcluster-a\n"
+    )
+    host.write_text(f"resources:\n  - extra.yaml\n  {HOST_LINE}\n")
+    second = invoke("check", cwd=repo)
+    assert second.code == 1, second.out + second.err
+    assert "extra.yaml" in second.out + second.err

@@ -26,6 +26,7 @@ UNRELATED = (
 def test_prints_one_line_per_tenant_hostname(project):
     cfg = project(
         SEED_TENANTS.replace("  - name: c\n", "  - name: c\n    hostname: shop.example.com\n")
+        + "defaults:\n  ingress:\n    listenerHostnames: ['*.traefik.local', shop.example.com]\n"
     )
     res = invoke("hosts", "-c", str(cfg))
     assert res.code == 0, res.err

@@ -91,7 +91,7 @@ def _apply(data: dict[str, Any], edit: tuple[str, int], serial: int) -> tuple[di
         if "hostname" in target:
             del target["hostname"]
         else:
-            target["hostname"] = f"{target['name']}-{i}.example.com"
+            target["hostname"] = f"{target['name']}-{i}.traefik.local"
     return data, target["name"]
 
 

@@ -269,7 +269,11 @@ def test_auto_allocation_skips_reserved_and_used_addresses():
         ("d", "172.18.0.221", r"172.18.0.221 is outside the pool \(172.18.0.200-172.18.0.220\)"),
         ("d", "172.18.0", "'172.18.0' is not a valid IPv4 address"),
         ("Bad_Name", None, "'Bad_Name' is not a valid tenant name"),
-        ("x" * 45, None, "is too long: Helm release name 'vcluster-xxx"),
+        (
+            "x" * 44,
+            None,
+            r"is too long: StatefulSet \(Helm release\) name 'vcluster-x{44}' would be 53",
+        ),
     ],
 )
 def test_add_refusals(name, ip, message):

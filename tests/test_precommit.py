@@ -223,3 +223,27 @@ def test_hook_manifest_and_readme_snippet() -> None:
         assert hook["pass_filenames"] is False
     readme = (REPO / "README.md").read_text()
     assert "      - id: gitopsgen-validate\n      - id: gitopsgen-check\n" in readme
+
+
+def test_a_seed_era_tenant_kustomization_fails_the_hook(
+    user_repo: Callable[[], tuple[Path, dict[str, str]]],
+) -> None:
+    """Issue 12 item 1: a hand-kept copy of a generated Flux Kustomization, listed in the
+    entry point, made kustomize fail on Flux's root sync while the hook passed."""
+    repo, env = user_repo()
+    generated = repo / "generated/clusters/host-cluster/tenant-a_kustomization.yaml"
+    copy = repo / "clusters/host-cluster/tenant-a_kustomization.yaml"
+    copy.write_text(generated.read_text())
+    entry = repo / "clusters/host-cluster/kustomization.yaml"
+    entry.write_text(entry.read_text() + "  - tenant-a_kustomization.yaml\n")
+    _git(repo, "add", "-A")
+    proc = _commit(repo, env, "seed-era copy")
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0, output
+    assert "exit code: 1" in output
+    line = copy.read_text().splitlines().index("apiVersion: kustomize.toolkit.fluxcd.io/v1") + 1
+    assert (
+        f"clusters/host-cluster/tenant-a_kustomization.yaml:{line}: Kustomization "
+        "flux-system/tenant-a is also defined by the generated tree" in output
+    )
+    assert _git(repo, "log", "-1", "--format=%s") == "platform"

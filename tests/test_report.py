@@ -107,6 +107,10 @@ def test_github_invalid_input_annotations(repo: Path) -> None:
 
 def test_github_missing_wiring_line(repo: Path) -> None:
     (repo / HOST).write_text("namespace: flux-system\nresources:\n  - flux-instance.yaml\n")
+    # The listed file exists: the repository check would report it otherwise.
+    (repo / HOST).with_name("flux-instance.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: flux\n"
+    )
     (repo / TRAEFIK).unlink()
     res = invoke("check", "--format", "github", cwd=repo)
     assert res.code == 1
@@ -124,7 +128,14 @@ def test_github_missing_wiring_line(repo: Path) -> None:
     ]
 
 
-def test_github_inconsistent_tree(repo: Path) -> None:
+def _tree_rule_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """validate refuses an undeclared dependsOn itself now; without that check the
+    tree's own consistency check meets it: what a gitopsgen bug would look like."""
+    monkeypatch.setattr("gitopsgen.consistency.depends_on_problems", lambda doc: iter(()))
+
+
+def test_github_inconsistent_tree(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _tree_rule_only(monkeypatch)
     text = SEED_TENANTS + "defaults:\n  flux:\n    networkPoliciesDependsOn: [calico]\n"
     (repo / "tenants.yaml").write_text(text)
     res = invoke("check", "--format", "github", cwd=repo)
@@ -235,7 +246,8 @@ def test_json_validate_ok(repo: Path) -> None:
     assert data["findings"] == []
 
 
-def test_json_inconsistent(repo: Path) -> None:
+def test_json_inconsistent(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _tree_rule_only(monkeypatch)
     text = SEED_TENANTS + "defaults:\n  flux:\n    routesDependsOn: [envoy]\n"
     (repo / "tenants.yaml").write_text(text)
     code, data = _json("check", cwd=repo)

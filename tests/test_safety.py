@@ -102,7 +102,7 @@ def test_hostile_names_are_rejected(repo: Path, name: str) -> None:
     assert not (repo / "generated").exists()
 
 
-@pytest.mark.parametrize("length", [1, 43, 44])
+@pytest.mark.parametrize("length", [1, 42, 43])
 def test_names_at_the_limit_are_accepted(repo: Path, length: int) -> None:
     name = "a" * length
     cfg = write_cfg(repo, ONE.format(name=name))

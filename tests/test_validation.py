@@ -100,7 +100,7 @@ def test_missing_config_file(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("name", "ok"),
-    [("a" * 44, True), ("a" * 45, False), ("a" * 63, False), ("a-1", True), ("1a", True)],
+    [("a" * 43, True), ("a" * 44, False), ("a" * 63, False), ("a-1", True), ("1a", True)],
 )
 def test_name_length_limit(name: str, ok: bool) -> None:
     text = f"version: 1\npool: 10.0.0.0/24\ntenants:\n  - name: {name}\n    ip: 10.0.0.1\n"
@@ -111,7 +111,155 @@ def test_name_length_limit(name: str, ok: bool) -> None:
         parse(text)
     (problem,) = info.value.problems
     assert problem.key_path == "tenants[0].name"
-    assert f"Helm release name 'vcluster-{name}' would be {9 + len(name)} characters" in (
+    assert f"StatefulSet (Helm release) name 'vcluster-{name}' would be {9 + len(name)} " in (
         problem.message
     )
-    assert "the limit is 53" in problem.message
+    assert "the limit is 52" in problem.message
+
+
+def test_a_44_character_name_is_refused() -> None:
+    """Issue 12 item 3: 44 characters gave a 53-character release and StatefulSet, whose
+    pods' controller-revision-hash label exceeds 63 characters (kubernetes#64023)."""
+    name = "customer-portal-payments-eu-central-1-prod-a"
+    text = f"version: 1\npool: 10.0.0.0/24\ntenants:\n  - name: {name}\n    ip: 10.0.0.1\n"
+    with pytest.raises(ConfigError) as info:
+        parse(text)
+    assert [p.format() for p in info.value.problems] == [
+        f"tenants.yaml:4:11: tenants[0].name: {name!r} is too long: StatefulSet (Helm "
+        f"release) name 'vcluster-{name}' would be 53 characters, the limit is 52 (names "
+        "may have at most 43)"
+    ]
+
+
+# --- listener hostnames (issue 12 item 4) ------------------------------------------
+
+LISTENERS = """\
+version: 1
+pool: 10.0.0.0/24
+defaults:
+  ingress:
+{ingress}
+tenants:
+  - name: a
+    ip: 10.0.0.10
+    hostname: {host}
+"""
+
+
+def _listener_problems(ingress: str, host: str) -> list[str]:
+    try:
+        parse(LISTENERS.format(ingress=ingress, host=host))
+    except ConfigError as exc:
+        return [p.format() for p in exc.problems]
+    return []
+
+
+def test_a_hostname_outside_the_gateway_listeners_is_refused() -> None:
+    """A custom hostname on a Gateway whose listeners serve *.traefik.local: Traefik
+    marks the HTTPRoute NoMatchingListenerHostname."""
+    assert _listener_problems("    domain: traefik.local", "shop.example.com") == [
+        "tenants.yaml:9:15: tenants[0].hostname: hostname 'shop.example.com' matches no "
+        "listener hostname of the Gateway (*.traefik.local): its HTTPRoute would not be "
+        "accepted (NoMatchingListenerHostname); list the Gateway's listener hostnames in "
+        "defaults.ingress.listenerHostnames"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("listeners", "host", "ok"),
+    [
+        ('["*.example.com"]', "test.example.com", True),
+        ('["*.example.com"]', "foo.test.example.com", True),  # any number of labels
+        ('["*.example.com"]', "example.com", False),  # the suffix alone does not match
+        ('["*.example.com"]', "test.example.net", False),
+        ('["test.example.com"]', "test.example.com", True),
+        ('["test.example.com"]', "foo.test.example.com", False),
+        ('["*.traefik.local", shop.example.com]', "shop.example.com", True),
+        ("[]", "anything.example", True),  # a listener without hostname takes every route
+    ],
+)
+def test_listener_matching_follows_gateway_api(listeners: str, host: str, ok: bool) -> None:
+    problems = _listener_problems(f"    listenerHostnames: {listeners}", host)
+    assert (problems == []) is ok, problems
+
+
+def test_a_listener_hostname_must_be_a_hostname() -> None:
+    assert _listener_problems('    listenerHostnames: ["*", "a.*.b"]', "a.b") == [
+        "tenants.yaml:5:25: defaults.ingress.listenerHostnames[0]: '*' is not a listener "
+        "hostname: a hostname, optionally starting with the wildcard label '*.'",
+        "tenants.yaml:5:30: defaults.ingress.listenerHostnames[1]: 'a.*.b' is not a listener "
+        "hostname: a hostname, optionally starting with the wildcard label '*.'",
+    ]
+
+
+# --- every problem in one run (issue 12 items 8 and 9) ------------------------------
+
+
+def _problems(text: str) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        parse(text)
+    return [p.format() for p in info.value.problems]
+
+
+def test_a_bad_pool_entry_does_not_hide_an_address_outside_the_pool() -> None:
+    text = (
+        "version: 1\npool:\n  - 10.0.0.0/24\n  - 10.0.1.0-nonsense\n"
+        "tenants:\n  - name: a\n    ip: 10.9.9.9\n"
+    )
+    assert _problems(text) == [
+        "tenants.yaml:4:5: pool[1]: range '10.0.1.0-nonsense': 'nonsense' is not a valid IPv4 "
+        "address",
+        "tenants.yaml:7:9: tenants[0].ip: 10.9.9.9 is outside the pool",
+    ]
+
+
+def test_a_duplicate_key_does_not_hide_the_other_problems() -> None:
+    text = "version: 1\npool: 10.0.0.0/24\npool: 10.0.1.0/24\ncolour: red\ntenants: []\n"
+    assert _problems(text) == [
+        "tenants.yaml:3:1: pool: duplicate key 'pool' (first defined at line 2, column 1)",
+        "tenants.yaml:4:1: colour: unknown key 'colour'",
+    ]
+
+
+def test_validate_reports_an_undeclared_dependency() -> None:
+    text = (
+        "version: 1\npool: 10.0.0.0/24\ndefaults:\n  flux:\n"
+        "    networkPoliciesDependsOn: [calico]\ntenants: []\n"
+    )
+    assert _problems(text) == [
+        "tenants.yaml:5:32: defaults.flux.networkPoliciesDependsOn[0]: 'calico' is neither a "
+        "Flux Kustomization the tree generates nor declared external: the generated "
+        "Kustomizations would wait for flux-system/calico forever; add 'calico' to "
+        "defaults.flux.external if it is a Flux Kustomization of the platform"
+    ]
+
+
+def test_a_huge_integer_is_a_short_located_problem(tmp_path: Path) -> None:
+    text = (
+        "version: 1\npool: 10.0.0.0/24\ndefaults:\n  workload:\n"
+        f"    port: {'9' * 5000}\ntenants: []\n"
+    )
+    expected = (
+        "tenants.yaml:5:11: defaults.workload.port: integer 999999999999... has 5000 digits; "
+        "far too large"
+    )
+    assert _problems(text) == [expected]
+    (tmp_path / "tenants.yaml").write_text(text)
+    for command in ("validate", "build", "check", "ips", "hosts"):
+        res = invoke(command, cwd=tmp_path)
+        assert res.code == 2, (command, res.err)
+        assert res.err == expected + "\n", command
+
+
+def test_import_of_a_huge_integer_does_not_crash(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    shutil.copytree(Path(__file__).parent / "fixtures" / "seedlike", repo)
+    (repo / "infrastructure/huge.yaml").write_text(
+        f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  n: {'9' * 5000}\n"
+    )
+    res = invoke("import", str(repo), "-o", "-")
+    assert res.code == 0, res.err
+    assert (
+        "  infrastructure/huge.yaml: not readable YAML, skipped (an integer of more than "
+        "4300 digits)" in res.err.splitlines()
+    )

@@ -43,9 +43,16 @@ def _write(repo: Path, rel: str, text: str) -> Path:
     return path
 
 
+def _config_map(name: str, namespace: str) -> str:
+    return f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {namespace}\n"
+
+
 def _wire(repo: Path) -> None:
     _write(repo, HOST, SEED_HOST + f"  {HOST_LINE}\n")
+    # The files the kustomizations list exist: the repository check builds them.
+    _write(repo, "clusters/host-cluster/infrastructure_kustomization.yaml", _config_map("i", "x"))
     _write(repo, TRAEFIK, f"resources:\n  - traefik_certificate.yaml\n  {TRAEFIK_LINE}\n")
+    _write(repo, "infrastructure/traefik/config/traefik_certificate.yaml", _config_map("c", "x"))
 
 
 def test_this_repository_is_wired_and_kustomize_builds_it() -> None:

@@ -158,8 +158,13 @@ class Entry:
     dirs: list[str]
     links: list[list[str]]  # [key, root_file, target, line] per wiring link
     # check reads files that only the model says how to judge (a FluxInstance's
-    # shards): such a check is never served from the cache
+    # shards, the repository Flux builds from a version 2 entry point): such a check
+    # is never served from the cache
     check_needs_model: bool = False
+    # version 1: the wiring.hostCluster file; while it exists, the repository check
+    # (gitopsgen.repocheck) walks the repository with the plan's documents, so a
+    # check is served from the cache only while it does not exist
+    repo_entry: str | None = None
     files: int | None = None  # planned content files (the manifest not counted)
     digests: dict[str, str] | None = None  # rel path -> digest, manifest included
 
@@ -277,9 +282,10 @@ class Probe:
     entry: Entry | None = None
 
 
-def lookup(config: str, allow_outside: bool) -> Probe:
-    """The cache entry for tenants.yaml at ``config`` (none when off or unreadable)."""
-    if not enabled():
+def lookup(config: str, allow_outside: bool, values_schema: str | None = None) -> Probe:
+    """The cache entry for tenants.yaml at ``config`` (none when off or unreadable,
+    and never with a chart values schema: that is another file the rules read)."""
+    if not enabled() or values_schema is not None:
         return Probe(config)
     try:
         with open(config, "rb") as handle:
@@ -295,6 +301,8 @@ def remember(probe: Probe, project: Project, plan: Mapping[str, Any] | None = No
     (``plan``: the verified plan); nothing if the file changed since."""
     if not probe.key or not enabled():
         return
+    if project.config.defaults.vcluster.values_schema is not None:
+        return  # the rules read the chart's values schema too: never cached
     try:
         with open(probe.config, "rb") as handle:
             if handle.read() != probe.raw:
@@ -309,9 +317,12 @@ def remember(probe: Probe, project: Project, plan: Mapping[str, Any] | None = No
         files = len(plan) - 1
         if len(plan) <= MAX_DIGESTS:
             digests = {rel: digest(f.data) for rel, f in plan.items()}
-    clusters = getattr(project.config, "clusters", ())
+    clusters = getattr(project.config, "clusters", None)
+    wiring = getattr(project.config, "wiring", None)
+    host = getattr(wiring, "host_cluster", None)
     entry = Entry(
-        check_needs_model=any(c.flux_instance is not None for c in clusters),
+        check_needs_model=clusters is not None,
+        repo_entry=os.path.normpath(project.repository_root / host) if host else None,
         tenants=len(project.config.tenants),
         config_path=str(project.config_path),
         output_dir=str(project.output_dir),

@@ -69,6 +69,50 @@ class Project:
         return name
 
 
+def listener_matches(listener: str, hostname: str) -> bool:
+    """Whether a Gateway listener with ``listener`` as its hostname accepts an HTTPRoute
+    for ``hostname``: "Hostnames that are prefixed with a wildcard label (`*.`) are
+    interpreted as a suffix match. That means that a match for `*.example.com` would
+    match both `test.example.com`, and `foo.test.example.com`, but not `example.com`"
+    (kubernetes-sigs/gateway-api v1.2 apis/v1/httproute_types.go, HTTPRouteSpec.Hostnames);
+    otherwise the names must be equal."""
+    if listener.startswith("*."):
+        suffix = listener[1:]
+        return len(hostname) > len(suffix) and hostname.endswith(suffix)
+    return hostname == listener
+
+
+def _listeners(
+    doc: Document, defaults: Any, where: Path, domain: str | None
+) -> tuple[list[Problem], list[str]]:
+    """The listener hostnames tenant hostnames are checked against (default
+    ``*.<domain>``; none to check against when the domain is invalid), and a problem
+    for each entry that is not a hostname, optionally prefixed with ``*.``."""
+    raw = _get(defaults, "ingress", "listenerHostnames")
+    if raw is None:
+        return [], [f"*.{domain}"] if domain is not None else []
+    if not isinstance(raw, list):
+        return [], []  # the schema reports it
+    problems: list[Problem] = []
+    names: list[str] = []
+    for index, entry in enumerate(raw):
+        if not isinstance(entry, str):
+            continue
+        bare = entry[2:] if entry.startswith("*.") else entry
+        labels_ok = all(0 < len(label) <= 63 for label in bare.split("."))
+        if not _SUBDOMAIN.match(bare) or len(entry) > 253 or not labels_ok:
+            problems.append(
+                doc.problem(
+                    (*where, "ingress", "listenerHostnames", index),
+                    f"{entry!r} is not a listener hostname: a hostname, optionally starting "
+                    "with the wildcard label '*.'",
+                )
+            )
+        else:
+            names.append(entry)
+    return problems, names
+
+
 def _all_keys(top: type[BaseModel]) -> dict[str, None]:
     keys: dict[str, None] = {}
     stack: list[type[BaseModel]] = [top]
@@ -229,7 +273,7 @@ class _Pool:
     """A pool's ranges and reserved addresses as far as they are valid."""
 
     ranges: list[PoolRange]
-    complete: bool  # every entry parsed and none overlaps
+    complete: bool  # some entry parsed: addresses are checked against the valid ones
     reserved_for: dict[IPv4Address, str]
     of: str = ""  # " of cluster eu-1" in version 2
 
@@ -272,7 +316,9 @@ def _pool_problems(
                 )
                 break
         ranges.append(rng)
-    pool = _Pool(ranges, bool(ranges) and len(ranges) == len(entries), {}, of)
+    # The valid entries are checked against even when another entry is not: every
+    # problem at once (an address outside them is reported with the bad entry).
+    pool = _Pool(ranges, bool(ranges), {}, of)
 
     holders: dict[IPv4Address, tuple[str, Path]] = {}
     reserved = owner.get("reserved")
@@ -327,7 +373,13 @@ class _Seen:
 
 
 def _tenant_problems(
-    doc: Document, index: int, tenant: Any, pool: _Pool | None, domain: str | None, seen: _Seen
+    doc: Document,
+    index: int,
+    tenant: Any,
+    pool: _Pool | None,
+    domain: str | None,
+    seen: _Seen,
+    listeners: list[str] | None = None,
 ) -> Iterator[Problem]:
     """One tenant's name, derived name lengths, address and hostname. ``pool`` is
     None when the tenant's pool is unknown (its cluster is)."""
@@ -398,6 +450,14 @@ def _tenant_problems(
             )
         else:
             seen.hostnames[hostname] = (str(name), hloc)
+            if listeners and not any(listener_matches(x, hostname) for x in listeners):
+                yield doc.problem(
+                    hloc,
+                    f"{what} {hostname!r} matches no listener hostname of the Gateway "
+                    f"({', '.join(listeners)}): its HTTPRoute would not be accepted "
+                    "(NoMatchingListenerHostname); list the Gateway's listener hostnames "
+                    "in defaults.ingress.listenerHostnames",
+                )
 
 
 def _semantic_problems(doc: Document) -> Iterator[Problem]:
@@ -409,10 +469,12 @@ def _semantic_problems(doc: Document) -> Iterator[Problem]:
         return
     problems, domain = _domain(doc, data.get("defaults"), ("defaults",))
     yield from problems
+    problems, listeners = _listeners(doc, data.get("defaults"), ("defaults",), domain)
+    yield from problems
     seen = _Seen({}, {}, {})
     for index, tenant in enumerate(tenants):
         if isinstance(tenant, dict):
-            yield from _tenant_problems(doc, index, tenant, pool, domain, seen)
+            yield from _tenant_problems(doc, index, tenant, pool, domain, seen, listeners)
 
 
 def _cluster_defaults_problems(
@@ -453,6 +515,7 @@ def _semantic_problems_v2(doc: Document) -> Iterator[Problem]:
     pools: dict[str, _Pool] = {}
     shards: dict[str, set[str]] = {}
     domains: dict[str, str | None] = {}
+    listeners_of: dict[str, list[str]] = {}
     cluster_at: dict[str, Path] = {}
     if isinstance(clusters, list):
         for index, cluster in enumerate(clusters):
@@ -472,6 +535,9 @@ def _semantic_problems_v2(doc: Document) -> Iterator[Problem]:
             problems, domain = _domain(doc, merged, at)
             if at != ("defaults",):
                 yield from problems
+            problems, cluster_listeners = _listeners(doc, merged, at, domain)
+            if at != ("defaults",):
+                yield from problems
             if not isinstance(name, str):
                 continue
             if name in cluster_at:
@@ -484,6 +550,7 @@ def _semantic_problems_v2(doc: Document) -> Iterator[Problem]:
             cluster_at[name] = (*where, "name")
             pools[name] = pool
             domains[name] = domain
+            listeners_of[name] = cluster_listeners
             declared: set[str] = set()
             raw_shards = cluster.get("shards")
             for i, shard in enumerate(raw_shards if isinstance(raw_shards, list) else ()):
@@ -493,6 +560,8 @@ def _semantic_problems_v2(doc: Document) -> Iterator[Problem]:
                     declared.add(shard)
             shards[name] = declared
     problems, top_domain = _domain(doc, top_defaults, ("defaults",))
+    yield from problems
+    problems, top_listeners = _listeners(doc, top_defaults, ("defaults",), top_domain)
     yield from problems
     tenants = data.get("tenants")
     if not isinstance(tenants, list):
@@ -521,7 +590,10 @@ def _semantic_problems_v2(doc: Document) -> Iterator[Problem]:
             cluster = None
         tenant_pool = pools.get(cluster) if isinstance(cluster, str) else None
         domain = domains.get(cluster, top_domain) if isinstance(cluster, str) else top_domain
-        yield from _tenant_problems(doc, index, tenant, tenant_pool, domain, seen)
+        listeners = (
+            listeners_of.get(cluster, top_listeners) if isinstance(cluster, str) else top_listeners
+        )
+        yield from _tenant_problems(doc, index, tenant, tenant_pool, domain, seen, listeners)
         if not isinstance(cluster, str) or cluster not in shards:
             continue
         shard = tenant.get("shard")
@@ -545,8 +617,14 @@ def _semantic_problems_v2(doc: Document) -> Iterator[Problem]:
 
 
 def parse(raw: bytes | str, path: str = "tenants.yaml") -> tuple[AnyConfig, Document]:
-    """Validate the text of a tenants.yaml; nothing touches the file system."""
-    doc = read_text(raw, path)
+    """Validate the text of a tenants.yaml; nothing touches the file system.
+
+    Only a text that does not parse stops early; everything else is reported at once:
+    the reader's own problems (duplicate keys, ...), the schema's, the cross-field
+    rules on whatever parts are valid, and the consistency rules that need no tree."""
+    from gitopsgen.consistency import depends_on_problems
+
+    doc = read_text(raw, path, strict=False)
     if doc.data is None:
         raise ConfigError(
             [
@@ -561,16 +639,26 @@ def parse(raw: bytes | str, path: str = "tenants.yaml") -> tuple[AnyConfig, Docu
         )
     if not isinstance(doc.data, dict):
         raise ConfigError(
-            [doc.problem((), f"the top level must be a mapping, got {_describe(doc.data)}")]
+            [
+                *doc.problems,
+                doc.problem((), f"the top level must be a mapping, got {_describe(doc.data)}"),
+            ]
         )
-    problems: list[Problem] = []
+    problems: list[Problem] = list(doc.problems)
     config: AnyConfig | None = None
     v2 = _version(doc) == 2
     try:
         config = (ConfigV2 if v2 else Config).model_validate(doc.data)
     except ValidationError as exc:
-        problems.extend(_pydantic_problems(exc.errors(include_url=False), doc))
+        # A value the reader refused (a huge integer, ...) is not reported twice.
+        told = {(p.line, p.column) for p in doc.problems}
+        problems.extend(
+            p
+            for p in _pydantic_problems(exc.errors(include_url=False), doc)
+            if (p.line, p.column) not in told
+        )
     problems.extend(_semantic_problems_v2(doc) if v2 else _semantic_problems(doc))
+    problems.extend(depends_on_problems(doc))
     if problems or config is None:
         raise ConfigError(dict.fromkeys(problems))
     return config, doc
@@ -667,8 +755,14 @@ def _real_dir_problems(
     return []
 
 
-def load(path: str | os.PathLike[str], *, allow_outside: bool = False) -> Project:
-    """Read, validate and locate a tenants.yaml."""
+def load(
+    path: str | os.PathLike[str],
+    *,
+    allow_outside: bool = False,
+    values_schema: str | None = None,
+) -> Project:
+    """Read, validate and locate a tenants.yaml. ``values_schema`` (the command line's
+    ``--values-schema``) overrides ``defaults.vcluster.valuesSchema``."""
     config_path = FsPath(path)
     label = str(path)
     try:
@@ -683,4 +777,33 @@ def load(path: str | os.PathLike[str], *, allow_outside: bool = False) -> Projec
         raise ConfigError([Problem(1, 1, "", f"cannot read: {exc.strerror}", label)]) from None
     config, doc = parse(raw, label)
     output, root = _resolve_dirs(config, doc, config_path, allow_outside)
+    _check_values(config, doc, config_path, values_schema)
     return Project(config, doc, config_path, output, root)
+
+
+def _check_values(
+    config: AnyConfig, doc: Document, config_path: FsPath, override: str | None
+) -> None:
+    """Every tenant's final values: one distro at most, always; against the chart's
+    values schema when one is named."""
+    from gitopsgen.values import load_schema, values_problems
+
+    setting = config.defaults.vcluster.values_schema
+    loc: Path
+    schema: dict[str, Any] | None = None
+    problems: list[Problem] = []
+    if override is not None or setting is not None:
+        if override is not None:
+            schema_path, loc = FsPath(override), ()
+        else:
+            assert setting is not None
+            schema_path = config_path.parent / setting
+            loc = ("defaults", "vcluster", "valuesSchema")
+        schema, problems = load_schema(schema_path, doc, loc)
+        if override is not None:
+            problems = [
+                Problem(1, 1, "", f"--values-schema: {p.message}", str(override)) for p in problems
+            ]
+    problems += values_problems(config, doc, schema)
+    if problems:
+        raise ConfigError(dict.fromkeys(problems))

@@ -16,27 +16,34 @@ tenants.yaml or a bug of gitopsgen, never drift: the CLI exits 2 and writes noth
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from gitopsgen.config import Project
-from gitopsgen.errors import GitopsgenError
+from gitopsgen.errors import GitopsgenError, Problem
 from gitopsgen.identity import ObjectId, identify
-from gitopsgen.plan import Plan
+from gitopsgen.model import LABEL_PATTERN, SUBDOMAIN_PATTERN
+from gitopsgen.model import Flux as FluxDefaults
 
 if TYPE_CHECKING:
+    from gitopsgen.config import Project
+    from gitopsgen.plan import Plan
+    from gitopsgen.reader import Document
     from gitopsgen.render import RenderedFile
 
 __all__ = [
     "ConsistencyError",
     "Inconsistency",
     "Verifier",
+    "depends_on_problems",
     "find_inconsistencies",
     "verify",
 ]
 
 FLUX_GROUP = "kustomize.toolkit.fluxcd.io"
+_NAME = re.compile(SUBDOMAIN_PATTERN)  # invalid names are the schema's to report
+_LABEL = re.compile(LABEL_PATTERN)
 GATEWAY_GROUP = "gateway.networking.k8s.io"
 
 
@@ -281,6 +288,47 @@ def find_inconsistencies(
     for path, planned in plan.files.items():
         verifier.add(path, planned.output)
     return verifier.finish(plan.files)
+
+
+def depends_on_problems(doc: Document) -> Iterator[Problem]:
+    """The dependsOn rule on tenants.yaml itself, before anything is rendered, so that
+    ``validate`` reports it: every name in ``defaults.flux`` ``vclusterDependsOn``,
+    ``routesDependsOn`` and ``networkPoliciesDependsOn`` must be declared in
+    ``defaults.flux.external`` or be a Flux Kustomization the tree generates."""
+    from gitopsgen.layout import SeedLayout
+
+    data = doc.data if isinstance(doc.data, dict) else {}
+    if data.get("version") != 1:
+        return  # version 2: per-cluster defaults and buckets; the tree's check covers it
+    flux = (
+        data.get("defaults", {}).get("flux", {}) if isinstance(data.get("defaults"), dict) else {}
+    )
+    if not isinstance(flux, dict):
+        return
+    fields = FluxDefaults.model_fields
+    external = flux.get("external", fields["external"].get_default(call_default_factory=True))
+    if not isinstance(external, list):
+        return
+    namespace = flux.get("namespace", "flux-system")
+    if not isinstance(namespace, str) or not _LABEL.match(namespace):
+        namespace = "the Flux namespace"
+    generated = {SeedLayout.network_policies}
+    tenants = data.get("tenants")
+    for tenant in tenants if isinstance(tenants, list) else ():
+        if isinstance(tenant, dict) and isinstance(tenant.get("name"), str):
+            generated |= {f"vcluster-{tenant['name']}", f"tenant-{tenant['name']}"}
+    known = {e for e in external if isinstance(e, str)} | generated
+    for key in ("vclusterDependsOn", "routesDependsOn", "networkPoliciesDependsOn"):
+        names = flux.get(key)
+        for index, name in enumerate(names if isinstance(names, list) else ()):
+            if isinstance(name, str) and _NAME.match(name) and name not in known:
+                yield doc.problem(
+                    ("defaults", "flux", key, index),
+                    f"{name!r} is neither a Flux Kustomization the tree generates nor "
+                    f"declared external: the generated Kustomizations would wait for "
+                    f"{namespace}/{name} forever; add {name!r} to defaults.flux.external if "
+                    "it is a Flux Kustomization of the platform",
+                )
 
 
 def verify(plan: Plan, project: Project) -> None:

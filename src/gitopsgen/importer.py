@@ -43,9 +43,20 @@ from gitopsgen.render.vcluster import helm_values
 # A seed-like repository has the version 1 layout.
 _LAYOUT = v1_layout(Config.model_validate({"version": 1, "pool": ["0.0.0.0-0.0.0.0"]}).defaults)
 
-__all__ = ["ImportResult", "import_tree", "values_override"]
+__all__ = [
+    "REPLACED_FILE",
+    "ImportResult",
+    "Replaced",
+    "find_replaced",
+    "import_tree",
+    "prune",
+    "replaced_text",
+    "values_override",
+]
 
 LB_ANNOTATION = "metallb.universe.tf/loadBalancerIPs"
+# Both spellings MetalLB reads (v0.14: metallb.io/ is the current prefix).
+LB_ANNOTATIONS = (LB_ANNOTATION, "metallb.io/loadBalancerIPs")
 _SKIP_DIRS = {".git", "node_modules", ".venv"}
 _KUSTOMIZE = "kustomize.config.k8s.io/"
 
@@ -113,17 +124,40 @@ def _load_tree(root: Path, unmapped: list[str]) -> tuple[list[_Obj], dict[str, s
             except YAMLError as exc:
                 unmapped.append(f"{rel}: not valid YAML, skipped ({str(exc).splitlines()[0]})")
                 continue
+            except (ValueError, TypeError, RecursionError, OverflowError) as exc:
+                # ruamel's constructors raise these on YAML that parses: an integer of
+                # more than 4300 digits, an unhashable key, nesting past the C stack.
+                reason = " ".join(str(exc).split())[:120]
+                if "int_max_str_digits" in str(exc):
+                    reason = "an integer of more than 4300 digits"
+                unmapped.append(f"{rel}: not readable YAML, skipped ({reason})")
+                continue
             for index, doc in enumerate(docs):
                 if isinstance(doc, dict) and "kind" in doc:
                     objects.append(_Obj(rel, index, doc))
     return objects, texts
 
 
+def _lb_ip_holders(
+    values: Any, trail: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], str]]:
+    """(key path, address) of every ``loadBalancerIP`` in Helm values."""
+    if isinstance(values, dict):
+        for key, value in values.items():
+            if key == "loadBalancerIP" and isinstance(value, str) and value:
+                yield trail, value
+            else:
+                yield from _lb_ip_holders(value, (*trail, str(key)))
+    elif isinstance(values, list):
+        for item in values:
+            yield from _lb_ip_holders(item, trail)
+
+
 def _annotation_holders(values: Any, trail: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
     """Key paths (within values) of mappings whose annotations carry an LB address."""
     if isinstance(values, dict):
         annotations = values.get("annotations")
-        if isinstance(annotations, dict) and LB_ANNOTATION in annotations:
+        if isinstance(annotations, dict) and any(k in annotations for k in LB_ANNOTATIONS):
             yield trail
         for key, value in values.items():
             if key != "annotations":
@@ -202,8 +236,12 @@ def _owned_by(path: str, name: str) -> bool:
     return _LAYOUT.owner(path) == name
 
 
-def import_tree(root: Path) -> ImportResult:
-    """Read the repository at ``root`` and build the tenants.yaml that reproduces it."""
+def import_tree(root: Path, *, schema: str | None = None) -> ImportResult:
+    """Read the repository at ``root`` and build the tenants.yaml that reproduces it.
+
+    ``schema`` is the path (relative to where the tenants.yaml goes) of a JSON Schema
+    that exists there: the yaml-language-server modeline points at it; without one
+    the file has no modeline (an editor would report a schema it cannot load)."""
     unmapped: list[str] = []
     objects, texts = _load_tree(root, unmapped)
 
@@ -233,13 +271,38 @@ def import_tree(root: Path) -> ImportResult:
             values = _get(obj.data, "spec", "values")
             for trail in _annotation_holders(values):
                 holder = _get(values, *trail) if trail else values
-                annotation = holder["annotations"][LB_ANNOTATION]
                 service = obj.name if len(trail) <= 1 else trail[0]
-                _reserve(reserved, service, str(annotation), obj.path, unmapped)
+                for lb_key in LB_ANNOTATIONS:
+                    annotation = holder["annotations"].get(lb_key)
+                    if annotation is not None:
+                        _reserve(reserved, service, str(annotation), obj.path, unmapped)
+            for trail, address in _lb_ip_holders(values):
+                service = obj.name if len(trail) <= 1 else trail[0]
+                _reserve(reserved, service, address, obj.path, unmapped)
         elif obj.kind == "Service" and _get(obj.data, "spec", "type") == "LoadBalancer":
-            annotation = _get(obj.data, "metadata", "annotations", LB_ANNOTATION)
-            if annotation is not None:
-                _reserve(reserved, obj.name, str(annotation), obj.path, unmapped)
+            annotations = _get(obj.data, "metadata", "annotations")
+            for lb_key in LB_ANNOTATIONS:
+                annotation = _get(annotations, lb_key)
+                if annotation is not None:
+                    _reserve(reserved, obj.name, str(annotation), obj.path, unmapped)
+            address = _get(obj.data, "spec", "loadBalancerIP")
+            if address is not None:
+                _reserve(reserved, obj.name, str(address), obj.path, unmapped)
+        elif obj.kind == "IPAddressPool" and _get(obj.data, "spec", "autoAssign") is False:
+            # A pool MetalLB never hands out by itself: its addresses are taken by the
+            # services that ask for them (metallb v0.14 IPAddressPoolSpec.AutoAssign).
+            # Each address of it is reserved (a /32 or A-A entry; a wider range is a
+            # pool of its own, left to the pool).
+            from gitopsgen.ipam import parse_range
+
+            for i, address in enumerate(_get(obj.data, "spec", "addresses") or []):
+                try:
+                    rng = parse_range(str(address))
+                except ValueError:
+                    continue
+                if len(rng) == 1:
+                    holder = f"{obj.name}-{i + 1}" if i else obj.name
+                    _reserve(reserved, holder, str(rng.first), obj.path, unmapped)
 
     base = Config.model_validate({"version": 1, "pool": pool, "reserved": reserved})
     defaults = _defaults(releases, objects, base)
@@ -282,6 +345,7 @@ def import_tree(root: Path) -> ImportResult:
             entry["vcluster"] = vcluster
         tenants.append(entry)
 
+    _listeners(objects, defaults, tenants, unmapped)
     data: dict[str, Any] = {"version": 1, "output": "generated", "pool": pool}
     if reserved:
         data["reserved"] = dict(sorted(reserved.items(), key=lambda kv: _sort_ip(kv[1])))
@@ -289,9 +353,9 @@ def import_tree(root: Path) -> ImportResult:
         data["defaults"] = defaults
     data["tenants"] = tenants
     body = dump(data)
-    text = (
-        _HEADER.format(source=root.name or str(root)) + body + ("" if body.endswith("\n") else "\n")
-    )
+    source = root.name or root.resolve().name or str(root)
+    modeline = f"# yaml-language-server: $schema={schema}\n#\n" if schema else ""
+    text = modeline + _HEADER.format(source=source) + body + ("" if body.endswith("\n") else "\n")
     try:
         config, _ = parse(text, "tenants.yaml")
     except ConfigError as exc:
@@ -306,12 +370,71 @@ def import_tree(root: Path) -> ImportResult:
 
 
 _HEADER = """\
-# yaml-language-server: $schema=schema/tenants.schema.json
-#
 # Imported by `gitopsgen import` from {source}. The one source of truth for the
 # platform's tenants: edit it (or use add-tenant / remove-tenant), then run
 # `gitopsgen build`.
 """
+
+
+def _listeners(
+    objects: list[_Obj],
+    defaults: dict[str, Any],
+    tenants: list[dict[str, Any]],
+    unmapped: list[str],
+) -> None:
+    """defaults.ingress.listenerHostnames from the Gateway's listeners, when they are not
+    the default ``*.<domain>``; tenant hostnames no listener serves are kept (listed, so
+    that the file is valid) and named in ``unmapped``."""
+    from gitopsgen.config import listener_matches
+
+    ingress = defaults.get("ingress", {})
+    domain = ingress.get("domain", "traefik.local")
+    name = _get(ingress, "gateway", "name") or "traefik"
+    namespace = _get(ingress, "gateway", "namespace") or "traefik"
+    gateway = next(
+        (
+            o
+            for o in objects
+            if o.kind == "Gateway" and o.name == name and (o.namespace or namespace) == namespace
+        ),
+        None,
+    )
+    listeners: list[str] = [f"*.{domain}"]
+    where = ""
+    if gateway is not None:
+        where = f"{gateway.path}: Gateway {namespace}/{name}"
+        found: list[str] = []
+        for listener in _get(gateway.data, "spec", "listeners") or []:
+            host = _get(listener, "hostname")
+            if host is None:
+                found = []  # a listener without hostname accepts every route
+                break
+            if str(host) not in found:
+                found.append(str(host))
+        else:
+            listeners = found
+        if not found:
+            listeners = []
+    hosts = [str(t["hostname"]) for t in tenants if "hostname" in t]
+    outside = [h for h in hosts if listeners and not any(listener_matches(x, h) for x in listeners)]
+    if outside and gateway is None:
+        unmapped.append(
+            f"tenant hostname(s) {', '.join(outside)} match no listener hostname "
+            f"{', '.join(listeners)}, and no Gateway {namespace}/{name} is in the repository "
+            "to tell: defaults.ingress.listenerHostnames lists them as served; check that "
+            "the Gateway's listeners serve them"
+        )
+        listeners = listeners + outside
+    elif outside:
+        unmapped.append(
+            f"{where}: no listener serves tenant hostname(s) {', '.join(outside)}, so their "
+            "HTTPRoutes are not accepted (NoMatchingListenerHostname); "
+            "defaults.ingress.listenerHostnames lists them so that the import is valid: add "
+            "listeners to the Gateway, or change the hostnames"
+        )
+        listeners = listeners + outside
+    if listeners != [f"*.{domain}"]:
+        defaults.setdefault("ingress", {})["listenerHostnames"] = listeners
 
 
 def _sort_ip(text: str) -> tuple[int, str]:
@@ -466,3 +589,272 @@ def _compare(
             ):
                 notes.append(f"{obj.path}: lists {entry}, which gitopsgen does not produce")
     return notes
+
+
+# --- what the generated tree replaces -----------------------------------------------
+
+REPLACED_FILE = "tenants.replaced.txt"
+
+
+@dataclass(frozen=True, order=True)
+class Replaced:
+    """One hand-kept thing the generated tree replaces: a whole file (``doc`` None),
+    one document of a file (1-based ``doc``), or an entry of a kustomization's
+    ``resources`` that names a removed file (``entry``)."""
+
+    path: str  # relative to the repository root, POSIX
+    doc: int | None = None
+    entry: str | None = None
+    what: str = ""
+
+    def line(self) -> str:
+        if self.entry is not None:
+            return f"unlist {self.path} {self.entry}"
+        if self.doc is not None:
+            return f"delete {self.path} document {self.doc}  # {self.what}"
+        return f"delete {self.path}" + (f"  # {self.what}" if self.what else "")
+
+
+def _split_docs(text: str) -> list[tuple[int, int]]:
+    """(start, end) offsets of the documents of ``text``, split at ``---`` lines."""
+    import re
+
+    marks = list(re.finditer(r"^---(?:[ \t].*)?$\n?", text, re.MULTILINE))
+    starts = [0] + [m.end() for m in marks]
+    ends = [m.start() for m in marks] + [len(text)]
+    return list(zip(starts, ends, strict=True))
+
+
+def _docs_of(text: str, path: str) -> list[Any] | None:
+    from gitopsgen.repocheck import read_documents
+
+    try:
+        return [d for d, _ in read_documents(text, path)]
+    except ConfigError:
+        return None
+
+
+def _ident(doc: Any) -> tuple[str, str, str, str] | None:
+    if not isinstance(doc, dict) or "kind" not in doc:
+        return None
+    meta = doc.get("metadata")
+    meta = meta if isinstance(meta, dict) else {}
+    group = str(doc.get("apiVersion", "")).rpartition("/")[0]
+    return (
+        group,
+        str(doc.get("kind")),
+        str(meta.get("namespace") or ""),
+        str(meta.get("name", "")),
+    )
+
+
+def find_replaced(
+    root: Path, config: Config, output: str = "generated", keep: tuple[str, ...] = ()
+) -> list[Replaced]:
+    """The hand-kept files and documents of the repository at ``root`` that the tree
+    of ``config`` (written to ``root/output``) replaces, and the ``resources`` entries
+    that name them. ``keep`` (the wiring files) are edited, never deleted.
+
+    A hand-kept file at the path a generated file has (``clusters/vcluster-a/...``
+    mirrors ``generated/clusters/vcluster-a/...``) is replaced document by document
+    when the generated file defines the same kind and name; any document that names
+    its namespace and equals a generated object's identity (API group, kind,
+    namespace, name: the seed's ``network-policies`` Kustomization) is replaced
+    wherever it is; a kustomization index is replaced when everything it lists is.
+    """
+    from gitopsgen.identity import CLUSTER_SCOPED
+
+    outputs = render_outputs(config, "./" + output)
+    by_path: dict[str, set[tuple[str, str]]] = {}
+    explicit: set[tuple[str, str, str, str]] = set()
+    for out in outputs:
+        for doc in out.docs:
+            if str(doc.get("apiVersion", "")).startswith(_KUSTOMIZE):
+                continue
+            by_path.setdefault(out.path, set()).add(
+                (str(doc.get("kind")), _get(doc, "metadata", "name") or "")
+            )
+            ident = _ident(doc)
+            if (
+                ident is not None
+                and out.target == "host"
+                and (ident[2] or ident[1] in CLUSTER_SCOPED)
+            ):
+                explicit.add(ident)
+    out_prefix = output.rstrip("/") + "/"
+    files: dict[str, list[Any]] = {}
+    texts: dict[str, str] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel_dir = Path(dirpath).relative_to(root).as_posix()
+        rel_dir = "" if rel_dir == "." else rel_dir + "/"
+        dirnames[:] = sorted(
+            d
+            for d in dirnames
+            if d not in _SKIP_DIRS and not (rel_dir + d + "/").startswith(out_prefix)
+        )
+        for name in sorted(filenames):
+            if not name.endswith((".yaml", ".yml")) and name != "Kustomization":
+                continue
+            rel = rel_dir + name
+            try:
+                text = (root / rel).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                continue
+            docs = _docs_of(text, rel)
+            if docs is not None:
+                files[rel] = docs
+                texts[rel] = text
+    found: list[Replaced] = []
+    gone: set[str] = set()  # whole files removed
+    for rel, docs in files.items():
+        if rel in keep:
+            continue
+        if _is_index(docs[0]):
+            continue  # index files: below
+        objects = [(i, d) for i, d in enumerate(docs) if _ident(d) is not None]
+        if not objects:
+            continue
+        mirrored = by_path.get(rel, set())
+        hits: list[tuple[int, Any]] = []
+        for i, d in objects:
+            ident = _ident(d)
+            assert ident is not None
+            if (ident[1], ident[3]) in mirrored or ident in explicit:
+                hits.append((i, d))
+        if not hits:
+            continue
+        if len(hits) == len(objects):
+            shown = [_what(d) for _, d in hits[:3]]
+            more = f" and {len(hits) - 3} more" if len(hits) > 3 else ""
+            found.append(Replaced(rel, what=", ".join(shown) + more))
+            gone.add(rel)
+        else:
+            found += [Replaced(rel, doc=i + 1, what=_what(d)) for i, d in hits]
+    # Kustomization index files: replaced when everything they list is gone.
+    changed = True
+    while changed:
+        changed = False
+        for rel, docs in files.items():
+            if rel in gone or rel in keep or not docs:
+                continue
+            data = docs[0]
+            if not _is_index(data):
+                continue
+            entries = [e for e in data.get("resources") or [] if isinstance(e, str)]
+            directory = os.path.dirname(rel)
+            targets = [
+                os.path.normpath(os.path.join(directory, e)).replace(os.sep, "/") for e in entries
+            ]
+            if entries and all(_is_gone(t, gone, files) for t in targets):
+                found.append(Replaced(rel, what="kustomization listing only replaced files"))
+                gone.add(rel)
+                changed = True
+    # Entries of the remaining kustomizations that name removed files or directories.
+    for rel, docs in files.items():
+        if rel in gone or not docs or not isinstance(docs[0], dict):
+            continue
+        data = docs[0]
+        if not _is_index(data):
+            continue
+        directory = os.path.dirname(rel)
+        for entry in data.get("resources") or []:
+            if not isinstance(entry, str):
+                continue
+            target = os.path.normpath(os.path.join(directory, entry)).replace(os.sep, "/")
+            if _is_gone(target, gone, files):
+                found.append(Replaced(rel, entry=entry))
+    return sorted(found)
+
+
+def _is_index(data: Any) -> bool:
+    """A kustomize index file (``apiVersion`` may be left out), not a Flux object."""
+    if not isinstance(data, dict) or "spec" in data:
+        return False
+    api = str(data.get("apiVersion", ""))
+    return api.startswith(_KUSTOMIZE) or (
+        not api and data.get("kind", "Kustomization") == "Kustomization" and "resources" in data
+    )
+
+
+def _what(doc: Any) -> str:
+    ident = _ident(doc)
+    if ident is None:
+        return ""
+    _, kind, ns, name = ident
+    return f"{kind} {ns + '/' if ns else ''}{name}"
+
+
+def _is_gone(target: str, gone: set[str], files: dict[str, list[Any]]) -> bool:
+    return target in gone or _dir_gone(target, gone, files)
+
+
+def _dir_gone(target: str, gone: set[str], files: dict[str, list[Any]]) -> bool:
+    """A directory whose kustomization file is removed."""
+    return any(
+        f"{target}/{name}" in gone
+        for name in ("kustomization.yaml", "kustomization.yml", "Kustomization")
+    )
+
+
+def replaced_text(items: list[Replaced], source: str) -> str:
+    lines = [
+        f"# Hand-kept files and documents that the tree generated from {source} replaces,",
+        "# written by `gitopsgen import`. Flux would apply both copies (or fail to build the",
+        "# kustomization that lists both): `gitopsgen import --prune-replaced DIR` shows what",
+        "# it removes, `--prune-replaced --apply` removes it. `unlist` lines are resources",
+        "# entries naming a removed file.",
+        *(item.line() for item in items),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def prune(root: Path, items: list[Replaced]) -> list[str]:
+    """Remove ``items`` from the repository at ``root``; what was done, one line each."""
+    import re
+
+    done: list[str] = []
+    by_file: dict[str, list[Replaced]] = {}
+    for item in items:
+        by_file.setdefault(item.path, []).append(item)
+    for rel, group in sorted(by_file.items()):
+        path = root / rel
+        if any(i.doc is None and i.entry is None for i in group):
+            path.unlink()
+            done.append(f"deleted {rel}")
+            parent = path.parent
+            while parent != root and parent.is_dir() and not any(parent.iterdir()):
+                parent.rmdir()
+                done.append(f"removed empty directory {parent.relative_to(root).as_posix()}")
+                parent = parent.parent
+            continue
+        text = path.read_text(encoding="utf-8")
+        docs = {i.doc for i in group if i.doc is not None}
+        if docs:
+            spans = _split_docs(text)
+            # documents counted as read_documents counts them: non-empty ones
+            kept: list[str] = []
+            n = 0
+            for start, end in spans:
+                chunk = text[start:end]
+                if chunk.strip() and not all(
+                    line.strip().startswith("#") or not line.strip() for line in chunk.splitlines()
+                ):
+                    n += 1
+                    if n in docs:
+                        continue
+                kept.append(chunk)
+            text = "---\n".join(c if c.endswith("\n") or not c else c + "\n" for c in kept)
+            done += [f"removed document {d} of {rel}" for d in sorted(docs)]
+        for item in group:
+            if item.entry is None:
+                continue
+            pattern = re.compile(
+                rf"^[ \t]*-[ \t]+['\"]?{re.escape(item.entry)}['\"]?[ \t]*(#.*)?\n?", re.MULTILINE
+            )
+            text, count = pattern.subn("", text, count=1)
+            if count:
+                done.append(f"removed `- {item.entry}` from {rel}")
+        from gitopsgen.edit import write_atomic
+
+        write_atomic(path, text)
+    return done

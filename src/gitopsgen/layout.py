@@ -97,8 +97,15 @@ class TenantNames:
 
 # (what, derived name, limit): every name built from a tenant name that Kubernetes
 # or the chart limits, in the order users meet them; the strictest decides NAME_MAX.
+# The vcluster chart names its StatefulSet after the Helm release "vcluster-<name>"
+# (loft-sh/vcluster chart/templates/statefulset.yaml: `name: {{ .Release.Name }}`).
+# The StatefulSet controller labels every pod controller-revision-hash=<name>-<hash>,
+# a label value (63 characters at most) with a hash of up to 10 characters: past 52
+# characters the pod is never created (kubernetes/kubernetes#64023). Helm's own limit
+# on release names (53) is one more than that, so the StatefulSet's decides: 43.
+STATEFULSET_MAX = 52
 DERIVED_LIMITS: tuple[tuple[str, str, int], ...] = (
-    ("Helm release name", "vcluster", 53),
+    ("StatefulSet (Helm release) name", "vcluster", STATEFULSET_MAX),
     ("namespace", "vcluster", 63),
     ("hostname label", "tenant", 63),
 )

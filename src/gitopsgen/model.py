@@ -83,10 +83,17 @@ class Chart(_Model):
 class VclusterDefaults(_Model):
     chart: Chart = Field(default_factory=Chart)
     interval: Duration = Field("2m", description="HelmRelease reconcile interval")
-    api_port: int = Field(443, description="port of the vcluster API on its LoadBalancer service")
+    api_port: int = Field(
+        443, ge=1, le=65535, description="port of the vcluster API on its LoadBalancer service"
+    )
     values: dict[str, Any] = Field(
         default_factory=dict,
         description="Helm values deep-merged over the generated values of every vcluster",
+    )
+    values_schema: str | None = Field(
+        None,
+        description="the chart's values.schema.json (relative to tenants.yaml): every "
+        "tenant's final values are validated against it",
     )
 
 
@@ -122,6 +129,12 @@ class Gateway(_Model):
 
 class Ingress(_Model):
     domain: str = Field("traefik.local", description="tenant hostnames are tenant-<name>.<domain>")
+    listener_hostnames: list[str] | None = Field(
+        None,
+        description="the hostnames of the Gateway's listeners (default ['*.<domain>']); "
+        "every tenant hostname must match one, as Gateway API matches an HTTPRoute: "
+        "exactly, or '*.' for any number of labels before the suffix",
+    )
     gateway: Gateway = Field(
         default_factory=Gateway, description="the Gateway HTTPRoutes attach to"
     )

@@ -41,6 +41,7 @@ MAX_DEPTH = 64
 MAX_ALIAS_NODES = 100_000
 
 _TAG = "tag:yaml.org,2002:"
+_MAX_INT_CHARS = 100  # no number of tenants.yaml has more characters
 _PLAIN_TAGS = {_TAG + "str", _TAG + "timestamp"}
 
 
@@ -54,6 +55,9 @@ class Document:
     values: dict[Path, tuple[int, int]] = field(default_factory=dict)
     # path -> (line, column) of the key that holds the value, 1-based
     keys: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    # problems found while building (duplicate keys, tags, ...) when read with
+    # strict=False: the data is still usable (first value of a duplicate key kept)
+    problems: list[Problem] = field(default_factory=list)
 
     def where(self, loc: Path, *, key: bool = False) -> tuple[int, int]:
         """Position of ``loc``, or of its nearest ancestor that exists."""
@@ -177,6 +181,14 @@ class _Builder:
         if tag in (_TAG + "seq", _TAG + "map"):
             self._fail(node, loc, f"tag {tag} does not fit a scalar")
             return node.value
+        if tag == _TAG + "int" and len(node.value) > _MAX_INT_CHARS:
+            # Python refuses to convert more than 4300 digits (sys.int_max_str_digits):
+            # say so briefly instead of quoting every digit.
+            digits = sum(c.isdigit() for c in node.value)
+            self._fail(
+                node, loc, f"integer {node.value[:12]}... has {digits} digits; far too large"
+            )
+            return None
         try:
             return self.constructor.construct_object(node, deep=True)
         except Exception as exc:  # ruamel's constructors raise KeyError, ValueError, ...
@@ -238,8 +250,11 @@ def _check_nesting(yaml: YAML, text: str, path: str) -> None:
             depth -= 1
 
 
-def read_text(raw: bytes | str, path: str) -> Document:
-    """Parse one YAML document; raise :class:`ConfigError` with located problems."""
+def read_text(raw: bytes | str, path: str, *, strict: bool = True) -> Document:
+    """Parse one YAML document; raise :class:`ConfigError` with located problems.
+    With ``strict=False``, problems found once the text has parsed (duplicate keys,
+    unsupported tags, ...) are returned in ``Document.problems`` instead, so that the
+    caller reports them together with its own."""
     if len(raw) > MAX_BYTES:
         raise ConfigError(
             [Problem(1, 1, "", f"file is {len(raw)} bytes; the limit is {MAX_BYTES} bytes", path)]
@@ -299,5 +314,7 @@ def read_text(raw: bytes | str, path: str) -> Document:
         # tenants they pin ~20 MB of otherwise free memory.
         yaml.constructor.constructed_objects.clear()
     if builder.problems:
-        raise ConfigError(builder.problems)
+        if strict:
+            raise ConfigError(builder.problems)
+        doc.problems = builder.problems
     return doc

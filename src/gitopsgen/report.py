@@ -58,7 +58,8 @@ class Finding:
     """One thing a command found. ``file`` is shown relative to the working directory
     when it is inside it; ``rel`` is the path inside the output directory (drift)."""
 
-    kind: str  # invalid | missing | changed | stale | foreign | wiring | inconsistent | note
+    kind: str  # invalid | missing | changed | stale | foreign | wiring | repository | ...
+    # inconsistent | note
     message: str
     file: str | None = None
     line: int | None = None
@@ -180,6 +181,7 @@ def check_report(
     comparison: Any,
     planned: dict[str, bytes],
     wiring: Sequence[Any] = (),
+    repository: Sequence[Any] = (),
 ) -> Report:
     """The report of ``check`` from a :class:`gitopsgen.tree.Comparison` and the
     wiring findings of :func:`gitopsgen.wiring.check_wiring`."""
@@ -225,8 +227,20 @@ def check_report(
                 add=w.add,
             )
         )
+    for r in repository:
+        findings.append(
+            Finding(
+                "repository",
+                (f"document {r.doc}: " if r.doc is not None else "") + r.message,
+                file=shown(r.file),
+                line=r.line,
+                severity=r.severity,
+                key_path=r.rule,
+            )
+        )
     drift = [f for f in findings if f.kind in _DRIFT_WORDS]
     links = [f for f in findings if f.kind == "wiring"]
+    repo = [f for f in findings if f.kind == "repository"]
     if drift:
         summary = f"{out}: {len(drift)} file(s) out of sync with {config}; run `gitopsgen build`"
     elif links:
@@ -234,9 +248,14 @@ def check_report(
             f"{out}: in sync with {config}, but {len(links)} wiring line(s) are missing: "
             "Flux does not reach the generated tree"
         )
+    elif repo:
+        summary = (
+            f"{out}: in sync with {config}, but the repository has {len(repo)} problem(s) "
+            "Flux would meet"
+        )
     else:
         summary = f"{out}: in sync with {config} ({files} files)"
-    status = "drift" if drift or links else "ok"
+    status = "drift" if drift or links or repo else "ok"
     return Report(
         "check",
         config,
@@ -351,6 +370,13 @@ def render_text(report: Report, *, quiet: bool = False) -> tuple[list[str], list
         if any(f.kind in labels for f in report.findings):
             err.append(f"{len(links)} wiring line(s) missing: Flux does not reach the tree")
         for f in links:
+            where = f"{f.file}:{f.line}" if f.line is not None else f"{f.file}"
+            err.append(f"  {where}: {f.message}")
+    repo = [f for f in report.findings if f.kind == "repository"]
+    if repo:
+        if any(f.kind in labels or f.kind == "wiring" for f in report.findings):
+            err.append(f"{len(repo)} repository problem(s) Flux would meet:")
+        for f in repo:
             where = f"{f.file}:{f.line}" if f.line is not None else f"{f.file}"
             err.append(f"  {where}: {f.message}")
     return out, err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
@@ -29,23 +30,38 @@ _ALLOW_OUTSIDE = click.option(
     is_flag=True,
     help="Permit an output directory outside the repository root.",
 )
+_VALUES_SCHEMA = click.option(
+    "--values-schema",
+    "values_schema",
+    default=None,
+    type=click.Path(dir_okay=False, path_type=str),
+    help="The vcluster chart's values.schema.json: validate every tenant's final Helm "
+    "values against it (overrides defaults.vcluster.valuesSchema).",
+)
 
 
 @click.command()
 @config_option
 @_ALLOW_OUTSIDE
+@_VALUES_SCHEMA
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing on success.")
-def build(config: str, allow_outside: bool, quiet: bool) -> None:
+def build(config: str, allow_outside: bool, values_schema: str | None, quiet: bool) -> None:
     """Validate tenants.yaml, then write the generated tree.
 
     Files are written atomically; unchanged files are not touched; files that
     gitopsgen wrote before and no longer produces are removed. A file gitopsgen
     did not write is never overwritten or deleted: build stops, writing nothing.
     """
-    run_build(config, allow_outside=allow_outside, quiet=quiet)
+    run_build(config, allow_outside=allow_outside, quiet=quiet, values_schema=values_schema)
 
 
-def run_build(config: str, *, allow_outside: bool = False, quiet: bool = False) -> None:
+def run_build(
+    config: str,
+    *,
+    allow_outside: bool = False,
+    quiet: bool = False,
+    values_schema: str | None = None,
+) -> None:
     """What ``build`` does; add-tenant and remove-tenant call it after editing."""
     from gitopsgen import cache
     from gitopsgen.config import load
@@ -53,8 +69,8 @@ def run_build(config: str, *, allow_outside: bool = False, quiet: bool = False) 
     from gitopsgen.plan import plan_project
     from gitopsgen.tree import write
 
-    probe = cache.lookup(config, allow_outside)
-    project = load(config, allow_outside=allow_outside)
+    probe = cache.lookup(config, allow_outside, values_schema)
+    project = load(config, allow_outside=allow_outside, values_schema=values_schema)
     with reporting(quiet):
         plan = plan_project(project, lean=True)
         verify(plan, project)
@@ -94,7 +110,12 @@ def _emit(report: Report, fmt: str, quiet: bool) -> None:
 
 
 def _load_or_report(
-    command: str, config: str, allow_outside: bool, fmt: str, quiet: bool
+    command: str,
+    config: str,
+    allow_outside: bool,
+    fmt: str,
+    quiet: bool,
+    values_schema: str | None = None,
 ) -> Project | None:
     """Load tenants.yaml; invalid input is raised for text (the one error path prints
     it) and reported in the chosen format otherwise, returning None."""
@@ -103,7 +124,7 @@ def _load_or_report(
     from gitopsgen.report import invalid_report
 
     try:
-        return load(config, allow_outside=allow_outside)
+        return load(config, allow_outside=allow_outside, values_schema=values_schema)
     except ConfigError as exc:
         if fmt == "text":
             raise
@@ -114,32 +135,42 @@ def _load_or_report(
 @click.command()
 @config_option
 @_ALLOW_OUTSIDE
+@_VALUES_SCHEMA
 @click.option("-q", "--quiet", is_flag=True, help="Only the exit code and a one-line summary.")
 @_FORMAT
-def check(config: str, allow_outside: bool, quiet: bool, fmt: str) -> None:
+def check(
+    config: str, allow_outside: bool, values_schema: str | None, quiet: bool, fmt: str
+) -> None:
     """Compare the tree on disk with what build would write, and check that the
     repository's kustomizations include it (see `wiring:`). Writes nothing.
 
+    Then build the repository as Flux does, from the entry point (wiring.hostCluster)
+    through every Flux Kustomization's path, and report objects defined twice,
+    hand-kept documents the generated tree replaces, paths that do not exist or do not
+    build and dependsOn targets defined nowhere.
+
     Exit 0 when in sync, 1 on drift (missing, changed or stale files, a foreign
-    file where build must write, or a missing wiring line), 2 on invalid input
-    or an inconsistent tree.
+    file where build must write, a missing wiring line, or a repository problem),
+    2 on invalid input or an inconsistent tree.
     """
     from gitopsgen import cache
 
-    probe = cache.lookup(config, allow_outside)
+    probe = cache.lookup(config, allow_outside, values_schema)
     if probe.entry is not None and _cached_check(probe.entry, fmt, quiet):
         return
     from gitopsgen.consistency import ConsistencyError, verify
     from gitopsgen.plan import plan_project
+    from gitopsgen.repocheck import check_repository
     from gitopsgen.report import check_report, consistency_report
     from gitopsgen.tree import compare
     from gitopsgen.wiring import check_wiring
 
-    project = _load_or_report("check", config, allow_outside, fmt, quiet)
+    project = _load_or_report("check", config, allow_outside, fmt, quiet, values_schema)
     if project is None:
         return
     with reporting(quiet):
-        plan = plan_project(project, lean=True)
+        # A full plan (documents kept): the repository check reads them.
+        plan = plan_project(project)
         try:
             verify(plan, project)
         except ConsistencyError as exc:
@@ -160,6 +191,7 @@ def check(config: str, allow_outside: bool, quiet: bool, fmt: str) -> None:
         comparison=result,
         planned={rel: plan[rel].data for rel in result.changed},
         wiring=check_wiring(project),
+        repository=check_repository(project, plan),
     )
     _emit(report, fmt, quiet)
 
@@ -175,6 +207,8 @@ def _cached_check(entry: Entry, fmt: str, quiet: bool) -> bool:
 
     if entry.check_needs_model or entry.files is None:
         return False
+    if entry.repo_entry is not None and os.path.lexists(entry.repo_entry):
+        return False  # the repository check walks from it, with the plan's documents
     comparison = cache.compare_digests(entry)
     if comparison is None:
         return False
@@ -194,9 +228,12 @@ def _cached_check(entry: Entry, fmt: str, quiet: bool) -> bool:
 @click.command()
 @config_option
 @_ALLOW_OUTSIDE
+@_VALUES_SCHEMA
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing on success.")
 @_FORMAT
-def validate(config: str, allow_outside: bool, quiet: bool, fmt: str) -> None:
+def validate(
+    config: str, allow_outside: bool, values_schema: str | None, quiet: bool, fmt: str
+) -> None:
     """Validate tenants.yaml only; every problem is reported as FILE:LINE:COL.
 
     The same rules as build apply, including where the output directory may be.
@@ -204,11 +241,11 @@ def validate(config: str, allow_outside: bool, quiet: bool, fmt: str) -> None:
     from gitopsgen import cache
     from gitopsgen.report import validate_report
 
-    probe = cache.lookup(config, allow_outside)
+    probe = cache.lookup(config, allow_outside, values_schema)
     if probe.entry is not None:
         _emit(validate_report(config, probe.entry.tenants), fmt, quiet)
         return
-    project = _load_or_report("validate", config, allow_outside, fmt, quiet)
+    project = _load_or_report("validate", config, allow_outside, fmt, quiet, values_schema)
     if project is None:
         return
     cache.remember(probe, project)

@@ -346,7 +346,16 @@ def hosts(config: str, target: Path | None, cluster_name: str | None) -> None:
     help="Where to write the tenants.yaml ('-' for standard output).",
 )
 @click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
-def import_repo(directory: Path, output: Path, force: bool) -> None:
+@click.option(
+    "--prune-replaced",
+    is_flag=True,
+    help="Do not import: list the hand-kept files and documents that the tree built "
+    "from OUTPUT replaces (a dry run); with --apply, remove them.",
+)
+@click.option("--apply", is_flag=True, help="With --prune-replaced: really remove them.")
+def import_repo(
+    directory: Path, output: Path, force: bool, prune_replaced: bool, apply: bool
+) -> None:
     """Write the tenants.yaml that reproduces an existing repository DIRECTORY laid
     out like the seed (clusters/vcluster-*, tenant/tenant-*, infrastructure/...).
 
@@ -356,12 +365,22 @@ def import_repo(directory: Path, output: Path, force: bool) -> None:
     tenants.yaml option is listed by file on standard error, never dropped silently.
     """
     from gitopsgen.errors import GitopsgenError
-    from gitopsgen.importer import import_tree
+    from gitopsgen.importer import REPLACED_FILE, find_replaced, import_tree, replaced_text
 
+    if apply and not prune_replaced:
+        raise click.UsageError("--apply goes with --prune-replaced")
+    if prune_replaced:
+        _prune_replaced(directory, output, apply)
+        return
     to_stdout = str(output) == "-"
     if not to_stdout and output.exists() and not force:
         raise GitopsgenError(f"{output}: exists; pass --force to overwrite it")
-    result = import_tree(directory)
+    schema = None
+    if not to_stdout:
+        candidate = output.parent / "schema" / "tenants.schema.json"
+        if candidate.is_file():
+            schema = "schema/tenants.schema.json"
+    result = import_tree(directory, schema=schema)
     if to_stdout:
         click.echo(result.text, nl=False)
     else:
@@ -373,7 +392,72 @@ def import_repo(directory: Path, output: Path, force: bool) -> None:
             f"{output}: {len(cfg.tenants)} tenants, pool {', '.join(cfg.pool)}, "
             f"{len(cfg.reserved)} reserved addresses"
         )
+        if schema is None:
+            click.echo(
+                f"{output}: no schema/tenants.schema.json beside it, so no editor modeline "
+                "(`gitopsgen schema > schema/tenants.schema.json` makes one)"
+            )
+        items = find_replaced(directory, cfg, cfg.output, keep=_wiring_files(cfg))
+        listing = output.parent / REPLACED_FILE
+        write_atomic(listing, replaced_text(items, output.name))
+        click.echo(
+            f"{listing}: {len(items)} hand-kept file(s), document(s) and entries the "
+            f"generated tree replaces; after `gitopsgen build` and the wiring lines, "
+            f"`gitopsgen import --prune-replaced {directory} -o {output}` shows them and "
+            "`--apply` removes them"
+        )
     if result.unmapped:
         err(f"{len(result.unmapped)} thing(s) in {directory} that tenants.yaml cannot express:")
         for note in result.unmapped:
             err(f"  {note}")
+
+
+def _wiring_files(cfg: Any) -> tuple[str, ...]:
+    import posixpath
+
+    wiring = cfg.wiring
+    return tuple(posixpath.normpath(f) for f in (wiring.host_cluster, wiring.traefik_config) if f)
+
+
+def _prune_replaced(directory: Path, output: Path, apply: bool) -> None:
+    """import --prune-replaced: the replaced hand-kept files of ``directory``, per the
+    tenants.yaml ``output`` and its generated tree; removed with ``apply``."""
+    import os
+
+    from gitopsgen.config import load
+    from gitopsgen.errors import GitopsgenError
+    from gitopsgen.importer import REPLACED_FILE, find_replaced, prune, replaced_text
+
+    project = load(output)
+    root = directory.resolve()
+    if root != project.repository_root.resolve():
+        raise GitopsgenError(
+            f"{directory}: is not the repository root of {output} "
+            f"({project.repository_root}); pass the repository root"
+        )
+    out_rel = os.path.relpath(project.output_dir, project.repository_root).replace(os.sep, "/")
+    if not (project.output_dir / ".gitopsgen-manifest").is_file():
+        raise GitopsgenError(
+            f"{project.output_dir}: not built yet; run `gitopsgen build -c {output}` first, "
+            "so that the generated tree stands in for what is removed"
+        )
+    from gitopsgen.model import Config
+
+    if not isinstance(project.config, Config):
+        raise GitopsgenError(
+            f"{output}: --prune-replaced works on a version 1 file (what import writes)"
+        )
+    items = find_replaced(root, project.config, out_rel, keep=_wiring_files(project.config))
+    if not items:
+        click.echo(f"{directory}: nothing hand-kept is replaced by the generated tree")
+        return
+    if not apply:
+        click.echo(f"{len(items)} item(s) the generated tree replaces (dry run; --apply removes):")
+        for item in items:
+            click.echo(f"  {item.line()}")
+        return
+    for line in prune(root, items):
+        click.echo(line)
+    from gitopsgen.edit import write_atomic
+
+    write_atomic(output.parent / REPLACED_FILE, replaced_text([], output.name))

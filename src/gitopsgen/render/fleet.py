@@ -237,17 +237,7 @@ def _tenant_dir(ctx: Context, layout: FleetLayout, tenant: Tenant) -> list[Rende
 
 def _workload_dir(ctx: Context, layout: FleetLayout, tenant: Tenant) -> list[RenderedFile]:
     wl = tenant.defaults.workload
-    spot = layout.workload_dir(tenant.names)
-    deployment, service = sample.deployment_file(wl), sample.service_file(wl)
-    return [
-        RenderedFile.at(spot.join(deployment), spot.placement, (ctx.part(sample.deployment, wl),)),
-        RenderedFile.at(spot.join(service), spot.placement, (ctx.part(sample.service, wl),)),
-        RenderedFile.at(
-            spot.join("kustomization.yaml"),
-            spot.placement,
-            (ctx.part(sample.index, deployment, service),),
-        ),
-    ]
+    return sample.workload_files(ctx, layout.workload_dir(tenant.names), wl)
 
 
 def render_tenant(ctx: Context, cluster: Cluster, tenant: Tenant) -> list[RenderedFile]:

@@ -3,6 +3,7 @@ through its kubeconfig secret) and the HTTPRoute on the host Gateway."""
 
 from __future__ import annotations
 
+from gitopsgen.layout import Spot
 from gitopsgen.model import Flux, SourceRef, Workload
 from gitopsgen.platform import Cluster, Tenant
 from gitopsgen.render.base import (
@@ -86,6 +87,37 @@ def service_file(wl: Workload) -> str:
     return f"{wl.name}_service.yaml"
 
 
+def workload_namespace(namespace: str) -> Obj:
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
+
+
+def workload_files(ctx: Context, spot: Spot, wl: Workload) -> list[RenderedFile]:
+    """The workload directory: Deployment, Service, their index, and the Namespace
+    when it is not ``default``. Flux's targetNamespace only sets the objects'
+    namespace; a fresh vcluster has no other than ``default`` (and kube-*), so the
+    apply would fail with "namespaces ... not found" (kustomize-controller applies
+    Namespaces before the objects in them)."""
+    wl_file, svc_file = deployment_file(wl), service_file(wl)
+    listed = [wl_file, svc_file]
+    out: list[RenderedFile] = []
+    if wl.namespace != "default":
+        ns_file = f"{wl.namespace}_namespace.yaml"
+        listed = [ns_file, *listed]
+        out.append(
+            RenderedFile.at(
+                spot.join(ns_file), spot.placement, (ctx.part(workload_namespace, wl.namespace),)
+            )
+        )
+    return [
+        *out,
+        RenderedFile.at(spot.join(wl_file), spot.placement, (ctx.part(deployment, wl),)),
+        RenderedFile.at(spot.join(svc_file), spot.placement, (ctx.part(service, wl),)),
+        RenderedFile.at(
+            spot.join("kustomization.yaml"), spot.placement, (ctx.part(index, *listed),)
+        ),
+    ]
+
+
 def route(tenant: Tenant) -> Obj:
     """The sample workload's HTTPRoute: the tenant's hostname on the Gateway, to the
     Service vcluster syncs into the tenant's vcluster namespace."""
@@ -165,10 +197,9 @@ def render(ctx: Context, cluster: Cluster, tenant: Tenant) -> list[RenderedFile]
         },
     }
     namespace: Obj = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": names.tenant}}
-    wl_file, svc_file = deployment_file(wl), service_file(wl)
     route_file = f"{wl.name}_httproute.yaml"
     ns_file = f"{names.tenant}_namespace.yaml"
-    here, wl_at, routes_at = home.placement, workload_dir.placement, routes_dir.placement
+    here, routes_at = home.placement, routes_dir.placement
     return [
         RenderedFile.at(home.join(ns_file), here, (namespace,)),
         RenderedFile.at(home.join("workload_kustomization.yaml"), here, (workload_ks,)),
@@ -178,11 +209,7 @@ def render(ctx: Context, cluster: Cluster, tenant: Tenant) -> list[RenderedFile]
             here,
             (kustomization([ns_file, "workload_kustomization.yaml", "routes_kustomization.yaml"]),),
         ),
-        RenderedFile.at(workload_dir.join(wl_file), wl_at, (ctx.part(deployment, wl),)),
-        RenderedFile.at(workload_dir.join(svc_file), wl_at, (ctx.part(service, wl),)),
-        RenderedFile.at(
-            workload_dir.join("kustomization.yaml"), wl_at, (ctx.part(index, wl_file, svc_file),)
-        ),
+        *workload_files(ctx, workload_dir, wl),
         RenderedFile.at(routes_dir.join(route_file), routes_at, (route(tenant),)),
         RenderedFile.at(
             routes_dir.join("kustomization.yaml"), routes_at, (ctx.part(index, route_file),)

@@ -43,6 +43,26 @@ def _helm_repository(chart: Chart) -> Obj:
     }
 
 
+def service_spec(tenant: Tenant) -> Obj:
+    """The spec of the chart's Service. It listens on 443 unless
+    controlPlane.service.spec.ports replaces its ports (loft-sh/vcluster v0.30
+    chart/templates/service.yaml: `{{- if not .Values.controlPlane.service.spec.ports }}
+    ... port: 443, targetPort: 8443`): with another apiPort, exportKubeConfig.server
+    must name a port that is open."""
+    port = tenant.defaults.vcluster.api_port
+    if port == 443:
+        return {"type": "LoadBalancer"}
+    ports = [
+        {
+            "name": "https",
+            "port": port,
+            "protocol": "TCP",
+            "targetPort": tenant.defaults.network_policies.vcluster_api_port,
+        }
+    ]
+    return {"type": "LoadBalancer", "ports": ports}
+
+
 def helm_values(ctx: Context, tenant: Tenant) -> Obj:
     """The seed's vcluster values for one tenant, then the defaults' and the
     tenant's own values deep-merged over them."""
@@ -53,7 +73,7 @@ def helm_values(ctx: Context, tenant: Tenant) -> Obj:
         "controlPlane": {
             "service": {
                 "annotations": {"metallb.universe.tf/loadBalancerIPs": ip},
-                "spec": {"type": "LoadBalancer"},
+                "spec": service_spec(tenant),
             },
             "distro": {"k3s": {"enabled": True, "extraArgs": [f"--tls-san={ip}"]}},
             "statefulSet": ctx.part(_stateful_set),
@@ -105,7 +125,7 @@ def fleet_values(ctx: Context, tenant: Tenant) -> Obj:
         "proxy": {"extraSANs": [ip]},
         "service": {
             "annotations": {"metallb.io/loadBalancerIPs": ip},
-            "spec": {"type": "LoadBalancer"},
+            "spec": service_spec(tenant),
         },
     }
     if tenant.distro == "k3s":
