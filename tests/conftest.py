@@ -120,3 +120,11 @@ def project(tmp_path: Path) -> Callable[[str], Path]:
         return path
 
     return write
+
+
+@pytest.fixture(autouse=True)
+def _no_ci_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--format auto` and colours depend on GITHUB_ACTIONS and NO_COLOR: tests that
+    want them set them; nothing leaks in from the environment the suite runs in."""
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+    monkeypatch.delenv("NO_COLOR", raising=False)

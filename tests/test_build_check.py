@@ -137,7 +137,7 @@ def test_foreign_file_for_a_new_tenant_stops_build_before_any_write(built: Path)
     # check calls it drift, naming the foreign file where build must write.
     checked = invoke("check", "-c", str(built))
     assert checked.code == 1
-    assert "  foreign  clusters/vcluster-d/kustomization.yaml" in checked.err
+    assert "  foreign  generated/clusters/vcluster-d/kustomization.yaml" in checked.out
 
 
 def test_foreign_file_elsewhere_is_left_alone(built: Path) -> None:
@@ -155,9 +155,10 @@ def test_foreign_file_elsewhere_is_left_alone(built: Path) -> None:
     assert (out / "tenant/tenant-c/README").read_text() == "keep me\n"
     checked = invoke("check", "-c", str(built))
     assert checked.code == 0, checked.err
+    # Notes are diagnostics (standard error); paths relative to the repository root.
     assert checked.err == (
-        f"note: 2 file(s) in {out} not written by gitopsgen (left alone):\n"
-        "  tenant/NOTES.md\n  tenant/tenant-c/README\n"
+        "note: 2 file(s) in generated not written by gitopsgen (left alone):\n"
+        "  generated/tenant/NOTES.md\n  generated/tenant/tenant-c/README\n"
     )
     assert "in sync" in checked.out
 
@@ -168,8 +169,10 @@ def test_foreign_file_elsewhere_is_left_alone(built: Path) -> None:
 def test_check_in_sync(built: Path) -> None:
     res = invoke("check", "-c", str(built))
     assert res.code == 0
-    assert res.out == f"{built.parent / 'generated'}: in sync with {built} (54 files)\n"
+    assert res.out == "generated: in sync with tenants.yaml (54 files)\n"
     assert res.err == ""
+    absolute = invoke("check", "--absolute", "-c", str(built))
+    assert absolute.out == f"{built.parent / 'generated'}: in sync with {built} (54 files)\n"
 
 
 def test_check_lists_missing_changed_and_stale(built: Path) -> None:
@@ -182,21 +185,20 @@ def test_check_lists_missing_changed_and_stale(built: Path) -> None:
     built.write_text(WITHOUT_C)
     res = invoke("check", "-c", str(built))
     assert res.code == 1
-    lines = res.err.splitlines()
-    assert lines[0] == (f"{out}: 23 file(s) out of sync with {built}; run `gitopsgen build`"), (
-        lines[0]
-    )
+    # The report on standard output, paths relative to the repository root.
+    lines = res.out.splitlines()
+    assert lines[0] == "generated: 23 file(s) out of sync with tenants.yaml; run `gitopsgen build`"
     listed = [m.groups() for m in map(_ENTRY.match, lines[1:]) if m]
     kinds = {kind for kind, _ in listed}
     assert len(listed) == 23
     assert {"missing", "changed", "stale"} <= kinds
-    assert ("missing", "tenant/tenant-a/workload/nginx_service.yaml") in listed
-    assert ("changed", "tenant/tenant-b/routes/nginx_httproute.yaml") in listed
-    assert ("changed", MANIFEST) in listed
-    assert ("stale", "tenant/tenant-c/workload/nginx_deployment.yaml") in listed
+    assert ("missing", "generated/tenant/tenant-a/workload/nginx_service.yaml") in listed
+    assert ("changed", "generated/tenant/tenant-b/routes/nginx_httproute.yaml") in listed
+    assert ("changed", f"generated/{MANIFEST}") in listed
+    assert ("stale", "generated/tenant/tenant-c/workload/nginx_deployment.yaml") in listed
     assert sum(1 for kind, _ in listed if kind == "stale") == 16
-    assert "+    - tenant-b.traefik.local" in res.err
-    assert "-    - evil.example" in res.err
+    assert "+    - tenant-b.traefik.local" in res.out
+    assert "-    - evil.example" in res.out
     # check writes nothing.
     after = _stat(out)
     del before["tenant/tenant-a/workload/nginx_service.yaml"]
@@ -211,9 +213,9 @@ def test_check_quiet(built: Path) -> None:
     (built.parent / "generated/clusters/vcluster-a/kustomization.yaml").unlink()
     res = invoke("check", "--quiet", "-c", str(built))
     assert res.code == 1
-    assert res.out == ""
-    assert res.err.splitlines() == [
-        f"{built.parent / 'generated'}: 1 file(s) out of sync with {built}; run `gitopsgen build`"
+    assert res.err == ""
+    assert res.out.splitlines() == [
+        "generated: 1 file(s) out of sync with tenants.yaml; run `gitopsgen build`"
     ]
 
 
@@ -231,13 +233,19 @@ def test_check_before_any_build(project) -> None:  # type: ignore[no-untyped-def
     cfg: Path = project()
     res = invoke("check", "-c", str(cfg))
     assert res.code == 1
-    assert res.err.count("  missing  ") == 55
+    assert res.out.count("  missing  ") == 55
     assert not (cfg.parent / "generated").exists()
 
 
 def test_repository_is_in_sync_with_its_tenants_yaml() -> None:
     res = invoke("check", "-c", str(REPO / "tenants.yaml"))
     assert res.code == 0, res.err
+
+
+def test_fleet_example_is_in_sync_with_its_tenants_yaml() -> None:
+    """The repository's self-check, once, here (make test does not run make selfcheck)."""
+    res = invoke("check", "-c", str(REPO / "examples/fleet/tenants.yaml"))
+    assert res.code == 0, res.out + res.err
 
 
 # --- schema and the bundled tenants.yaml ----------------------------------------------
@@ -299,7 +307,10 @@ def test_console_script_build_and_check(project) -> None:  # type: ignore[no-unt
     (cfg.parent / "generated/tenant/tenant-a/tenant-a_namespace.yaml").unlink()
     proc = _run(script, "check", "-q", cwd=cfg.parent)
     assert proc.returncode == 1
-    assert proc.stdout == ""
+    assert (
+        proc.stdout == "generated: 1 file(s) out of sync with tenants.yaml; run `gitopsgen build`\n"
+    )
+    assert proc.stderr == ""
 
 
 def test_console_script_invalid_input(tmp_path: Path) -> None:

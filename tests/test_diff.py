@@ -326,18 +326,3 @@ def test_json_validates_against_the_schema(repo: Repo) -> None:
     # the schema really constrains: a broken document fails
     data["tenants"][0]["objects"][0]["change"] = "moved"
     assert list(validator.iter_errors(data))
-
-
-def test_ci_examples_parse_and_use_full_history() -> None:
-    import yaml
-
-    github = (REPO / "examples/ci/github-actions.yml").read_text()
-    workflow = yaml.safe_load(github)
-    steps = workflow["jobs"]["diff"]["steps"]
-    assert steps[0]["with"]["fetch-depth"] == 0
-    assert any("--format markdown" in s.get("run", "") for s in steps)
-    assert workflow["permissions"]["pull-requests"] == "write"
-    gitlab = yaml.safe_load((REPO / "examples/ci/gitlab-ci.yml").read_text())
-    job = gitlab["gitopsgen-diff"]
-    assert job["variables"]["GIT_DEPTH"] == "0"
-    assert any("--format markdown" in line for line in job["script"])

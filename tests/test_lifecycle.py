@@ -380,7 +380,7 @@ def test_makefile_targets(project):
         "-s",
         "-f",
         str(REPO / "Makefile"),
-        "STAMP=",
+        "RUNTIME_STAMP=",
         f"BIN={Path(sys.executable).parent}",
     ]
 

@@ -188,7 +188,7 @@ def test_hand_edited_generated_file_fails(
     assert "gitopsgen check" in output
     assert "Failed" in output
     assert "exit code: 1" in output
-    assert "changed  tenant/tenant-a/routes/nginx_httproute.yaml" in output
+    assert "changed  generated/tenant/tenant-a/routes/nginx_httproute.yaml" in output
     assert "+    - tenant-a.traefik.local" in output
     # The commit was refused.
     assert _git(repo, "log", "-1", "--format=%s") == "platform"

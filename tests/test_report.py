@@ -270,4 +270,4 @@ def test_text_is_the_default_and_unchanged(repo: Path) -> None:
     )
     bad = invoke("check", "--format", "xml", cwd=repo)
     assert bad.code == 2
-    assert "'xml' is not one of 'text', 'json', 'github'" in bad.err
+    assert "'xml' is not one of 'auto', 'text', 'json', 'github', 'markdown'" in bad.err

@@ -97,7 +97,7 @@ def test_hostile_names_are_rejected(repo: Path, name: str) -> None:
     cfg = write_cfg(repo, ONE.format(name=f'"{name}"'))
     res = invoke("build", "-c", str(cfg))
     assert res.code == 2, res.out
-    assert f"{cfg}:4:" in res.err, res.err
+    assert "tenants.yaml:4:" in res.err, res.err  # relative to the repository root
     assert "tenants[0].name" in res.err
     assert not (repo / "generated").exists()
 
@@ -130,7 +130,7 @@ def test_names_that_become_file_names_are_rejected(repo: Path, outside: Path, va
     before = snapshot(outside)
     res = invoke("build", "-c", str(cfg))
     assert res.code == 2
-    assert f"{cfg}:" in res.err
+    assert "tenants.yaml:" in res.err
     assert snapshot(outside) == before
 
 
@@ -170,7 +170,7 @@ def test_output_directory_rules(repo: Path, output: str, words: str) -> None:
     res = invoke("build", "-c", str(cfg))
     assert res.code == 2, res.out
     assert words in res.err
-    assert res.err.startswith(f"{cfg}:"), res.err
+    assert res.err.startswith("tenants.yaml:"), res.err
     assert snapshot(repo.parent) == before
 
 
@@ -294,7 +294,7 @@ def test_symlinked_subdirectory_inside_the_output(repo: Path, outside: Path) -> 
     assert snapshot(root) == before_root
     check = invoke("check", "-c", str(cfg))
     assert check.code == 1
-    assert "tenant/tenant-a" in check.err
+    assert "tenant/tenant-a" in check.out
 
 
 def test_symlinked_file_inside_the_output(repo: Path, outside: Path) -> None:
@@ -374,7 +374,8 @@ def test_a_foreign_file_in_a_planned_place_stops_the_build(repo: Path) -> None:
     assert snapshot(root) == before
     check = invoke("check", "-c", str(cfg))
     assert check.code == 1
-    assert "foreign" in check.err and "tenant/tenant-d/kustomization.yaml" in check.err
+    # The report (drift) on standard output.
+    assert "foreign" in check.out and "tenant/tenant-d/kustomization.yaml" in check.out
 
 
 def test_the_manifest_decides_what_is_owned(repo: Path) -> None:

@@ -84,17 +84,26 @@ def test_validate_reports_like_build(tmp_path: Path) -> None:
 
 
 def test_label_is_the_path_given(tmp_path: Path) -> None:
-    """Messages name the file as the user passed it with -c."""
+    """Messages name the file relative to the repository root (its directory when it is
+    in no Git work tree), or absolute with --absolute."""
     repo = _repo("duplicate-name", tmp_path)
     res = invoke("validate", "-c", str(repo / "tenants.yaml"))
     assert res.code == 2
+    assert res.err.startswith("tenants.yaml:11:11: tenants[2].name: ")
+    res = invoke("validate", "--absolute", "-c", str(repo / "tenants.yaml"))
     assert res.err.startswith(f"{repo / 'tenants.yaml'}:11:11: tenants[2].name: ")
+    (repo / "sub").mkdir()
+    (repo / "sub" / "tenants.yaml").write_bytes((repo / "tenants.yaml").read_bytes())
+    (repo / ".git").mkdir()  # the repository root is now repo/
+    res = invoke("validate", "-c", "tenants.yaml", cwd=repo / "sub")
+    assert res.err.startswith("sub/tenants.yaml:11:11: tenants[2].name: ")
 
 
 def test_missing_config_file(tmp_path: Path) -> None:
     res = invoke("build", "-c", "nope.yaml", cwd=tmp_path)
     assert res.code == 2
-    assert res.err == "nope.yaml:1:1: no such file (create one, or pass -c PATH)\n"
+    # No made-up location: the file is not there, so it has no line 1.
+    assert res.err == "gitopsgen: nope.yaml: no such file; create it, or pass -c PATH\n"
     assert list(tmp_path.iterdir()) == []
 
 

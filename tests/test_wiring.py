@@ -96,8 +96,8 @@ def test_missing_line_is_drift_with_the_line_to_add(project: Callable[[str], Pat
     _write(repo, HOST, SEED_HOST)  # the seed's root kustomization, not yet wired
     res = invoke("check", "-c", "tenants.yaml", cwd=repo)
     assert res.code == 1
-    assert res.out == ""
-    assert res.err.splitlines() == [
+    assert res.err == ""  # the report goes to standard output
+    assert res.out.splitlines() == [
         "generated: in sync with tenants.yaml, but 1 wiring line(s) are missing: "
         "Flux does not reach the generated tree",
         f"  {HOST}:4: does not include the generated directory generated/clusters/host-cluster, "
@@ -115,7 +115,7 @@ def test_quiet_prints_the_summary_only(project: Callable[[str], Path]) -> None:
     _write(repo, TRAEFIK, "resources:\n  - traefik_certificate.yaml\n")
     res = invoke("check", "-q", "-c", "tenants.yaml", cwd=repo)
     assert res.code == 1
-    assert len(res.err.splitlines()) == 1
+    assert len(res.out.splitlines()) == 1
 
 
 def test_file_without_resources_suggests_a_resources_list(project: Callable[[str], Path]) -> None:
@@ -128,7 +128,7 @@ def test_file_without_resources_suggests_a_resources_list(project: Callable[[str
         f"  {TRAEFIK}: does not include the generated directory "
         "generated/infrastructure/traefik/config, so Flux never applies it; add this line in "
         f"a new 'resources:' list: `{TRAEFIK_LINE}`"
-    ) in res.err.splitlines()
+    ) in res.out.splitlines()
 
 
 def test_unreadable_wiring_file_is_reported(project: Callable[[str], Path]) -> None:
@@ -137,8 +137,8 @@ def test_unreadable_wiring_file_is_reported(project: Callable[[str], Path]) -> N
     _write(repo, HOST, "resources: [\n")
     res = invoke("check", "-c", "tenants.yaml", cwd=repo)
     assert res.code == 1
-    assert f"  {HOST}: cannot check that it includes generated/clusters/host-cluster: " in res.err
-    assert "YAML syntax error" in res.err
+    assert f"  {HOST}: cannot check that it includes generated/clusters/host-cluster: " in res.out
+    assert "YAML syntax error" in res.out
 
 
 def test_missing_wiring_file_is_a_note(project: Callable[[str], Path]) -> None:
@@ -183,7 +183,7 @@ def test_indirect_and_spelled_differently(project: Callable[[str], Path]) -> Non
     _write(repo, "clusters/host-cluster/tenants/kustomization.yaml", "resources:\n  - ../\n")
     res = invoke("check", "-c", "tenants.yaml", cwd=repo)
     assert res.code == 1
-    assert HOST_LINE in res.err
+    assert HOST_LINE in res.out
 
 
 def test_custom_paths_and_output(project: Callable[[str], Path]) -> None:

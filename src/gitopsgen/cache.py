@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from gitopsgen.config import Project
+    from gitopsgen.report import Report
     from gitopsgen.tree import Comparison
     from gitopsgen.wiring import Link
 
@@ -53,6 +54,7 @@ __all__ = [
     "MAX_DIGESTS",
     "Entry",
     "Probe",
+    "cached_check",
     "compare_digests",
     "digest",
     "dirs_fingerprint",
@@ -366,3 +368,31 @@ def schema_text() -> str:
         except OSError:
             pass
     return text
+
+
+def cached_check(entry: Entry, path: Path, absolute: bool) -> Report | None:
+    """The report of ``check`` from ``entry``, or None when the cache cannot vouch for
+    it (the tree differs from the cached plan, or the check reads what only the model
+    can judge): then the full check runs and explains."""
+    from gitopsgen.report import Paths, check_report
+    from gitopsgen.wiring import check_links
+
+    if entry.check_needs_model or entry.files is None:
+        return None
+    if entry.repo_entry is not None and os.path.lexists(entry.repo_entry):
+        return None  # the repository check walks from it, with the plan's documents
+    comparison = compare_digests(entry)
+    if comparison is None:
+        return None
+    paths = Paths(entry.repository_root, absolute)
+    return check_report(
+        config=paths.show(path),
+        output=Path(entry.output_dir),
+        files=entry.files,
+        tenants=entry.tenants,
+        comparison=comparison,
+        planned={},
+        wiring=check_links(entry_links(entry), entry.source_name),
+        repository=[],
+        paths=paths,
+    )

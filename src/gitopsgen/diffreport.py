@@ -7,6 +7,8 @@
   comment would exceed ``max_bytes`` the largest sections lose their detail
   first, and a note says so: nothing is ever cut silently.
 * json: the structure described by ``schema/diff.schema.json``.
+* github: one ``::notice`` workflow command per tenant (or shared section) that
+  changes, then the totals line, for the log and the annotations of a GitHub run.
 """
 
 from __future__ import annotations
@@ -18,7 +20,15 @@ from typing import Any
 from gitopsgen.diff import DiffResult, FieldChange, ObjectChange, TenantDiff
 from gitopsgen.emit import dump, format_scalar
 
-__all__ = ["DEFAULT_MAX_BYTES", "JSON_FORMAT_VERSION", "to_json", "to_markdown", "to_text"]
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "JSON_FORMAT_VERSION",
+    "md_escape",
+    "to_github",
+    "to_json",
+    "to_markdown",
+    "to_text",
+]
 
 # GitHub rejects comments over 65536 characters; leave room for a wrapper.
 DEFAULT_MAX_BYTES = 60_000
@@ -168,7 +178,7 @@ def to_text(result: DiffResult, style: Style = plain_style, *, bodies: bool = Tr
 # --- markdown ---------------------------------------------------------------------
 
 
-def _md_escape(text: str) -> str:
+def md_escape(text: str) -> str:
     return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
 
 
@@ -204,14 +214,9 @@ def _diff_lines(o: ObjectChange) -> list[str]:
     return out
 
 
-def _md_summary_cell(t: TenantDiff) -> str:
-    line = tenant_line(t)
-    return _md_escape(line[2:])
-
-
 def _section(t: TenantDiff, level: str) -> str:
     """One tenant's <details>: level "full" (every field), "brief" (object list)."""
-    head = _md_escape(tenant_line(t))
+    head = md_escape(tenant_line(t))
     parts = [f"<details>\n<summary><code>{head}</code></summary>\n\n"]
     if level == "full":
         removed = [o for o in t.objects if o.op == "removed"]
@@ -222,7 +227,7 @@ def _section(t: TenantDiff, level: str) -> str:
         for o in t.objects:
             if o.op == "removed":
                 continue
-            title = _md_escape(_object_title(o))
+            title = md_escape(_object_title(o))
             parts.append(f"**{title}** <sub>`{o.api_version}`</sub>\n\n")
             parts.append(_fence(_diff_lines(o)) + "\n")
     else:
@@ -242,14 +247,14 @@ def _md_table(tenants: list[TenantDiff]) -> list[str]:
             n = t.count(op)
             if n:
                 counts.append(f"{_MARK[op]}{n}")
-        attrs = ", ".join(_md_escape(_attribute_text(a, "→")) for a in t.attributes)
+        attrs = ", ".join(md_escape(_attribute_text(a, "→")) for a in t.attributes)
         if t.op == "removed":
             attrs = "tenant removed: every object is pruned by Flux"
         elif t.op == "added":
             attrs = "new tenant"
         fields = str(t.field_count) if t.count("changed") else ""
         rows.append(
-            f"| `{mark}` | {_md_escape(t.title)} | {' '.join(counts)} | {fields} | {attrs} |"
+            f"| `{mark}` | {md_escape(t.title)} | {' '.join(counts)} | {fields} | {attrs} |"
         )
     return rows
 
@@ -261,9 +266,8 @@ def _size(text: str) -> int:
 def to_markdown(result: DiffResult, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
     """A pull-request comment no larger than ``max_bytes`` (UTF-8 bytes)."""
     title = "### gitopsgen diff\n\n"
-    header = (
-        f"Base: `{_md_escape(result.base)}`  \nHead: `{_md_escape(result.head)}`\n\n"
-        + "".join(f"> {_md_escape(n)}\n\n" for n in result.notes)
+    header = f"Base: `{md_escape(result.base)}`  \nHead: `{md_escape(result.head)}`\n\n" + "".join(
+        f"> {md_escape(n)}\n\n" for n in result.notes
     )
     if not result.tenants:
         return title + header + "**No changes to the generated objects.**\n"
@@ -420,3 +424,19 @@ def to_json_data(result: DiffResult) -> dict[str, Any]:
 
 def to_json(result: DiffResult) -> str:
     return json.dumps(to_json_data(result), indent=2, sort_keys=False) + "\n"
+
+
+# --- github -----------------------------------------------------------------------
+
+
+def to_github(result: DiffResult) -> str:
+    """A ``::notice`` per changed section (the tenant summary line), then the totals."""
+    from gitopsgen.report import github_command
+
+    lines = [
+        github_command("notice", tenant_line(t), title="gitopsgen diff")
+        for t in result.tenants
+        if t.objects
+    ]
+    lines.append(_totals(result))
+    return "\n".join(lines) + "\n"

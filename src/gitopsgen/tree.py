@@ -23,6 +23,7 @@ from pathlib import Path
 from gitopsgen.errors import LockedError, OutputError
 from gitopsgen.locking import wait_for_flock
 from gitopsgen.plan import HEADER_PREFIX, MANIFEST, Plan
+from gitopsgen.progress import current
 
 __all__ = ["Comparison", "compare", "lock", "scan", "write"]
 
@@ -63,10 +64,6 @@ class Comparison:
     conflicts: list[str] = field(default_factory=list)  # not ours, but in a planned place
     old: dict[str, bytes] = field(default_factory=dict)  # disk bytes of changed files
     state: DiskState = field(default_factory=DiskState)
-
-    @property
-    def in_sync(self) -> bool:
-        return not (self.missing or self.changed or self.stale or self.conflicts)
 
 
 def scan(root: Path) -> DiskState:
@@ -291,8 +288,10 @@ def _write(plan: Plan, root: Path) -> WriteResult:
             wide = (state.manifest | planned) - {MANIFEST}
             if wide != state.manifest:
                 _atomic_write(root, MANIFEST, _manifest_bytes(plan, wide))
-        for rel in to_write:
+        progress = current()
+        for done, rel in enumerate(to_write, 1):
             _atomic_write(root, rel, plan[rel].data)
+            progress.count("files written", done, len(to_write))
         for rel in result.stale:
             try:
                 _step("remove", rel)

@@ -27,6 +27,7 @@ COMMANDS = {
     "hosts": "gitopsgen.cli.tenants:hosts",
     "rebalance": "gitopsgen.cli.tenants:rebalance",
     "import": "gitopsgen.cli.tenants:import_repo",
+    "completion": "gitopsgen.cli.complete:completion",
 }
 
 
@@ -61,17 +62,38 @@ class LazyGroup(click.Group):
 )
 @click.version_option(__version__, prog_name="gitopsgen")
 @click.option("--debug", is_flag=True, help="Show a traceback for internal errors.")
+@click.option(
+    "--color",
+    "--colour",
+    "colour",
+    type=click.Choice(["auto", "always", "never"]),
+    default="auto",
+    show_default=True,
+    help="Colour the output: auto colours a terminal unless NO_COLOR is set.",
+)
 @click.pass_context
-def cli(ctx: click.Context, debug: bool) -> None:
+def cli(ctx: click.Context, debug: bool, colour: str) -> None:
     """Compile tenants.yaml into the Flux + vcluster GitOps tree of a multi-tenant
     Kubernetes platform, and check, diff and edit it.
 
     \b
     Exit codes: 0 success, 1 drift or changes (check, diff --exit-code),
-    2 invalid input or an error the message explains, 3 internal error.
+    2 invalid input or an error the message explains, 3 internal error,
+    130 interrupted, 141 standard output closed early (a pipe).
+
+    
+    Every command that reads tenants.yaml takes -c PATH; without it, the nearest
+    tenants.yaml from the current directory up to the repository root is used.
+    Reports go to standard output, diagnostics to standard error; paths are
+    relative to the repository root (--absolute for absolute paths).
     """
-    ctx.ensure_object(dict)
-    ctx.obj["debug"] = debug
+    from gitopsgen.cli.common import colour_wanted
+
+    # --debug is read by run_cli from the arguments (it must act before parsing).
+    del debug
+    # Subcommand contexts inherit this; click.echo strips colours when it is False
+    # and, when None, unless the stream is a terminal.
+    ctx.color = colour_wanted(colour)
 
 
 def main(argv: list[str] | None = None) -> Any:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from gitopsgen.cli.common import EXIT_DRIFT, config_option
+from gitopsgen.cli.common import EXIT_DRIFT, config_option, emit, format_option
 
 _STYLES = {
     "bold": {"bold": True},
@@ -16,15 +16,6 @@ _STYLES = {
     "green": {"fg": "green"},
     "yellow": {"fg": "yellow"},
 }
-
-
-def _colour_wanted() -> bool:
-    if os.environ.get("NO_COLOR"):
-        return False
-    try:
-        return sys.stdout.isatty()
-    except (AttributeError, ValueError):
-        return False
 
 
 def _style(text: str, colour: str) -> str:
@@ -50,14 +41,10 @@ def _is_path(value: str) -> bool:
     is_flag=True,
     help="Compare the tree on disk with what build would write (a detailed `check`).",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "markdown", "json"]),
-    default="text",
-    show_default=True,
-    help="text for a terminal, markdown for a pull-request comment, json for tools "
-    "(schema/diff.schema.json).",
+@format_option(
+    "diff",
+    "text for a terminal, markdown for a pull-request comment, json for tools "
+    "(schema/diff.schema.json), github for GitHub Actions notices.",
 )
 @click.option(
     "--exit-code", is_flag=True, help="Exit 1 when anything changes, 0 when nothing does."
@@ -70,7 +57,7 @@ def _is_path(value: str) -> bool:
     "and the comment says so.  [default: 60000]",
 )
 def diff(
-    config: str,
+    config: str | None,
     base: str | None,
     against_disk: bool,
     fmt: str,
@@ -90,28 +77,20 @@ def diff(
     Exit codes: 0 (no changes, or changes without --exit-code), 1 changes with
     --exit-code, 2 invalid tenants.yaml on either side or a git problem.
     """
-    from gitopsgen import diff as core
-    from gitopsgen import diffreport
+    from gitopsgen import api
+    from gitopsgen.report import render, resolve_format
 
+    fmt = resolve_format(fmt, "diff")
     if against_disk and base:
         raise click.UsageError("--against-disk and --base exclude each other")
     if max_bytes is not None and fmt != "markdown":
         raise click.UsageError("--max-bytes applies to --format markdown only")
-    if against_disk:
-        result = core.diff_against_disk(Path(config))
-    elif base is not None and _is_path(base):
-        result = core.diff_files(Path(base), Path(config))
+    if base is not None and _is_path(base):
+        result = api.diff(config, base_file=base)
     else:
-        result = core.diff_git(Path(config), base)
-
-    if fmt == "json":
-        click.echo(diffreport.to_json(result), nl=False)
-    elif fmt == "markdown":
-        limit = diffreport.DEFAULT_MAX_BYTES if max_bytes is None else max_bytes
-        click.echo(diffreport.to_markdown(result, limit), nl=False)
-    else:
-        colour = _colour_wanted()
-        text = diffreport.to_text(result, _style if colour else diffreport.plain_style)
-        click.echo(text, nl=False, color=colour)
+        result = api.diff(config, base=base, against_disk=against_disk)
+    # Styled always; click strips the colours unless --color, NO_COLOR and the
+    # terminal say otherwise (the context's color, set by the group).
+    emit(render(result, fmt, max_bytes=max_bytes, style=_style))
     if exit_code and result.changed:
         sys.exit(EXIT_DRIFT)

@@ -10,8 +10,15 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from gitopsgen.cli.common import config_option, err
-from gitopsgen.layout import TenantNames
+from gitopsgen.cli.common import (
+    absolute_option,
+    config_option,
+    emit,
+    err,
+    format_option,
+    resolve_config,
+)
+from gitopsgen.cli.complete import complete_clusters, complete_shards, complete_tenants
 
 if TYPE_CHECKING:
     from gitopsgen.edit import Edit
@@ -32,12 +39,13 @@ def _read(config: str) -> str:
         raise
 
 
-def _edit(config: str, change: Callable[[str], Edit], no_build: bool) -> None:
+def _edit(config: str | None, change: Callable[[str, str], Edit], no_build: bool) -> None:
     """Read, change, validate and write tenants.yaml under a lock, then build."""
     from gitopsgen.edit import locked, write_atomic
 
+    config = resolve_config(config)
     with locked(Path(config)):
-        result = change(_read(config))
+        result = change(_read(config), config)
         write_atomic(Path(config), result.text)
     click.echo(f"{config}: {result.message}")
     if not no_build:
@@ -53,6 +61,7 @@ def _edit(config: str, change: Callable[[str], Edit], no_build: bool) -> None:
 
 @click.command("add-tenant")
 @config_option
+@absolute_option
 @click.argument("name")
 @click.option(
     "--ip",
@@ -63,17 +72,19 @@ def _edit(config: str, change: Callable[[str], Edit], no_build: bool) -> None:
 @click.option(
     "--cluster",
     metavar="NAME",
+    shell_complete=complete_clusters,
     help="Version 2: the host cluster (default: chosen by rendezvous hashing of NAME over "
     "the clusters with room, by their weight).",
 )
 @click.option(
     "--shard",
     metavar="SHARD",
+    shell_complete=complete_shards,
     help="Version 2: the Flux shard of the cluster (default: chosen by rendezvous hashing).",
 )
 @_NO_BUILD
 def add_tenant(
-    config: str,
+    config: str | None,
     name: str,
     ip: str | None,
     cluster: str | None,
@@ -94,16 +105,17 @@ def add_tenant(
 
     _edit(
         config,
-        lambda text: edit.add_tenant(text, name, ip, config, cluster=cluster, shard=shard),
+        lambda text, path: edit.add_tenant(text, name, ip, path, cluster=cluster, shard=shard),
         no_build,
     )
 
 
 @click.command("remove-tenant")
 @config_option
-@click.argument("name")
+@absolute_option
+@click.argument("name", shell_complete=complete_tenants)
 @_NO_BUILD
-def remove_tenant(config: str, name: str, no_build: bool) -> None:
+def remove_tenant(config: str | None, name: str, no_build: bool) -> None:
     """Remove tenant NAME from tenants.yaml, then build (which prunes its files).
 
     Only the tenant's lines go, with the comments above and inside it; a
@@ -111,129 +123,36 @@ def remove_tenant(config: str, name: str, no_build: bool) -> None:
     """
     from gitopsgen import edit
 
-    _edit(config, lambda text: edit.remove_tenant(text, name, config), no_build)
+    _edit(config, lambda text, path: edit.remove_tenant(text, name, path), no_build)
 
 
 # ---------------------------------------------------------------- ips
 
 
-def _allocation(cluster: Any) -> tuple[list[dict[str, Any]], int]:
-    """(rows, free count): one row per held address, one per run of free ones."""
-    from gitopsgen.addresses import allocation
-
-    rows: list[dict[str, Any]] = [
-        {
-            "first": str(run.first),
-            "last": str(run.last),
-            "count": run.count,
-            "kind": run.kind,
-            "holder": run.holder,
-        }
-        for run in allocation(cluster)
-    ]
-    return rows, sum(int(r["count"]) for r in rows if r["kind"] == "free")
-
-
-def _cluster(config: str, name: str | None) -> Any:
-    """The cluster ``--cluster`` names (the only one when there is one)."""
-    from gitopsgen.config import load
-    from gitopsgen.errors import GitopsgenError
-    from gitopsgen.platform import resolve
-
-    project = load(config, allow_outside=True)
-    platform = resolve(project.config, project.flux_root)
-    if name is None:
-        if len(platform.clusters) > 1:
-            names = ", ".join(c.name for c in platform.clusters)
-            raise GitopsgenError(f"several clusters ({names}): pass --cluster NAME")
-        return platform.clusters[0]
-    for cluster in platform.clusters:
-        if cluster.name == name:
-            return cluster
-    names = ", ".join(c.name for c in platform.clusters)
-    raise GitopsgenError(f"no cluster {name!r} in {config} (clusters: {names})")
-
-
 _CLUSTER = click.option(
-    "--cluster", "cluster_name", metavar="NAME", help="The host cluster (when there are several)."
+    "--cluster",
+    "cluster_name",
+    metavar="NAME",
+    shell_complete=complete_clusters,
+    help="The host cluster (when there are several).",
 )
-
-
-def _label(row: dict[str, Any]) -> str:
-    if row["kind"] == "tenant":
-        return TenantNames(str(row["holder"])).vcluster
-    return str(row["holder"])
 
 
 @click.command()
 @config_option
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json", "markdown"]),
-    default="text",
-    show_default=True,
-    help="text: one line per address, free runs compressed; json: every address; "
+@absolute_option
+@format_option(
+    "ips",
+    "text: one line per address, free runs compressed; json: every address; "
     "markdown: the README's IP allocation table.",
 )
 @_CLUSTER
-def ips(config: str, fmt: str, cluster_name: str | None) -> None:
+def ips(config: str | None, fmt: str, cluster_name: str | None) -> None:
     """Show a cluster's address pool: who holds each address and what is free."""
-    cluster = _cluster(config, cluster_name)
-    rows, free = _allocation(cluster)
-    size = cluster.pool_size()
-    pool_texts = [r.text for r in cluster.pool]
-    pool = ", ".join(pool_texts)
-    if fmt == "json":
-        from ipaddress import IPv4Address
+    from gitopsgen import api
+    from gitopsgen.report import render, resolve_format
 
-        addresses = []
-        for row in rows:
-            for value in range(int(IPv4Address(row["first"])), int(IPv4Address(row["last"])) + 1):
-                addresses.append(
-                    {
-                        "address": str(IPv4Address(value)),
-                        "kind": row["kind"],
-                        "holder": row["holder"],
-                    }
-                )
-        doc = {
-            "pool": pool_texts,
-            "size": size,
-            "reserved": len(cluster.reserved),
-            "tenants": len(cluster.tenants),
-            "free": free,
-            "addresses": addresses,
-        }
-        click.echo(json.dumps(doc, indent=2))
-        return
-    if fmt == "markdown":
-        click.echo(f"The MetalLB pool is `{pool}`. Current allocations:")
-        click.echo("")
-        click.echo("| Service | IP |")
-        click.echo("|---------|-----|")
-        for row in rows:
-            if row["kind"] != "free":
-                click.echo(f"| {_label(row)} | {row['first']} |")
-        click.echo("")
-        free_text = ", ".join(
-            r["first"] if r["count"] == 1 else f"{r['first']}-{r['last']}"
-            for r in rows
-            if r["kind"] == "free"
-        )
-        click.echo(f"Free: {free_text or 'none'} ({free} of {size} addresses).")
-        return
-    spans = [r["first"] if r["count"] == 1 else f"{r['first']}-{r['last']}" for r in rows]
-    width = max((len(span) for span in spans), default=0)
-    click.echo(f"pool {pool}: {size} addresses, {size - free} held, {free} free")
-    for row, where in zip(rows, spans, strict=True):
-        if row["kind"] == "free":
-            what = "free" if row["count"] == 1 else f"free ({row['count']} addresses)"
-        elif row["kind"] == "reserved":
-            what = f"reserved: {row['holder']}"
-        else:
-            what = f"tenant {row['holder']} ({TenantNames(str(row['holder'])).vcluster})"
-        click.echo(f"{where.ljust(width)}  {what}")
+    emit(render(api.ips(config, cluster=cluster_name), resolve_format(fmt, "ips")))
 
 
 # ---------------------------------------------------------------- rebalance
@@ -241,15 +160,8 @@ def ips(config: str, fmt: str, cluster_name: str | None) -> None:
 
 @click.command()
 @config_option
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="text: one line per tenant; json: a list of moves.",
-)
-def rebalance(config: str, fmt: str) -> None:
+@format_option("rebalance", "text: one line per tenant; json: a list of moves.")
+def rebalance(config: str | None, fmt: str) -> None:
     """List the tenants that rendezvous hashing would place elsewhere today (read-only).
 
     add-tenant places a new tenant by hashing its name over the clusters and
@@ -261,10 +173,11 @@ def rebalance(config: str, fmt: str) -> None:
     from gitopsgen.config import load
     from gitopsgen.placement import rebalance as moves_of
     from gitopsgen.platform import resolve
+    from gitopsgen.report import resolve_format
 
-    project = load(config, allow_outside=True)
+    project = load(resolve_config(config), allow_outside=True)
     moves = moves_of(resolve(project.config, project.flux_root))
-    if fmt == "json":
+    if resolve_format(fmt, "rebalance") == "json":
         click.echo(
             json.dumps(
                 [
@@ -294,6 +207,8 @@ def rebalance(config: str, fmt: str) -> None:
 
 @click.command()
 @config_option
+@absolute_option
+@format_option("hosts", "text: /etc/hosts lines; json: the address and the hostnames.")
 @click.option(
     "--write",
     "target",
@@ -303,19 +218,20 @@ def rebalance(config: str, fmt: str) -> None:
     "(e.g. /etc/hosts); other lines are never touched; FILE~ is the backup.",
 )
 @_CLUSTER
-def hosts(config: str, target: Path | None, cluster_name: str | None) -> None:
+def hosts(config: str | None, fmt: str, target: Path | None, cluster_name: str | None) -> None:
     """Print /etc/hosts lines: every tenant hostname -> the ingress address.
 
     The ingress address is the reserved address of the Gateway's service
     (reserved.<defaults.ingress.gateway.name>, `traefik` by default).
     """
-    from gitopsgen import hostsfile
+    from gitopsgen import api, hostsfile
+    from gitopsgen.report import render, resolve_format
 
-    lines = hostsfile.hosts_lines(_cluster(config, cluster_name))
+    listed = api.hosts(config, cluster=cluster_name)
     if target is None:
-        for line in lines:
-            click.echo(line)
+        emit(render(listed, resolve_format(fmt, "hosts")))
         return
+    lines = listed.lines
     try:
         old = target.read_text(encoding="utf-8") if target.exists() else ""
     except OSError as exc:
@@ -363,6 +279,7 @@ def import_repo(
     loadBalancerIPs annotations of the other HelmReleases, and each tenant's
     differences from the generated objects become its options. What has no
     tenants.yaml option is listed by file on standard error, never dropped silently.
+    It reads no tenants.yaml (it writes one), so it takes no -c.
     """
     from gitopsgen.errors import GitopsgenError
     from gitopsgen.importer import REPLACED_FILE, find_replaced, import_tree, replaced_text

@@ -1,0 +1,286 @@
+"""gitopsgen as a library: what the commands do, as functions returning result values.
+
+A program (a CI bot, a platform portal, a test) calls these without click and without
+parsing printed text::
+
+    from gitopsgen import api
+
+    report = api.check("tenants.yaml")
+    if report.exit_code:
+        for finding in report.findings:
+            print(finding.file, finding.message)
+
+Invalid input is not raised: :func:`check` and :func:`validate` return a
+:class:`~gitopsgen.report.Report` with status ``invalid`` and located findings, the
+same value the CLI prints in every ``--format``. :func:`build` raises
+:class:`~gitopsgen.errors.GitopsgenError` (exit code in ``exc.exit_code``) because it
+writes. :func:`gitopsgen.report.render` prints any result in any format.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from gitopsgen.errors import ConfigError, GitopsgenError
+from gitopsgen.report import HostsList, Paths, Report, repository_root
+
+# Imported when used, not here: validate and check served from the cache
+# (gitopsgen.cache) must not pay for the model, the renderers or diff.
+if TYPE_CHECKING:
+    from gitopsgen.allocation import Allocation
+    from gitopsgen.diff import DiffResult
+    from gitopsgen.platform import Cluster
+
+__all__ = [
+    "CONFIG_NAME",
+    "BuildResult",
+    "ConfigNotFound",
+    "build",
+    "check",
+    "cluster_of",
+    "diff",
+    "find_config",
+    "hosts",
+    "ips",
+    "validate",
+]
+
+CONFIG_NAME = "tenants.yaml"
+
+
+class ConfigNotFound(GitopsgenError):
+    """No tenants.yaml where one was looked for; the message names every place."""
+
+
+def find_config(start: str | os.PathLike[str] | None = None) -> Path:
+    """The nearest ``tenants.yaml`` from ``start`` (default: the working directory) up
+    to the repository root (the nearest directory with ``.git``), as git finds
+    ``.git``. Outside a repository only ``start`` itself is looked in."""
+    here = Path(os.path.abspath(start if start is not None else os.curdir))
+    top = Path(repository_root(here))
+    looked: list[Path] = []
+    directory = here
+    while True:
+        looked.append(directory)
+        candidate = directory / CONFIG_NAME
+        if candidate.is_file():
+            return candidate
+        if directory == top or directory.parent == directory:
+            break
+        directory = directory.parent
+    if (top / ".git").exists():
+        where = (
+            f"in {looked[0]}"
+            if len(looked) == 1
+            else f"in {looked[0]} or any directory above it up to the repository root {top}"
+        )
+    else:
+        where = f"in {looked[0]} (not inside a Git repository, so no directory above it)"
+    raise ConfigNotFound(f"gitopsgen: no {CONFIG_NAME} {where}; create one, or pass -c PATH")
+
+
+def config_path(config: str | os.PathLike[str] | None) -> Path:
+    """``config`` when given (it must exist and be a file), else :func:`find_config`."""
+    if config is None:
+        return find_config()
+    path = Path(config)
+    if not path.exists():
+        raise ConfigNotFound(f"gitopsgen: {path}: no such file; create it, or pass -c PATH")
+    if path.is_dir():
+        raise ConfigNotFound(f"gitopsgen: {path}: is a directory; pass -c PATH of the file")
+    return path
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    output: Path
+    written: list[str]
+    unchanged: list[str]
+    removed: list[str]
+    foreign: list[str]
+    files: int
+    tenants: int
+
+
+def build(
+    config: str | os.PathLike[str] | None = None,
+    *,
+    allow_outside: bool = False,
+    values_schema: str | None = None,
+) -> BuildResult:
+    """Validate tenants.yaml, then write the generated tree (see ``gitopsgen build``)."""
+    from gitopsgen import cache
+    from gitopsgen.config import load
+    from gitopsgen.consistency import verify
+    from gitopsgen.plan import plan_project
+    from gitopsgen.tree import write
+
+    path = config_path(config)
+    probe = cache.lookup(str(path), allow_outside, values_schema)
+    project = load(path, allow_outside=allow_outside, values_schema=values_schema)
+    # Lean: verified while made, tenant by tenant, without keeping the documents.
+    plan = plan_project(project, lean=True)
+    verify(plan, project)
+    if probe.entry is None or probe.entry.digests is None:
+        cache.remember(probe, project, plan)
+    result = write(plan, project.output_dir)
+    return BuildResult(
+        project.output_dir,
+        result.written,
+        result.unchanged,
+        result.removed,
+        result.foreign,
+        len(plan) - 1,
+        len(project.config.tenants),
+    )
+
+
+def _paths(path: Path, absolute: bool) -> Paths:
+    return Paths(repository_root(path), absolute)
+
+
+def validate(
+    config: str | os.PathLike[str] | None = None,
+    *,
+    allow_outside: bool = False,
+    absolute: bool = False,
+    values_schema: str | None = None,
+) -> Report:
+    """Validate tenants.yaml only: status ``ok`` (exit 0) or ``invalid`` (exit 2)."""
+    from gitopsgen.report import error_report, invalid_report, validate_report
+
+    try:
+        path = config_path(config)
+    except ConfigNotFound as exc:
+        return error_report("validate", str(config or CONFIG_NAME), exc)
+    from gitopsgen import cache
+
+    paths = _paths(path, absolute)
+    probe = cache.lookup(str(path), allow_outside, values_schema)
+    if probe.entry is not None:  # this exact file was valid here before
+        return validate_report(paths.show(path), probe.entry.tenants)
+    from gitopsgen.config import load
+
+    try:
+        project = load(path, allow_outside=allow_outside, values_schema=values_schema)
+    except ConfigError as exc:
+        return invalid_report("validate", str(path), exc, paths)
+    cache.remember(probe, project)
+    return validate_report(paths.show(path), len(project.config.tenants))
+
+
+def check(
+    config: str | os.PathLike[str] | None = None,
+    *,
+    allow_outside: bool = False,
+    absolute: bool = False,
+    values_schema: str | None = None,
+) -> Report:
+    """Compare the tree on disk with what build would write, and the wiring (see
+    ``gitopsgen check``): status ``ok``, ``drift`` (exit 1), ``invalid`` or
+    ``inconsistent`` (exit 2)."""
+    from gitopsgen import cache
+    from gitopsgen.report import error_report
+
+    try:
+        path = config_path(config)
+    except ConfigNotFound as exc:
+        return error_report("check", str(config or CONFIG_NAME), exc)
+    probe = cache.lookup(str(path), allow_outside, values_schema)
+    if probe.entry is not None:
+        cached = cache.cached_check(probe.entry, path, absolute)
+        if cached is not None:
+            return cached
+    from gitopsgen.config import load
+    from gitopsgen.consistency import ConsistencyError, verify
+    from gitopsgen.plan import plan_project
+    from gitopsgen.repocheck import check_repository
+    from gitopsgen.report import check_report, consistency_report, invalid_report
+    from gitopsgen.tree import compare
+    from gitopsgen.wiring import check_wiring
+
+    try:
+        project = load(path, allow_outside=allow_outside, values_schema=values_schema)
+    except ConfigError as exc:
+        return invalid_report("check", str(path), exc, _paths(path, absolute))
+    paths = Paths(str(project.repository_root), absolute)
+    label = paths.show(path)
+    plan = plan_project(project)
+    try:
+        verify(plan, project)
+    except ConsistencyError as exc:
+        head = exc.lines()[0]
+        return consistency_report(
+            "check", label, str(project.output_dir), exc.problems, head, paths
+        )
+    if probe.entry is None or probe.entry.digests is None:
+        cache.remember(probe, project, plan)
+    result = compare(plan, project.output_dir)
+    return check_report(
+        config=label,
+        output=project.output_dir,
+        files=len(plan) - 1,
+        tenants=len(project.config.tenants),
+        comparison=result,
+        planned={rel: plan[rel].data for rel in result.changed},
+        wiring=check_wiring(project),
+        repository=check_repository(project, plan),
+        paths=paths,
+    )
+
+
+def diff(
+    config: str | os.PathLike[str] | None = None,
+    *,
+    base: str | None = None,
+    base_file: str | os.PathLike[str] | None = None,
+    against_disk: bool = False,
+) -> DiffResult:
+    """What a change to tenants.yaml changes in the cluster (see ``gitopsgen diff``):
+    against the git revision ``base`` (default: the merge base with the main branch),
+    another file ``base_file``, or the tree on disk."""
+    from gitopsgen import diff as core
+
+    path = config_path(config)
+    if against_disk:
+        return core.diff_against_disk(path)
+    if base_file is not None:
+        return core.diff_files(Path(base_file), path)
+    return core.diff_git(path, base)
+
+
+def cluster_of(config: str | os.PathLike[str] | None, name: str | None = None) -> Cluster:
+    """The cluster ``name`` of the platform (the only one when there is one)."""
+    from gitopsgen.config import load
+    from gitopsgen.platform import resolve
+
+    path = config_path(config)
+    project = load(path, allow_outside=True)
+    platform = resolve(project.config, project.flux_root)
+    names = ", ".join(c.name for c in platform.clusters)
+    if name is None:
+        if len(platform.clusters) > 1:
+            raise GitopsgenError(f"several clusters ({names}): pass --cluster NAME")
+        return platform.clusters[0]
+    for cluster in platform.clusters:
+        if cluster.name == name:
+            return cluster
+    raise GitopsgenError(f"no cluster {name!r} in {path} (clusters: {names})")
+
+
+def ips(config: str | os.PathLike[str] | None = None, *, cluster: str | None = None) -> Allocation:
+    """Who holds each pool address of a cluster, and what is free."""
+    from gitopsgen.allocation import allocation
+
+    return allocation(cluster_of(config, cluster))
+
+
+def hosts(config: str | os.PathLike[str] | None = None, *, cluster: str | None = None) -> HostsList:
+    """Every tenant hostname of a cluster and the ingress address they resolve to."""
+    from gitopsgen import hostsfile
+
+    chosen = cluster_of(config, cluster)
+    return HostsList(hostsfile.ingress_address(chosen), [t.hostname for t in chosen.tenants])
