@@ -30,8 +30,11 @@ from gitopsgen.report import HostsList, Paths, Report, repository_root
 # Imported when used, not here: validate and check served from the cache
 # (gitopsgen.cache) must not pay for the model, the renderers or diff.
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from gitopsgen.allocation import Allocation
     from gitopsgen.diff import DiffResult
+    from gitopsgen.edit import Edit
     from gitopsgen.platform import Cluster
 
 __all__ = [
@@ -110,17 +113,50 @@ def build(
     *,
     allow_outside: bool = False,
     values_schema: str | None = None,
+    tenants: Sequence[str] = (),
+    edit: Edit | None = None,
 ) -> BuildResult:
-    """Validate tenants.yaml, then write the generated tree (see ``gitopsgen build``)."""
+    """Validate tenants.yaml, then write the generated tree (see ``gitopsgen build``).
+
+    ``tenants``: only these changed; their files and the cluster-level files are
+    rendered, verified and written, and the manifest is trusted for the rest
+    (:mod:`gitopsgen.incremental`; a full build when the tree has no manifest).
+    ``edit``: the :class:`gitopsgen.edit.Edit` just written, whose validated model is
+    used while the file still holds its text (no parse again)."""
     from gitopsgen import cache
-    from gitopsgen.config import load
+    from gitopsgen.config import load, locate
     from gitopsgen.consistency import verify
     from gitopsgen.plan import plan_project
     from gitopsgen.tree import write
 
     path = config_path(config)
+    if edit is not None and edit.config is not None and edit.document is not None:
+        try:
+            current = path.read_bytes()
+        except OSError:
+            current = None
+        if current == edit.text.encode():
+            project = locate(edit.config, edit.document, path, allow_outside, values_schema)
+        else:  # changed since the edit: read it again
+            project = load(path, allow_outside=allow_outside, values_schema=values_schema)
+    else:
+        project = load(path, allow_outside=allow_outside, values_schema=values_schema)
+    if tenants:
+        from gitopsgen.incremental import build_partial
+
+        partial = build_partial(project, tenants)
+        if partial is not None:
+            result, files = partial
+            return BuildResult(
+                project.output_dir,
+                result.written,
+                result.unchanged,
+                result.removed,
+                result.foreign,
+                files,
+                len(project.config.tenants),
+            )
     probe = cache.lookup(str(path), allow_outside, values_schema)
-    project = load(path, allow_outside=allow_outside, values_schema=values_schema)
     # Lean: verified while made, tenant by tenant, without keeping the documents.
     plan = plan_project(project, lean=True)
     verify(plan, project)

@@ -35,7 +35,7 @@ from gitopsgen.model import (
 )
 from gitopsgen.reader import Document, Path, read_text
 
-__all__ = ["Project", "load", "parse"]
+__all__ = ["Project", "load", "locate", "parse"]
 
 _NAME = re.compile(NAME_PATTERN)
 _SUBDOMAIN = re.compile(SUBDOMAIN_PATTERN)
@@ -776,6 +776,19 @@ def load(
     except OSError as exc:
         raise ConfigError([Problem(1, 1, "", f"cannot read: {exc.strerror}", label)]) from None
     config, doc = parse(raw, label)
+    return locate(config, doc, config_path, allow_outside, values_schema)
+
+
+def locate(
+    config: AnyConfig,
+    doc: Document,
+    config_path: FsPath,
+    allow_outside: bool = False,
+    values_schema: str | None = None,
+) -> Project:
+    """The rest of :func:`load` for a file already parsed (:func:`parse`): the output
+    directory rules and the chart values. add-tenant builds with what its edit
+    validated instead of parsing the file a third time."""
     output, root = _resolve_dirs(config, doc, config_path, allow_outside)
     _check_values(config, doc, config_path, values_schema)
     return Project(config, doc, config_path, output, root)

@@ -29,9 +29,11 @@ from typing import TYPE_CHECKING
 from gitopsgen.plan import MANIFEST, Plan, PlannedFile, emit_outputs, manifest_file
 
 if TYPE_CHECKING:
+    from gitopsgen.config import Project
     from gitopsgen.platform import Platform
+    from gitopsgen.tree import WriteResult
 
-__all__ = ["PartialPlan", "plan_partial", "verify_partial"]
+__all__ = ["PartialPlan", "build_partial", "plan_partial", "verify_partial"]
 
 
 @dataclass(frozen=True)
@@ -49,14 +51,6 @@ class PartialPlan:
     @property
     def stale(self) -> list[str]:
         return sorted(self.covered - set(self.plan))
-
-
-def _owner(platform: Platform, rel: str) -> str | None:
-    for cluster in platform.clusters:
-        owner = cluster.layout.owner(rel)
-        if owner is not None:
-            return owner
-    return None
 
 
 def plan_partial(
@@ -78,10 +72,12 @@ def plan_partial(
     files: dict[str, PlannedFile] = emit_outputs(ctx, rendered, source)
     covered = set(files)
     kept: list[str] = []
-    for rel in old_manifest:
-        if rel == MANIFEST:
-            continue
-        owner = _owner(platform, rel)
+    rest = [rel for rel in old_manifest if rel != MANIFEST]
+    owners: dict[str, str] = {}
+    for cluster in platform.clusters:
+        owners.update(cluster.layout.owners(r for r in rest if r not in owners))
+    for rel in rest:
+        owner = owners.get(rel)
         if owner is None or owner in named or owner not in present:
             covered.add(rel)
         else:
@@ -113,3 +109,27 @@ def verify_partial(partial: PartialPlan, platform: Platform, where: str) -> None
     )
     if problems:
         raise ConsistencyError(problems, where)
+
+
+def build_partial(project: Project, tenants: Iterable[str]) -> tuple[WriteResult, int] | None:
+    """Write the partial plan of ``tenants`` into the project's tree: (what was done,
+    the number of files the tree now holds); None when the tree cannot be trusted
+    for the rest (no manifest yet: the caller runs a full build).
+
+    Read and planned inside the output directory's lock, as a full build: the
+    manifest read is the one the write extends."""
+    from gitopsgen.platform import resolve
+    from gitopsgen.tree import lock, read_manifest, write
+
+    root = project.output_dir
+    if not root.is_dir() or root.is_symlink():
+        return None
+    platform = resolve(project.config, project.flux_root)
+    with lock(root):
+        old = read_manifest(root)
+        if old is None:
+            return None
+        partial = plan_partial(platform, tenants, old, project.source_name)
+        verify_partial(partial, platform, str(root))
+        result = write(partial.plan, root, scope=partial.covered, locked=True)
+    return result, len(partial.manifest)

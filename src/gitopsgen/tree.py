@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterator
+import stat
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -104,11 +105,61 @@ def scan(root: Path) -> DiskState:
         stack.extend(sorted(subdirs, reverse=True))
     manifest = state.files.get(MANIFEST)
     if manifest is not None:
-        for line in _read(manifest).decode("utf-8", "replace").splitlines():
-            # Only plain relative paths: a line such as "../x" or "/x" (a hand-edited
-            # or forged manifest) must never let build touch anything outside root.
-            if line and not line.startswith("#") and _is_relative(line):
-                state.manifest.add(line)
+        state.manifest = _manifest_paths(manifest)
+    return state
+
+
+def _manifest_paths(path: str) -> set[str]:
+    found: set[str] = set()
+    for line in _read(path).decode("utf-8", "replace").splitlines():
+        # Only plain relative paths: a line such as "../x" or "/x" (a hand-edited
+        # or forged manifest) must never let build touch anything outside root.
+        if line and not line.startswith("#") and _is_relative(line):
+            found.add(line)
+    return found
+
+
+def read_manifest(root: Path) -> set[str] | None:
+    """The paths the manifest of ``root`` lists; None without one."""
+    path = os.path.join(root, MANIFEST)
+    if not os.path.isfile(path) or os.path.islink(path):
+        return None
+    return _manifest_paths(path)
+
+
+def scan_paths(root: Path, rels: Iterable[str]) -> DiskState:
+    """What :func:`scan` says about ``rels`` and the directories on their way, without
+    walking the rest of the tree: an incremental build trusts the manifest for the
+    files it does not touch. Temporary files are not looked for (an incremental
+    build runs only after a build that finished: see gitopsgen.incremental)."""
+    state = DiskState()
+    seen: set[str] = set()
+    for rel in rels:
+        parts = rel.split("/")
+        for i in range(1, len(parts) + 1):
+            sub = "/".join(parts[:i])
+            if sub in seen:
+                if sub in state.links or sub in state.files:
+                    break
+                continue
+            seen.add(sub)
+            path = os.path.join(root, sub)
+            try:
+                st = os.lstat(path)
+            except FileNotFoundError:
+                break
+            except OSError as exc:
+                raise OutputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+            if stat.S_ISLNK(st.st_mode):
+                state.links.add(sub)
+                break
+            if not stat.S_ISDIR(st.st_mode):
+                state.files[sub] = path
+                break
+    manifest = os.path.join(root, MANIFEST)
+    if os.path.isfile(manifest) and not os.path.islink(manifest):
+        state.files[MANIFEST] = manifest
+        state.manifest = _manifest_paths(manifest)
     return state
 
 
@@ -239,11 +290,16 @@ def _remove_empty_dirs(root: Path, rels: list[str]) -> None:
             (root / rel).rmdir()
 
 
-def write(plan: Plan, root: Path) -> WriteResult:
+def write(
+    plan: Plan, root: Path, *, scope: Iterable[str] | None = None, locked: bool = False
+) -> WriteResult:
     """Make the directory match the plan; refuse before writing if a foreign file or
-    a symbolic link stands in a planned place."""
+    a symbolic link stands in a planned place. ``scope``: an incremental plan
+    (gitopsgen.incremental) speaks only for these paths and its own; every other
+    file is left as the manifest says, unread. ``locked``: the caller holds
+    :func:`lock` on ``root``."""
     try:
-        return _write(plan, root)
+        return _write(plan, root, None if scope is None else frozenset(scope), locked)
     except OSError as exc:
         # Any I/O failure not explained where it happened (lock, manifest, ...):
         # a message and exit 2, never a traceback. Every file is old or new.
@@ -251,15 +307,15 @@ def write(plan: Plan, root: Path) -> WriteResult:
         raise OutputError(f"{where}: {exc.strerror or exc}") from None
 
 
-def _write(plan: Plan, root: Path) -> WriteResult:
+def _write(plan: Plan, root: Path, scope: frozenset[str] | None, locked: bool) -> WriteResult:
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"{root}: cannot create: {exc.strerror}") from None
     if root.is_symlink():
         raise OutputError(f"{root}: the output directory is a symbolic link; refusing to follow it")
-    with lock(root):
-        state = scan(root)
+    with contextlib.nullcontext() if locked else lock(root):
+        state = scan(root) if scope is None else scan_paths(root, scope | set(plan))
         result = compare(plan, root, state)
         if result.conflicts:
             lines = [
@@ -301,6 +357,8 @@ def _write(plan: Plan, root: Path) -> WriteResult:
             except OSError as exc:
                 raise OutputError(f"{root / rel}: cannot remove: {exc.strerror}") from None
         gone = sorted(state.manifest - planned - set(result.stale))
+        if scope is not None:  # only what the incremental plan speaks for
+            gone = [rel for rel in gone if rel in scope]
         _remove_empty_dirs(root, result.stale + gone)
         final = plan[MANIFEST].data
         manifest_path = root / MANIFEST

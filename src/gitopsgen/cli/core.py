@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING
 
 import click
 
@@ -14,6 +16,9 @@ from gitopsgen.cli.common import (
     emit,
     format_option,
 )
+
+if TYPE_CHECKING:
+    from gitopsgen.edit import Edit
 
 
 def reporting(quiet: bool) -> AbstractContextManager[object]:
@@ -50,14 +55,35 @@ _REPORT_FORMATS = (
 @_VALUES_SCHEMA
 @absolute_option
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing on success.")
-def build(config: str | None, allow_outside: bool, values_schema: str | None, quiet: bool) -> None:
+@click.option(
+    "--tenant",
+    "tenants",
+    multiple=True,
+    metavar="NAME",
+    help="Only tenant NAME changed (repeatable): render, write and verify its files and "
+    "the cluster-level files, and trust the manifest for every other file (check still "
+    "reads them all).",
+)
+def build(
+    config: str | None,
+    allow_outside: bool,
+    values_schema: str | None,
+    quiet: bool,
+    tenants: tuple[str, ...],
+) -> None:
     """Validate tenants.yaml, then write the generated tree.
 
     Files are written atomically; unchanged files are not touched; files that
     gitopsgen wrote before and no longer produces are removed. A file gitopsgen
     did not write is never overwritten or deleted: build stops, writing nothing.
     """
-    run_build(config, allow_outside=allow_outside, quiet=quiet, values_schema=values_schema)
+    run_build(
+        config,
+        allow_outside=allow_outside,
+        quiet=quiet,
+        values_schema=values_schema,
+        tenants=tenants,
+    )
 
 
 def run_build(
@@ -66,8 +92,11 @@ def run_build(
     allow_outside: bool = False,
     quiet: bool = False,
     values_schema: str | None = None,
+    tenants: Sequence[str] = (),
+    edit: Edit | None = None,
 ) -> None:
-    """What ``build`` does; add-tenant and remove-tenant call it after editing."""
+    """What ``build`` does; add-tenant and remove-tenant call it after editing (with
+    the edited tenant, and the edit's validated model: no parse again)."""
     from gitopsgen import api
     from gitopsgen.consistency import ConsistencyError
     from gitopsgen.report import Paths, consistency_report, render, repository_root
@@ -75,7 +104,13 @@ def run_build(
     path = api.config_path(config)
     try:
         with reporting(quiet):
-            result = api.build(path, allow_outside=allow_outside, values_schema=values_schema)
+            result = api.build(
+                path,
+                allow_outside=allow_outside,
+                values_schema=values_schema,
+                tenants=tenants,
+                edit=edit,
+            )
     except ConsistencyError as exc:
         paths = Paths(repository_root(path), SETTINGS["absolute"])
         report = consistency_report(

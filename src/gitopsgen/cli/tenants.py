@@ -53,7 +53,9 @@ def _edit(config: str | None, change: Callable[[str, str], Edit], no_build: bool
         from gitopsgen.errors import GitopsgenError
 
         try:
-            run_build(config)
+            # Incremental: the edited tenant's files and the cluster-level files,
+            # from the model the edit validated.
+            run_build(config, tenants=[result.name], edit=result)
         except GitopsgenError:
             err(f"{config} is changed, but the build failed; fix this and run `gitopsgen build`:")
             raise
