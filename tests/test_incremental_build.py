@@ -102,3 +102,17 @@ def test_a_foreign_file_in_the_way_stops_an_incremental_build(repo: Path) -> Non
     assert res.code == 2
     assert "did not write" in res.out + res.err
     assert _tree(repo / "generated") == before
+
+
+def test_after_a_killed_build_the_next_edit_builds_in_full(repo: Path, tmp_path: Path) -> None:
+    """A journal left by a killed build: files of any tenant may be half-done, so the
+    edit's build renders and compares every file (and repairs a hand edit too)."""
+    from gitopsgen import fsio
+    from gitopsgen.tree import JOURNAL
+
+    (repo / "generated" / JOURNAL).write_bytes(fsio.JOURNAL_HEADER + b"0123456789abcdef\n")
+    other = next(p for p in (repo / "generated").rglob("*vcluster-a*") if p.is_file())
+    other.write_text(other.read_text() + "# hand edit\n")
+    res = invoke("add-tenant", "zz", cwd=repo)
+    assert res.code == 0, res.out + res.err
+    assert _tree(repo / "generated") == _full(repo, tmp_path)

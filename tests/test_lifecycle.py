@@ -190,7 +190,9 @@ def test_cidr_network_and_broadcast_addresses_are_not_picked():
 def test_file_without_final_newline_and_quoted_ips():
     text = 'version: 1\npool: 10.0.0.0/29\ntenants:\n  - name: a\n    ip: "10.0.0.1"'
     result = add_tenant(text, "b")
-    assert result.text == text + '\n  - name: b\n    ip: "10.0.0.2"\n'
+    # No line break at the end before, none after: remove-tenant gives the file back.
+    assert result.text == text + '\n  - name: b\n    ip: "10.0.0.2"'
+    assert remove_tenant(result.text, "b").text == text
 
 
 def test_crlf_line_endings_are_kept():

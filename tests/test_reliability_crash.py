@@ -3,7 +3,7 @@ file is its old or its new version, the manifest covers every file gitopsgen
 owns, leftover temporary files are not taken for content, and the next build
 finishes the job. Failing disks (read-only, full) give a message and exit 2.
 
-Crashes are simulated two ways with the ``tree._before_operation`` hook, which
+Crashes are simulated two ways with the ``fsio.before_operation`` hook, which
 runs before every write, rename and removal:
 
 * killed: a forked child runs the real CLI and calls ``os._exit`` at the Nth
@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 
 from conftest import SEED_TENANTS, invoke
-from gitopsgen import tree
+from gitopsgen import fsio, tree
 from gitopsgen.config import load
 from gitopsgen.plan import HEADER_PREFIX, MANIFEST, plan_project
 
@@ -48,6 +48,8 @@ DEFAULT = SEED_TENANTS + textwrap.dedent(
     """
 )
 MIXED = REMOVE.replace("- name: a\n", "- name: aa\n") + "defaults: {workload: {port: 8080}}\n"
+
+Seed = tuple[Path, dict[str, bytes]]
 
 SCENARIOS = {"add tenants": ADD, "remove a tenant": REMOVE, "change defaults": DEFAULT}
 SCENARIOS["rename, remove and change"] = MIXED
@@ -72,14 +74,28 @@ def repo(tmp_path: Path) -> Path:
     return tmp_path / "repo"
 
 
-def prepare(repo: Path, new_text: str) -> tuple[Path, dict[str, bytes], dict[str, bytes]]:
-    """Build the seed, then write ``new_text``; return the config, old and new plans."""
-    cfg = repo / "tenants.yaml"
+@pytest.fixture(scope="module")
+def seed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, bytes]]:
+    """The seed built once per module (copied by every test): its tree and plan."""
+    base = tmp_path_factory.mktemp("seed") / "repo"
+    base.mkdir()
+    cfg = base / "tenants.yaml"
     cfg.write_text(SEED_TENANTS)
     res = invoke("build", "-c", str(cfg))
     assert res.code == 0, res.err
-    old = plan_bytes(cfg)
-    (repo / "generated" / "NOTES.md").write_text("a file of the user's\n")
+    (base / "generated" / "NOTES.md").write_text("a file of the user's\n")
+    return base / "generated", plan_bytes(cfg)
+
+
+def prepare(
+    repo: Path, new_text: str, seed: tuple[Path, dict[str, bytes]]
+) -> tuple[Path, dict[str, bytes], dict[str, bytes]]:
+    """The built seed (plus a foreign file), then ``new_text``; return the config, old
+    and new plans. The prepared tree is kept beside as ``pristine`` for _restore."""
+    template, old = seed
+    shutil.copytree(template, repo / "generated", symlinks=True)
+    shutil.copytree(template, repo.parent / "pristine", symlinks=True)
+    cfg = repo / "tenants.yaml"
     cfg.write_text(new_text)
     new = plan_bytes(cfg)
     assert old != new
@@ -89,8 +105,16 @@ def prepare(repo: Path, new_text: str) -> tuple[Path, dict[str, bytes], dict[str
 def assert_consistent(root: Path, old: dict[str, bytes], new: dict[str, bytes], *, n: int) -> None:
     disk = files_on_disk(root)
     assert disk.pop("NOTES.md") == b"a file of the user's\n", f"op {n}: foreign file touched"
+    # A killed build may leave its journal and temporary files named with a token
+    # the journal holds (and nothing else that is not content).
+    journal = disk.pop(tree.JOURNAL, None)
+    tokens: set[str] = set()
+    if journal is not None:
+        assert journal.startswith(fsio.JOURNAL_HEADER), f"op {n}: a torn journal"
+        tokens = set(journal[len(fsio.JOURNAL_HEADER) :].decode().split())
     temporaries = [rel for rel in disk if TMP_MARK in rel]
     for rel in temporaries:
+        assert fsio.token_of(rel.rsplit("/", 1)[-1]) in tokens, f"op {n}: unjournalled {rel}"
         del disk[rel]
     manifest = disk.pop(MANIFEST)
     owned = {line for line in manifest.decode().splitlines() if line and not line.startswith("#")}
@@ -113,9 +137,9 @@ def assert_finished(cfg: Path, root: Path, new: dict[str, bytes], *, n: int) -> 
     assert res.code == 0, f"op {n}: {res.err}"
     disk = files_on_disk(root)
     assert disk.pop("NOTES.md") == b"a file of the user's\n"
+    # Byte for byte the new plan (no journal, no temporary, no stale file left): what
+    # check calls in sync; the real check runs once per test, after the loop.
     assert disk == new, f"op {n}: the next build did not finish the job"
-    check = invoke("check", "-c", str(cfg))
-    assert check.code == 0, f"op {n}: {check.err}"
 
 
 def count_operations(cfg: Path) -> int:
@@ -130,11 +154,11 @@ def count_operations(cfg: Path) -> int:
     # Count on a copy so the real tree stays in the prepared state.
     copy = project.output_dir.parent / "count-copy"
     shutil.copytree(project.output_dir, copy, symlinks=True)
-    tree._before_operation = hook
+    fsio.before_operation = hook
     try:
         tree.write(plan, copy)
     finally:
-        tree._before_operation = None
+        fsio.before_operation = None
         shutil.rmtree(copy)
     kinds = {kind for kind, _ in ops}
     assert {"write", "rename"} <= kinds
@@ -158,7 +182,7 @@ def killed_build(cfg: Path, n: int) -> int:
                     os._exit(99)  # no cleanup at all: like SIGKILL
                 seen += 1
 
-            tree._before_operation = hook
+            fsio.before_operation = hook
             from gitopsgen.cli import main
 
             try:
@@ -173,16 +197,16 @@ def killed_build(cfg: Path, n: int) -> int:
 
 
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
-def test_killed_after_every_operation(repo: Path, scenario: str) -> None:
-    cfg, old, new = prepare(repo, SCENARIOS[scenario])
+def test_killed_after_every_operation(repo: Path, seed: Seed, scenario: str) -> None:
+    cfg, old, new = prepare(repo, SCENARIOS[scenario], seed)
     root = repo / "generated"
     total = count_operations(cfg)
     removed = set(old) - set(new)
     assert total >= len(removed) + 2 * len(new.keys() - old.keys()), "too few operations"
-    snapshot = files_on_disk(root)
+    pristine = repo.parent / "pristine"
     for n in range(total + 1):
         # Restore the prepared state (old tree + foreign file), then crash at op n.
-        _restore(root, snapshot)
+        _restore(root, pristine)
         code = killed_build(cfg, n)
         if n < total:
             assert code == 99, f"op {n}: the child did not crash ({code})"
@@ -191,6 +215,8 @@ def test_killed_after_every_operation(repo: Path, scenario: str) -> None:
         assert_consistent(root, old, new, n=n)
         assert_finished(cfg, root, new, n=n)
         assert not [p for p in root.rglob("*") if TMP_MARK in p.name], "temp file left"
+    check = invoke("check", "-c", str(cfg))  # the real command agrees with in_sync
+    assert check.code == 0, check.err
 
 
 class _Boom(Exception):
@@ -198,20 +224,22 @@ class _Boom(Exception):
 
 
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
-def test_exception_after_every_operation(repo: Path, scenario: str) -> None:
-    cfg, old, new = prepare(repo, SCENARIOS[scenario])
+def test_exception_after_every_operation(repo: Path, seed: Seed, scenario: str) -> None:
+    cfg, old, new = prepare(repo, SCENARIOS[scenario], seed)
     root = repo / "generated"
     total = count_operations(cfg)
-    snapshot = files_on_disk(root)
+    pristine = repo.parent / "pristine"
     plan = plan_project(load(cfg))
     for n in range(total):
-        _restore(root, snapshot)
+        _restore(root, pristine)
         with _hook(_raise_at(n, lambda: _Boom())), pytest.raises(_Boom):
             tree.write(plan, root)
         assert_consistent(root, old, new, n=n)
         # In-process failures clean up their own temporary file.
         assert not [p for p in root.rglob("*") if TMP_MARK in p.name], f"op {n}: temp file left"
         assert_finished(cfg, root, new, n=n)
+    check = invoke("check", "-c", str(cfg))
+    assert check.code == 0, check.err
 
 
 @pytest.mark.parametrize(
@@ -219,13 +247,15 @@ def test_exception_after_every_operation(repo: Path, scenario: str) -> None:
     [(errno.EROFS, "Read-only file system"), (errno.ENOSPC, "No space left on device")],
 )
 @pytest.mark.parametrize("scenario", ["add tenants", "remove a tenant"])
-def test_read_only_or_full_disk(repo: Path, scenario: str, code: int, words: str) -> None:
-    cfg, old, new = prepare(repo, SCENARIOS[scenario])
+def test_read_only_or_full_disk(
+    repo: Path, seed: Seed, scenario: str, code: int, words: str
+) -> None:
+    cfg, old, new = prepare(repo, SCENARIOS[scenario], seed)
     root = repo / "generated"
     total = count_operations(cfg)
-    snapshot = files_on_disk(root)
+    pristine = repo.parent / "pristine"
     for n in range(0, total, 3):
-        _restore(root, snapshot)
+        _restore(root, pristine)
         with _hook(_raise_at(n, lambda: OSError(code, os.strerror(code)))):
             res = invoke("build", "-c", str(cfg))
         assert res.code == 2, f"op {n}: {res.err}"
@@ -240,19 +270,23 @@ def test_read_only_or_full_disk(repo: Path, scenario: str, code: int, words: str
         assert_finished(cfg, root, new, n=n)
 
 
-def test_leftover_temporary_files_are_not_content(repo: Path) -> None:
-    cfg, _, new = prepare(repo, ADD)
+def test_leftover_temporary_files_are_not_content(repo: Path, seed: Seed) -> None:
+    cfg, _, new = prepare(repo, ADD, seed)
     root = repo / "generated"
     assert invoke("build", "-c", str(cfg)).code == 0
+    # What a build killed between creating and renaming its temporaries leaves.
+    token = "0123456789abcdef"
+    (root / tree.JOURNAL).write_bytes(fsio.JOURNAL_HEADER + token.encode() + b"\n")
     leftovers = [
-        root / f".kustomization.yaml{TMP_MARK}12345",
-        root / "clusters" / f".x.yaml{TMP_MARK}999",
+        root / f".kustomization.yaml{TMP_MARK}{token}",
+        root / "clusters" / f".x.yaml{TMP_MARK}{token}",
     ]
     for path in leftovers:
         path.write_bytes(b"half a file")
     check = invoke("check", "-c", str(cfg))
     assert check.code == 0, check.err
     assert TMP_MARK not in check.out + check.err
+    assert tree.JOURNAL not in check.out + check.err
     assert invoke("build", "-c", str(cfg)).code == 0
     assert not any(path.exists() for path in leftovers)
     disk = files_on_disk(root)
@@ -260,8 +294,8 @@ def test_leftover_temporary_files_are_not_content(repo: Path) -> None:
     assert disk == new
 
 
-def test_forged_manifest_lines_never_reach_outside(repo: Path) -> None:
-    cfg, _, _ = prepare(repo, ADD)
+def test_forged_manifest_lines_never_reach_outside(repo: Path, seed: Seed) -> None:
+    cfg, _, _ = prepare(repo, ADD, seed)
     root = repo / "generated"
     outside = repo / "empty-dir-of-the-user" / "sub"
     outside.mkdir(parents=True)
@@ -278,16 +312,9 @@ def test_forged_manifest_lines_never_reach_outside(repo: Path) -> None:
 # -- helpers ------------------------------------------------------------------------------
 
 
-def _restore(root: Path, snapshot: dict[str, bytes]) -> None:
-    for dirpath, _, names in os.walk(root, topdown=False):
-        for name in names:
-            os.unlink(os.path.join(dirpath, name))
-        if dirpath != str(root):
-            os.rmdir(dirpath)
-    for rel, data in snapshot.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
+def _restore(root: Path, pristine: Path) -> None:
+    shutil.rmtree(root)
+    shutil.copytree(pristine, root, symlinks=True)
 
 
 def _raise_at(n: int, make: Callable[[], BaseException]) -> Callable[[str, str], None]:
@@ -308,7 +335,7 @@ class _hook:
         self.hook = hook
 
     def __enter__(self) -> None:
-        tree._before_operation = self.hook
+        fsio.before_operation = self.hook
 
     def __exit__(self, *exc: object) -> None:
-        tree._before_operation = None
+        fsio.before_operation = None

@@ -218,11 +218,20 @@ def test_repository_root_cannot_reach_out(repo: Path, root: str, words: str) -> 
 
 
 def test_repository_root_above_the_file_without_git(tmp_path: Path) -> None:
-    # Without a Git work tree, a repositoryRoot above tenants.yaml is the user's call.
+    # Without a Git work tree, the directory of tenants.yaml is the boundary: a
+    # repositoryRoot above it needs --allow-outside (issue 19, item 8).
     repo = tmp_path / "plain" / "config"
     repo.mkdir(parents=True)
     cfg = write_cfg(repo, SEED_TENANTS + "repositoryRoot: ..\noutput: generated\n")
-    res = invoke("build", "-c", str(cfg))
+    refused = invoke("build", "-c", str(cfg))
+    assert refused.code == 2
+    assert refused.err == (
+        f"{cfg}:23:17: repositoryRoot: the repository root '..' is above the directory of "
+        "this file, and no Git work tree marks the repository (pass --allow-outside to "
+        "permit it)\n"
+    )
+    assert not (repo / "generated").exists()
+    res = invoke("build", "--allow-outside", "-c", str(cfg))
     assert res.code == 0, res.err
     text = (repo / "generated/clusters/host-cluster/vcluster-a_kustomization.yaml").read_text()
     assert "path: ./config/generated/clusters/vcluster-a" in text
@@ -288,7 +297,7 @@ def test_symlinked_subdirectory_inside_the_output(repo: Path, outside: Path) -> 
     before_out, before_root = snapshot(outside), snapshot(root)
     res = invoke("build", "-c", str(cfg))
     assert res.code == 2
-    assert "symbolic link tenant/tenant-a" in res.err
+    assert "  tenant/tenant-a (a symbolic link; gitopsgen never writes through one)" in res.err
     assert "nothing was written" in res.err
     assert snapshot(outside) == before_out
     assert snapshot(root) == before_root

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import invoke
-from gitopsgen import tree
+from gitopsgen import fsio, tree
 from gitopsgen.plan import MANIFEST
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,24 +62,24 @@ def test_a_failure_in_a_writer_stops_the_build_and_the_next_one_finishes(
     count = 0
     lock = threading.Lock()
 
-    def disk_full(kind: str, rel: str) -> None:
+    def disk_full(kind: str, where: str) -> None:
         nonlocal count
-        if kind != "write" or rel == MANIFEST:
+        if kind != "write" or where.endswith(MANIFEST):
             return
         with lock:
             count += 1
             if count == 100:
                 raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(tree, "_before_operation", disk_full)
+    monkeypatch.setattr(fsio, "before_operation", disk_full)
     res = invoke("build", "-q", cwd=repo)
     assert res.code == 2
     assert "No space left on device" in res.err
     out = repo / "generated"
     written = _tree(out)
     listed = set(written[MANIFEST].decode().splitlines())
-    assert set(written) - {MANIFEST} <= listed  # every file written is owned
-    assert not [p for p in written if ".gitopsgen-tmp-" in p]
-    monkeypatch.setattr(tree, "_before_operation", None)
+    assert set(written) - {MANIFEST, tree.JOURNAL} <= listed  # every file written is owned
+    assert not [p for p in written if fsio.TMP_MARK in p]
+    monkeypatch.setattr(fsio, "before_operation", None)
     assert invoke("build", "-q", cwd=repo).code == 0
     assert invoke("check", "-q", cwd=repo).code == 0

@@ -124,45 +124,71 @@ def build(
     ``edit``: the :class:`gitopsgen.edit.Edit` just written, whose validated model is
     used while the file still holds its text (no parse again)."""
     from gitopsgen import cache
-    from gitopsgen.config import load, locate
+    from gitopsgen.config import Project, locate, parse, read_config
     from gitopsgen.consistency import verify
+    from gitopsgen.errors import OutputError
     from gitopsgen.plan import plan_project
-    from gitopsgen.tree import write
+    from gitopsgen.tree import lock, prepare, write
 
     path = config_path(config)
-    if edit is not None and edit.config is not None and edit.document is not None:
-        try:
-            current = path.read_bytes()
-        except OSError:
-            current = None
-        if current == edit.text.encode():
-            project = locate(edit.config, edit.document, path, allow_outside, values_schema)
-        else:  # changed since the edit: read it again
-            project = load(path, allow_outside=allow_outside, values_schema=values_schema)
-    else:
-        project = load(path, allow_outside=allow_outside, values_schema=values_schema)
-    if tenants:
-        from gitopsgen.incremental import build_partial
+    known = (
+        (edit.text.encode(), edit.config, edit.document)
+        if edit is not None and edit.config is not None and edit.document is not None
+        else None
+    )
 
-        partial = build_partial(project, tenants)
-        if partial is not None:
-            result, files = partial
-            return BuildResult(
-                project.output_dir,
-                result.written,
-                result.unchanged,
-                result.removed,
-                result.foreign,
-                files,
-                len(project.config.tenants),
+    def current() -> Project:
+        """tenants.yaml as it is now: parsed again only when its bytes changed."""
+        nonlocal known
+        raw = read_config(path)
+        if known is not None and known[0] == raw:
+            parsed, doc = known[1], known[2]
+        else:
+            parsed, doc = parse(raw, str(path))
+            known = (raw, parsed, doc)
+        return locate(parsed, doc, path, allow_outside, values_schema)
+
+    # tenants.yaml is read and planned INSIDE the output directory's lock: a build
+    # that waited for the lock must not write a plan of an older tenants.yaml over
+    # the tree of a newer one (the last writer of tenants.yaml wins). The first
+    # read only finds the directory to lock; the one inside it parses again only
+    # if the file changed in between.
+    first = current()
+    output = first.output_dir
+    if not output.exists():
+        # A first build: refuse an inconsistent plan before creating the directory.
+        verify(plan_project(first, lean=True), first)
+    prepare(output)
+    with lock(output):
+        project = current()
+        if project.output_dir != output:
+            raise OutputError(
+                f"{path}: output changed from {output} to {project.output_dir} while "
+                "waiting for the build lock; run build again"
             )
-    probe = cache.lookup(str(path), allow_outside, values_schema)
-    # Lean: verified while made, tenant by tenant, without keeping the documents.
-    plan = plan_project(project, lean=True)
-    verify(plan, project)
-    if probe.entry is None or probe.entry.digests is None:
-        cache.remember(probe, project, plan)
-    result = write(plan, project.output_dir)
+        if tenants:
+            from gitopsgen.incremental import build_partial
+
+            partial = build_partial(project, tenants)
+            if partial is not None:
+                done, files = partial
+                return BuildResult(
+                    project.output_dir,
+                    done.written,
+                    done.unchanged,
+                    done.removed,
+                    done.foreign,
+                    files,
+                    len(project.config.tenants),
+                )
+        probe = cache.lookup(str(path), allow_outside, values_schema)
+        # Lean: verified while made, tenant by tenant, without keeping the documents.
+        plan = plan_project(project, lean=True)
+        verify(plan, project)
+        result = write(plan, project.output_dir, locked=True)
+        # After the tree: the cache's own file operations come last.
+        if probe.entry is None or probe.entry.digests is None:
+            cache.remember(probe, project, plan)
     return BuildResult(
         project.output_dir,
         result.written,

@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -206,21 +207,23 @@ def store(key: str, entry: Entry) -> None:
     directory = cache_dir()
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        import tempfile
-
         data = {"format": FORMAT, **entry.__dict__}
-        fd, tmp = tempfile.mkstemp(prefix=".entry-", suffix=".tmp", dir=directory)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(data, handle, separators=(",", ":"))
-            os.replace(tmp, _path(key))
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        _write(_path(key), json.dumps(data, separators=(",", ":")))
         _prune(directory)
     except (OSError, TypeError, ValueError):
         return
+
+
+def _write(path: Path, text: str) -> None:
+    """Atomically, through the one module that writes files (gitopsgen.fsio); a
+    cache is rebuilt, never fsynced. A failure is raised as OSError."""
+    from gitopsgen.errors import GitopsgenError
+    from gitopsgen.fsio import write_atomic
+
+    try:
+        write_atomic(path, text, durable=False)
+    except GitopsgenError as exc:
+        raise OSError(str(exc)) from None
 
 
 def compare_digests(entry: Entry) -> Comparison | None:
@@ -274,6 +277,23 @@ def _prune(directory: Path) -> None:
 # --------------------------------------------------------------- the commands' side
 
 
+# Larger files, and anything but a regular file, are never cached: the full command
+# reads them (within its own limits, reader.MAX_BYTES) and reports why not.
+_MAX_BYTES = 8 * 1024 * 1024
+
+
+def _read_small(path: str) -> bytes | None:
+    try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > _MAX_BYTES:
+            return None
+        with open(path, "rb") as handle:
+            data = handle.read(_MAX_BYTES + 1)
+    except OSError:
+        return None
+    return data if len(data) <= _MAX_BYTES else None
+
+
 @dataclass(frozen=True)
 class Probe:
     """A look-up: the key and bytes of tenants.yaml, and the entry if there is one."""
@@ -289,10 +309,8 @@ def lookup(config: str, allow_outside: bool, values_schema: str | None = None) -
     and never with a chart values schema: that is another file the rules read)."""
     if not enabled() or values_schema is not None:
         return Probe(config)
-    try:
-        with open(config, "rb") as handle:
-            raw = handle.read()
-    except OSError:
+    raw = _read_small(config)
+    if raw is None:
         return Probe(config)
     key = key_for(config, raw, allow_outside)
     return Probe(config, key, raw, load_entry(key))
@@ -305,11 +323,7 @@ def remember(probe: Probe, project: Project, plan: Mapping[str, Any] | None = No
         return
     if project.config.defaults.vcluster.values_schema is not None:
         return  # the rules read the chart's values schema too: never cached
-    try:
-        with open(probe.config, "rb") as handle:
-            if handle.read() != probe.raw:
-                return
-    except OSError:
+    if _read_small(probe.config) != probe.raw:
         return
     from gitopsgen.wiring import links
 
@@ -357,14 +371,9 @@ def schema_text() -> str:
 
     text = build()
     if enabled():
-        import tempfile
-
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".schema-", suffix=".tmp", dir=path.parent)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-            os.replace(tmp, path)
+            _write(path, text)
         except OSError:
             pass
     return text

@@ -9,6 +9,7 @@ with schema errors and each points at the line and column it concerns.
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import re
 from collections.abc import Iterable, Iterator
@@ -22,6 +23,7 @@ from pydantic_core import ErrorDetails
 
 from gitopsgen import model
 from gitopsgen.errors import ConfigError, Problem
+from gitopsgen.fsio import read_limited
 from gitopsgen.ipam import PoolRange, in_pool, parse_address, parse_range
 from gitopsgen.layout import TenantNames, name_too_long
 from gitopsgen.model import (
@@ -33,9 +35,9 @@ from gitopsgen.model import (
     Ingress,
     deep_merge,
 )
-from gitopsgen.reader import Document, Path, read_text
+from gitopsgen.reader import MAX_BYTES, Document, Path, read_text
 
-__all__ = ["Project", "load", "locate", "parse"]
+__all__ = ["Project", "load", "locate", "parse", "read_config"]
 
 _NAME = re.compile(NAME_PATTERN)
 _SUBDOMAIN = re.compile(SUBDOMAIN_PATTERN)
@@ -460,6 +462,53 @@ def _tenant_problems(
                 )
 
 
+# Bounds on what one tenants.yaml can make build write (issue: a 1 MiB string in
+# defaults.vcluster.values copied into 6,000 HelmReleases needed 4 GB for check).
+MAX_TENANTS = 10_000
+MAX_VALUES_BYTES = 32 * 1024  # defaults.vcluster.values + a tenant's, as JSON
+MAX_STRING = 4096  # any other string (each may be copied into every tenant's files)
+
+
+def _values_size(value: Any) -> int:
+    return len(json.dumps(value, separators=(",", ":"), default=str)) if value else 0
+
+
+def _limit_problems(doc: Document) -> Iterator[Problem]:
+    data = doc.data
+    tenants = data.get("tenants")
+    if isinstance(tenants, list) and len(tenants) > MAX_TENANTS:
+        yield doc.problem(
+            ("tenants",), f"{len(tenants)} tenants; the limit is {MAX_TENANTS} per tenants.yaml"
+        )
+    stack: list[tuple[Path, Any]] = [((), data)]
+    while stack:
+        loc, value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend(((*loc, k), v) for k, v in value.items() if k != "values")
+        elif isinstance(value, list):
+            stack.extend(((*loc, i), v) for i, v in enumerate(value))
+        elif isinstance(value, str) and len(value) > MAX_STRING:
+            yield doc.problem(
+                loc, f"a string of {len(value)} characters; the limit is {MAX_STRING}"
+            )
+    shared = _values_size(_get(data, "defaults", "vcluster", "values"))
+    if shared > MAX_VALUES_BYTES:
+        yield doc.problem(
+            ("defaults", "vcluster", "values"),
+            f"{shared} bytes of Helm values (as JSON), copied into every vcluster; "
+            f"the limit is {MAX_VALUES_BYTES}",
+        )
+        return
+    for index, tenant in enumerate(tenants if isinstance(tenants, list) else []):
+        own = _values_size(_get(tenant, "vcluster", "values"))
+        if own and shared + own > MAX_VALUES_BYTES:
+            yield doc.problem(
+                ("tenants", index, "vcluster", "values"),
+                f"{own} bytes of Helm values (as JSON) plus {shared} of "
+                f"defaults.vcluster.values; the limit is {MAX_VALUES_BYTES}",
+            )
+
+
 def _semantic_problems(doc: Document) -> Iterator[Problem]:
     data = doc.data
     problems, pool = _pool_problems(doc, (), data)
@@ -658,6 +707,7 @@ def parse(raw: bytes | str, path: str = "tenants.yaml") -> tuple[AnyConfig, Docu
             if (p.line, p.column) not in told
         )
     problems.extend(_semantic_problems_v2(doc) if v2 else _semantic_problems(doc))
+    problems.extend(_limit_problems(doc))
     problems.extend(depends_on_problems(doc))
     if problems or config is None:
         raise ConfigError(dict.fromkeys(problems))
@@ -675,6 +725,10 @@ def _resolve_dirs(
                 doc.problem(
                     (key,), f"{value!r} must be a relative path, with '/' between directories"
                 )
+            )
+        elif key == "output" and ".git" in FsPath(os.path.normpath(value)).parts:
+            problems.append(
+                doc.problem((key,), f"{value!r} is inside .git; the output may never be there")
             )
     if problems:
         raise ConfigError(problems)
@@ -739,6 +793,8 @@ def _real_dir_problems(
         return [doc.problem(("output",), f"{where}, the repository root")]
     if _inside(real_base, real_out):
         return [doc.problem(("output",), f"{where}, which contains tenants.yaml")]
+    if ".git" in FsPath(os.path.relpath(real_out, real_root)).parts:
+        return [doc.problem(("output",), f"{where}, inside .git; the output may never be there")]
     if allow_outside:
         return []
     if not _inside(real_base, real_root):
@@ -749,6 +805,13 @@ def _real_dir_problems(
         top = os.path.dirname(top)
     if os.path.exists(os.path.join(top, ".git")) and not _inside(real_root, top):
         message = f"the repository root {config.repository_root!r} is above the Git work tree {top}"
+        return [doc.problem(("repositoryRoot",), message + hint)]
+    if not os.path.exists(os.path.join(top, ".git")) and not _inside(real_root, real_base):
+        # No Git work tree: the directory holding tenants.yaml is the boundary.
+        message = (
+            f"the repository root {config.repository_root!r} is above the directory of "
+            "this file, and no Git work tree marks the repository"
+        )
         return [doc.problem(("repositoryRoot",), message + hint)]
     if not _inside(real_out, real_root):
         return [doc.problem(("output",), f"{where}, outside the repository root" + hint)]
@@ -764,9 +827,20 @@ def load(
     """Read, validate and locate a tenants.yaml. ``values_schema`` (the command line's
     ``--values-schema``) overrides ``defaults.vcluster.valuesSchema``."""
     config_path = FsPath(path)
+    config, doc = parse(read_config(config_path), str(path))
+    return locate(config, doc, config_path, allow_outside, values_schema)
+
+
+def read_config(path: str | os.PathLike[str]) -> bytes:
+    """The bytes of tenants.yaml, or a located ConfigError saying why not."""
+    config_path = FsPath(path)
     label = str(path)
     try:
-        raw = config_path.read_bytes()
+        # stat first, then at most the limit + 1 byte: a 1 GB file or /dev/zero is
+        # refused without being read.
+        return read_limited(config_path, MAX_BYTES)
+    except ValueError as exc:
+        raise ConfigError([Problem(1, 1, "", str(exc), label)]) from None
     except FileNotFoundError:
         raise ConfigError(
             [Problem(1, 1, "", "no such file (create one, or pass -c PATH)", label)]
@@ -775,8 +849,6 @@ def load(
         raise ConfigError([Problem(1, 1, "", "is a directory, not a file", label)]) from None
     except OSError as exc:
         raise ConfigError([Problem(1, 1, "", f"cannot read: {exc.strerror}", label)]) from None
-    config, doc = parse(raw, label)
-    return locate(config, doc, config_path, allow_outside, values_schema)
 
 
 def locate(
@@ -788,8 +860,12 @@ def locate(
 ) -> Project:
     """The rest of :func:`load` for a file already parsed (:func:`parse`): the output
     directory rules and the chart values. add-tenant builds with what its edit
-    validated instead of parsing the file a third time."""
+    validated instead of parsing the file again."""
+    label = str(config_path)
     output, root = _resolve_dirs(config, doc, config_path, allow_outside)
+    if _inside(os.path.realpath(config_path), os.path.realpath(output)):
+        where = f"{label} is a symbolic link into the output directory {config.output!r}"
+        raise ConfigError([Problem(1, 1, "", f"{where}; build would overwrite it", label)])
     _check_values(config, doc, config_path, values_schema)
     return Project(config, doc, config_path, output, root)
 

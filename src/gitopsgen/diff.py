@@ -484,9 +484,13 @@ def _head_project(config_path: Path, load: Any) -> Any:
 def diff_files(base_path: Path, config_path: Path) -> DiffResult:
     """Another tenants.yaml (``--base PATH``) against ``config_path``."""
     from gitopsgen.config import load
+    from gitopsgen.fsio import read_limited
+    from gitopsgen.reader import MAX_BYTES
 
     try:
-        raw = Path(base_path).read_bytes()
+        raw = read_limited(Path(base_path), MAX_BYTES)  # /dev/zero is refused unread
+    except ValueError as exc:
+        raise GitopsgenError(f"--base {base_path}: {exc}") from None
     except OSError as exc:
         raise GitopsgenError(f"--base {base_path}: cannot read: {exc.strerror}") from None
     old = parse_side(raw, str(base_path), f"base ({base_path})")
@@ -528,13 +532,16 @@ def owner_of_path(rel: str, platform: Platform) -> str | None:
 
 
 def _load_docs(data: bytes, where: str) -> tuple[Obj, ...]:
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
+    from gitopsgen.errors import ConfigError
+    from gitopsgen.reader import load_all
 
     try:
-        docs = list(YAML(typ="safe", pure=False).load_all(data))
-    except YAMLError as exc:
-        raise GitopsgenError(f"{where}: not valid YAML: {exc}".splitlines()[0]) from None
+        docs = load_all(data, where)  # the one reader, with its size/depth/alias limits
+    except ConfigError as exc:
+        problem = exc.problems[0]
+        raise GitopsgenError(
+            f"{where}:{problem.line}:{problem.column}: not valid YAML: {problem.message}"
+        ) from None
     return tuple(d for d in docs if isinstance(d, dict))
 
 

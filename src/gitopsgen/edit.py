@@ -24,20 +24,28 @@ import io
 import os
 import re
 import stat
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gitopsgen import fsio
 from gitopsgen.config import parse
 from gitopsgen.errors import ConfigError, GitopsgenError
 from gitopsgen.layout import name_too_long
-from gitopsgen.locking import wait_for_flock
+from gitopsgen.locking import directory_lock
 from gitopsgen.model import NAME_PATTERN, AnyConfig, Config, Tenant, TenantV2
 from gitopsgen.reader import Document
 
-__all__ = ["Edit", "EditError", "add_tenant", "locked", "remove_tenant", "write_atomic"]
+__all__ = [
+    "Edit",
+    "EditError",
+    "add_tenant",
+    "locked",
+    "refuse_read_only",
+    "remove_tenant",
+    "write_atomic",
+]
 
 LOCK_WAIT_SECONDS = 30.0
 
@@ -86,6 +94,14 @@ def _is_comment(line: str) -> bool:
 
 def _indent(line: str) -> int:
     return len(line) - len(line.lstrip(" "))
+
+
+def _newline(lines: list[str]) -> str:
+    """The file's line break: that of its first line (CRLF, CR or LF)."""
+    first = lines[0] if lines else ""
+    if first.endswith("\r\n"):
+        return "\r\n"
+    return "\r" if first.endswith("\r") else "\n"
 
 
 def _blank(line: str) -> bool:
@@ -268,7 +284,7 @@ def add_tenant(
         _, stop = _item_span(lines, block, last)
         offset = block.content[last] - block.dash
         quote = _ip_quote(lines, doc, last)
-        newline = "\r\n" if lines[0].endswith("\r\n") else "\n"
+        newline = _newline(lines)
         indent = " " * block.content[last]
         new = [
             " " * block.dash + "-" + " " * (offset - 1) + f"name: {_scalar(name)}{newline}",
@@ -278,8 +294,11 @@ def add_tenant(
             ),
         ]
         head = lines[:stop]
-        if head and not head[-1].endswith("\n"):
+        if head and not head[-1].endswith(("\n", "\r")):
+            # The file ends without a line break: so does the edited file (and
+            # remove-tenant takes the break away again: byte-identical round trip).
             head[-1] += newline
+            new[-1] = new[-1][: -len(newline)]
         new_text = "".join([*head, *new, *lines[stop:]])
     else:
         new_text = _roundtrip_add(text, name, keys)
@@ -327,6 +346,8 @@ def remove_tenant(text: str, name: str, label: str = "tenants.yaml") -> Edit:
             kept[key_row] = (
                 key_line[: colon + 1] + " []" + (f"  {comment}" if comment else "") + ending
             )
+        if stop == len(lines) and kept and not lines[-1].endswith(("\n", "\r")):
+            kept[-1] = kept[-1].rstrip("\r\n")  # the file ended without a line break
         new_text = "".join(kept)
     else:
         new_text = _roundtrip_remove(text, index)
@@ -341,12 +362,9 @@ def remove_tenant(text: str, name: str, label: str = "tenants.yaml") -> Edit:
 
 
 def _roundtrip() -> Any:
-    from ruamel.yaml import YAML
+    from gitopsgen.reader import roundtrip
 
-    yaml = YAML(typ="rt")
-    yaml.preserve_quotes = True
-    yaml.width = 4096
-    return yaml
+    return roundtrip()
 
 
 def _detect_indent(text: str) -> tuple[int, int]:
@@ -377,7 +395,7 @@ def _dump(yaml: Any, data: Any, text: str) -> str:
 
 
 def _roundtrip_add(text: str, name: str, keys: list[tuple[str, str]]) -> str:
-    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+    from gitopsgen.reader import CommentedMap, CommentedSeq
 
     yaml = _roundtrip()
     data = yaml.load(text)
@@ -408,33 +426,24 @@ def _roundtrip_remove(text: str, index: int) -> str:
 
 
 def write_atomic(path: Path, data: str | bytes) -> None:
-    """Replace ``path`` with ``data`` atomically (temporary file + rename in the same
-    directory), keeping the file's permission bits."""
-    raw = data.encode() if isinstance(data, str) else data
+    """Replace ``path`` (a link: the file it leads to) with ``data`` atomically and
+    durably, keeping its permission bits; the temporary file of an edit killed
+    before its rename is removed by the next edit (:func:`gitopsgen.fsio.replace_file`)."""
+    fsio.replace_file(path, data)
+
+
+def refuse_read_only(path: Path, force: bool) -> None:
+    """A tenants.yaml without any write permission bit was made read-only on
+    purpose: refuse to replace it unless ``force`` (root could, silently)."""
     try:
-        mode = stat.S_IMODE(path.stat().st_mode)
-    except FileNotFoundError:
-        mode = 0o644
-    target = path.resolve() if path.is_symlink() else path
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    except OSError as exc:
-        raise GitopsgenError(f"{path}: cannot write: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(raw)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise GitopsgenError(f"{path}: cannot write: {exc.strerror or exc}") from None
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return  # the read that follows reports it
+    if not force and not mode & 0o222:
+        raise EditError(
+            f"{path}: the file is read-only (mode {mode:04o}); nothing was written "
+            "(make it writable, or pass --force to replace it anyway)"
+        )
 
 
 @contextlib.contextmanager
@@ -443,18 +452,19 @@ def locked(path: Path, wait: float = LOCK_WAIT_SECONDS) -> Iterator[None]:
     file itself is replaced on write, so a lock on it would not exclude a later reader)."""
     directory = path.parent if str(path.parent) else Path(".")
     try:
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        yield  # the read that follows reports a missing directory or file
-        return
-    try:
-        wait_for_flock(
-            fd,
+        lock = directory_lock(
+            directory,
             wait,
             lambda: EditError(
                 f"{path}: another gitopsgen command is editing it; waited {wait:g} s"
             ),
+            waiting_for=f"another gitopsgen command to finish editing {path}",
         )
+        lock.__enter__()
+    except OSError:
+        yield  # the read that follows reports a missing directory or file
+        return
+    try:
         yield
     finally:
-        os.close(fd)
+        lock.__exit__(None, None, None)

@@ -33,7 +33,9 @@ class GitError(GitopsgenError):
     """git is missing, the directory is not a repository, or a revision is unknown."""
 
 
-def _git(args: list[str], cwd: Path, *, check: bool = True) -> subprocess.CompletedProcess[bytes]:
+def _git(
+    args: list[str], cwd: Path, *, check: bool = True, stdin: str | None = None
+) -> subprocess.CompletedProcess[bytes]:
     env = dict(os.environ)
     env.setdefault("GIT_TERMINAL_PROMPT", "0")
     env["GIT_OPTIONAL_LOCKS"] = "0"  # never take the index lock: diff only reads
@@ -42,6 +44,7 @@ def _git(args: list[str], cwd: Path, *, check: bool = True) -> subprocess.Comple
             ["git", *args],
             cwd=cwd,
             capture_output=True,
+            input=None if stdin is None else stdin.encode() + b"\n",
             env=env,
             check=False,
         )
@@ -122,13 +125,17 @@ def named_base(ref: str, cwd: Path) -> Base:
     return Base(commit, ref, ref)
 
 
-def read_blob(commit: str, relpath: str, cwd: Path) -> bytes | None:
+def read_blob(commit: str, relpath: str, cwd: Path, limit: int = 8 * 1024 * 1024) -> bytes | None:
     """The bytes of ``relpath`` (relative to the top level, '/'-separated) at
-    ``commit``; None when the file does not exist there."""
+    ``commit``; None when the file does not exist there. A blob larger than
+    ``limit`` is refused before it is read (the reader's size limit)."""
     spec = f"{commit}:{relpath}"
-    kind = _git(["cat-file", "-t", spec], cwd, check=False)
-    if kind.returncode != 0:
-        return None
-    if kind.stdout.decode().strip() != "blob":
+    proc = _git(["cat-file", "--batch-check=%(objecttype) %(objectsize)"], cwd, stdin=spec)
+    head = proc.stdout.decode(errors="replace").split()
+    if len(head) != 2 or not head[1].isdigit():
+        return None  # "<spec> missing"
+    if head[0] != "blob":
         raise GitError(f"{spec}: not a file")
+    if int(head[1]) > limit:
+        raise GitError(f"{spec}: {head[1]} bytes; the limit is {limit} bytes")
     return _git(["cat-file", "blob", spec], cwd).stdout

@@ -9,14 +9,25 @@ writes nothing when the block is already right.
 from __future__ import annotations
 
 import errno
-import shutil
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from gitopsgen.errors import GitopsgenError
+from gitopsgen.fsio import read_limited, replace_file, rewrite_in_place
 from gitopsgen.platform import Cluster
 
-__all__ = ["BEGIN", "END", "HostsUpdate", "hosts_lines", "ingress_address", "update", "write"]
+__all__ = [
+    "BEGIN",
+    "END",
+    "HostsUpdate",
+    "hosts_lines",
+    "ingress_address",
+    "read",
+    "update",
+    "write",
+]
 
 BEGIN = "# BEGIN gitopsgen"
 END = "# END gitopsgen"
@@ -64,7 +75,8 @@ def update(text: str, lines: list[str], label: str = "hosts file") -> HostsUpdat
         raise GitopsgenError(
             f"{label}: a '{BEGIN}' line without a matching '{END}' after it; fix the file by hand"
         )
-    newline = "\r\n" if rows and rows[0].endswith("\r\n") else "\n"
+    first = rows[0] if rows else ""
+    newline = "\r\n" if first.endswith("\r\n") else "\r" if first.endswith("\r") else "\n"
     block = [BEGIN, _NOTE, *lines, END]
     new_rows = [row + newline for row in block]
     if begins:
@@ -74,42 +86,66 @@ def update(text: str, lines: list[str], label: str = "hosts file") -> HostsUpdat
     else:
         old = []
         head = list(rows)
-        if head and not head[-1].endswith("\n"):
+        if head and not head[-1].endswith(("\n", "\r")):
             head[-1] += newline
         out = [*head, *new_rows]
     new_text = "".join(out)
     wanted = [line.strip() for line in lines]
+    old_set, wanted_set = set(old), set(wanted)  # sets: linear, not quadratic
     return HostsUpdate(
         text=new_text,
         changed=new_text != text,
-        added=[line for line in wanted if line not in old],
-        removed=[line for line in old if line and line not in wanted],
+        added=[line for line in wanted if line not in old_set],
+        removed=[line for line in old if line and line not in wanted_set],
     )
+
+
+# A hosts file with one line per tenant of the largest tenants.yaml is about 15 MB.
+MAX_BYTES = 64 * 1024 * 1024
+
+
+def read(path: Path) -> str:
+    """The text of a hosts file ('' when it does not exist), byte for byte: line
+    breaks untouched (CRLF, CR) and bytes that are not UTF-8 kept as surrogates,
+    which :func:`write` turns back into the same bytes."""
+    try:
+        raw = read_limited(path, MAX_BYTES)
+    except FileNotFoundError:
+        return ""
+    except ValueError as exc:
+        raise GitopsgenError(f"{path}: {exc}") from None
+    except OSError as exc:
+        raise GitopsgenError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    return raw.decode("utf-8", "surrogateescape")
 
 
 def write(path: Path, text: str) -> Path | None:
     """Back ``path`` up as ``path~``, then replace it atomically with ``text``.
-    Returns the backup's path (None when the file did not exist)."""
-    from gitopsgen.edit import write_atomic
-
+    Returns the backup's path (None when the file did not exist). The backup is a
+    new file renamed over ``path~``: a symbolic link planted there is replaced,
+    never followed. ``path`` itself, when it is a link, is rewritten where it leads
+    (the user named it)."""
+    data = text.encode("utf-8", "surrogateescape")
     backup: Path | None = None
     if path.exists():
         backup = path.with_name(path.name + "~")
         try:
-            shutil.copy2(path, backup)
-        except OSError as exc:
-            raise GitopsgenError(f"{backup}: cannot write the backup: {exc.strerror}") from None
+            old = read_limited(path, MAX_BYTES)
+            mode = stat.S_IMODE(os.stat(path).st_mode)
+        except (OSError, ValueError) as exc:
+            raise GitopsgenError(f"{path}: cannot read: {exc}") from None
+        # A new file renamed over path~: a link planted there is replaced, not followed.
+        replace_file(backup, old, mode=mode, label=f"{backup} (the backup)", follow_link=False)
+    target = Path(os.path.realpath(path)) if path.is_symlink() else path
     try:
-        write_atomic(path, text)
+        replace_file(target, data, label=str(path))
     except GitopsgenError:
         # /etc/hosts is often a bind mount (containers) that cannot be renamed over;
         # the backup exists, so rewrite it in place.
         if not path.exists():
             raise
         try:
-            with open(path, "r+", encoding="utf-8") as handle:
-                handle.write(text)
-                handle.truncate()
+            rewrite_in_place(target, data)
         except OSError as exc:
             if exc.errno in (errno.EACCES, errno.EPERM):
                 raise GitopsgenError(

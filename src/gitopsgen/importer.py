@@ -100,10 +100,10 @@ def _key(obj: dict[str, Any], path: str) -> ObjectId | None:
 
 def _load_tree(root: Path, unmapped: list[str]) -> tuple[list[_Obj], dict[str, str]]:
     """Every object of every YAML file under root, and the text of every file."""
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
+    from gitopsgen.errors import ConfigError
+    from gitopsgen.fsio import read_limited
+    from gitopsgen.reader import MAX_BYTES, load_all
 
-    yaml = YAML(typ="safe", pure=False)
     objects: list[_Obj] = []
     texts: dict[str, str] = {}
     for dirpath, dirnames, filenames in os.walk(root):
@@ -112,17 +112,20 @@ def _load_tree(root: Path, unmapped: list[str]) -> tuple[list[_Obj], dict[str, s
             full = Path(dirpath) / filename
             rel = full.relative_to(root).as_posix()
             try:
-                text = full.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError):
+                # bounded: a huge file, a FIFO or a device is never read whole
+                text = read_limited(full, MAX_BYTES).decode("utf-8")
+            except (OSError, UnicodeDecodeError, ValueError):
                 texts[rel] = ""
                 continue
             texts[rel] = text
             if not filename.endswith((".yaml", ".yml")):
                 continue
             try:
-                docs = list(yaml.load_all(text))
-            except YAMLError as exc:
-                unmapped.append(f"{rel}: not valid YAML, skipped ({str(exc).splitlines()[0]})")
+                docs = load_all(text, rel)  # the one reader, with its limits
+            except ConfigError as exc:
+                problem = exc.problems[0]
+                reason = f"{problem.line}:{problem.column}: {problem.message}"
+                unmapped.append(f"{rel}: not valid YAML, skipped ({reason})")
                 continue
             except (ValueError, TypeError, RecursionError, OverflowError) as exc:
                 # ruamel's constructors raise these on YAML that parses: an integer of

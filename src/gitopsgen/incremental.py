@@ -114,22 +114,21 @@ def verify_partial(partial: PartialPlan, platform: Platform, where: str) -> None
 def build_partial(project: Project, tenants: Iterable[str]) -> tuple[WriteResult, int] | None:
     """Write the partial plan of ``tenants`` into the project's tree: (what was done,
     the number of files the tree now holds); None when the tree cannot be trusted
-    for the rest (no manifest yet: the caller runs a full build).
+    for the rest (no manifest yet, or the journal of a killed build: the caller
+    runs a full build, which finishes that one's job).
 
-    Read and planned inside the output directory's lock, as a full build: the
-    manifest read is the one the write extends."""
+    The caller holds the output directory's lock (gitopsgen.api.build), and read
+    and planned tenants.yaml inside it: the manifest read here is the one the
+    write extends."""
     from gitopsgen.platform import resolve
-    from gitopsgen.tree import lock, read_manifest, write
+    from gitopsgen.tree import read_manifest, write
 
     root = project.output_dir
-    if not root.is_dir() or root.is_symlink():
+    old = read_manifest(root)
+    if old is None:
         return None
     platform = resolve(project.config, project.flux_root)
-    with lock(root):
-        old = read_manifest(root)
-        if old is None:
-            return None
-        partial = plan_partial(platform, tenants, old, project.source_name)
-        verify_partial(partial, platform, str(root))
-        result = write(partial.plan, root, scope=partial.covered, locked=True)
+    partial = plan_partial(platform, tenants, old, project.source_name)
+    verify_partial(partial, platform, str(root))
+    result = write(partial.plan, root, scope=partial.covered, locked=True)
     return result, len(partial.manifest)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import CollectionEndEvent, CollectionStartEvent
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -27,10 +28,14 @@ __all__ = [
     "MAX_BYTES",
     "MAX_DEPTH",
     "MAX_NODES",
+    "CommentedMap",
+    "CommentedSeq",
     "Document",
     "Path",
     "format_path",
+    "load_all",
     "read_text",
+    "roundtrip",
 ]
 
 Path = tuple[str | int, ...]
@@ -318,3 +323,78 @@ def read_text(raw: bytes | str, path: str, *, strict: bool = True) -> Document:
             raise ConfigError(builder.problems)
         doc.problems = builder.problems
     return doc
+
+
+def _expanded_size(root: Node, limit: int) -> int:
+    """How many nodes the graph under ``root`` has with every alias expanded, counted
+    without expanding (each shared node's size is computed once); stops past ``limit``."""
+    sizes: dict[int, int] = {}
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if key in sizes:
+            continue
+        children: list[Node] = []
+        if isinstance(node, SequenceNode):
+            children = list(node.value)
+        elif isinstance(node, MappingNode):
+            children = [part for pair in node.value for part in pair]
+        if done or not children:
+            total = 1 + sum(sizes.get(id(c), 0) for c in children)
+            sizes[key] = min(total, limit + 1)
+            continue
+        stack.append((node, True))
+        stack.extend((c, False) for c in children if id(c) not in sizes)
+    return sizes[id(root)]
+
+
+def load_all(raw: bytes | str, path: str) -> list[Any]:
+    """Every document of a multi-document YAML file (a manifest of a base commit, a
+    generated file on disk, a file of a tree to import) as plain data, with ruamel's
+    safe constructor, under the same limits as :func:`read_text`: size, nesting
+    depth, and alias expansion (a "billion laughs" is refused before anything is
+    built or compared). Raises :class:`ConfigError` with one located problem."""
+    if len(raw) > MAX_BYTES:
+        raise ConfigError(
+            [Problem(1, 1, "", f"file is {len(raw)} bytes; the limit is {MAX_BYTES} bytes", path)]
+        )
+    text = _decode(raw, path) if isinstance(raw, bytes) else raw
+    yaml = _yaml()
+    try:
+        if _nesting_bound(text) > MAX_DEPTH:
+            _check_nesting(yaml, text, path)
+        nodes = list(yaml.compose_all(text))
+        if "*" in text:
+            for node in nodes:
+                if node is not None and _expanded_size(node, MAX_NODES) > MAX_NODES:
+                    mark = node.start_mark
+                    message = f"document expands to more than {MAX_NODES} nodes (alias bomb?)"
+                    raise ConfigError([Problem(mark.line + 1, mark.column + 1, "", message, path)])
+        docs = [yaml.constructor.construct_document(node) for node in nodes if node is not None]
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+        message = " ".join(str(p) for p in (exc.context, exc.problem) if p)
+        raise ConfigError(
+            [Problem(line, column, "", f"YAML syntax error: {message}", path)]
+        ) from None
+    except RecursionError:
+        message = f"document is nested deeper than {MAX_DEPTH} levels"
+        raise ConfigError([Problem(1, 1, "", message, path)]) from None
+    except (YAMLError, ValueError) as exc:
+        message = " ".join(str(exc).split())
+        raise ConfigError([Problem(1, 1, "", f"YAML syntax error: {message}", path)]) from None
+    finally:
+        yaml.constructor.constructed_objects.clear()
+    return docs
+
+
+def roundtrip() -> Any:
+    """ruamel.yaml's round-trip loader and dumper (comments, key order and quotes
+    kept), for the tenants.yaml editor; the text it loads was read by
+    :func:`read_text` first, under its limits."""
+    yaml = YAML(typ="rt")
+    yaml.preserve_quotes = True
+    yaml.width = 4096
+    return yaml

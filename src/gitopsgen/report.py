@@ -308,6 +308,10 @@ def check_report(
                     rel=rel,
                 )
             )
+    for rel in comparison.links:
+        # A symbolic link is not a file "not written by gitopsgen": it is never followed.
+        message = f"{shown(output / rel)}: a symbolic link; gitopsgen never follows it (left alone)"
+        findings.append(Finding("note", message, severity="warning"))
     for rel in comparison.foreign:
         findings.append(
             Finding(
@@ -553,6 +557,10 @@ def _render_report(report: Report, fmt: str, quiet: bool) -> Rendered:
     return Rendered(_lines(out), _lines(err), report.exit_code)
 
 
+# ``ips --format json`` lists single addresses only for pools up to this size.
+MAX_LISTED_ADDRESSES = 65_536
+
+
 def _render_allocation(a: Allocation, fmt: str) -> Rendered:
     from gitopsgen.allocation import label
 
@@ -564,8 +572,19 @@ def _render_allocation(a: Allocation, fmt: str) -> Rendered:
             "reserved": a.reserved,
             "tenants": a.tenants,
             "free": a.free,
-            "addresses": a.addresses(),
+            "ranges": [
+                {
+                    "first": str(r.first),
+                    "last": str(r.last),
+                    "count": r.count,
+                    "kind": r.kind,
+                    "holder": r.holder,
+                }
+                for r in a.rows
+            ],
         }
+        if a.size <= MAX_LISTED_ADDRESSES:  # a /8 has 16 million: ranges only
+            doc["addresses"] = a.addresses()
         return Rendered(json.dumps(doc, indent=2) + "\n", "")
     if fmt == "markdown":
         lines = [f"The MetalLB pool is `{pool}`. Current allocations:", ""]

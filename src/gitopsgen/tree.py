@@ -4,12 +4,18 @@ gitopsgen owns the files listed in the directory's manifest (``.gitopsgen-manife
 and files that start with its header line; it never overwrites or deletes any
 other file, and never writes through a symbolic link.
 
-Writing is crash-safe: the manifest is first widened to cover every file about to
-be written, each file is written to a temporary file and renamed over the old one,
-stale files are removed, and the manifest is narrowed last. Killed at any point,
-every file is either its old or its new version, the manifest covers every owned
-file, and the next build finishes the job. A lock on the directory keeps two
-builds from interleaving.
+Before the first write every planned path is checked against the disk (a foreign
+file, a file where a directory must be or the reverse, a symbolic link on the way):
+anything in the way stops the build with nothing written.
+
+Writing is crash-safe: the build's temporary-file token is recorded in a journal
+(``.gitopsgen-journal``), the manifest is widened to cover every file about to be
+written, each file is written to a temporary file and renamed over the old one
+(:func:`gitopsgen.fsio.write_atomic`), stale files are removed, and the manifest is
+narrowed last. Killed at any point, every file is either its old or its new
+version, the manifest covers every owned file, and the next build removes the
+journalled temporaries (only those) and finishes the job. A lock on the directory
+keeps two builds from interleaving; the CLI reads tenants.yaml inside it.
 """
 
 from __future__ import annotations
@@ -17,28 +23,39 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gitopsgen import fsio
 from gitopsgen.errors import LockedError, OutputError
-from gitopsgen.locking import wait_for_flock
+from gitopsgen.locking import directory_lock
 from gitopsgen.plan import HEADER_PREFIX, MANIFEST, Plan
 from gitopsgen.progress import current
 
-__all__ = ["Comparison", "compare", "lock", "scan", "write"]
+__all__ = [
+    "JOURNAL",
+    "Comparison",
+    "compare",
+    "lock",
+    "read_manifest",
+    "scan",
+    "scan_paths",
+    "write",
+]
 
 _HEADER = HEADER_PREFIX.encode()
-_TMP_MARK = ".gitopsgen-tmp-"
-LOCK_WAIT_SECONDS = 30.0
-
-# Tests set this to inject failures between file operations (crash simulation).
-_before_operation: Callable[[str, str], None] | None = None
+# Where a build records the token of its temporary files before it creates any
+# (see fsio.Journal); it exists only while a build runs or after one was killed.
+JOURNAL = ".gitopsgen-journal"
+# Builds queue on the lock: each reads and plans tenants.yaml inside it, so ten
+# add-tenant commands at 1,000 tenants hold it one after the other for ~30 s on a
+# busy 2-core machine. The wait only bounds a stuck holder.
+LOCK_WAIT_SECONDS = 300.0
 
 
 def _step(kind: str, path: str) -> None:
-    if _before_operation is not None:
-        _before_operation(kind, path)
+    fsio.step(kind, path)
 
 
 @dataclass
@@ -48,8 +65,12 @@ class DiskState:
     # regular files: relative POSIX path -> OS path (a str: 80k Path objects of a
     # 5000-tenant tree would cost ~45 MB and ~0.1 s)
     files: dict[str, str] = field(default_factory=dict)
+    dirs: set[str] = field(default_factory=set)  # real directories (not links)
     links: set[str] = field(default_factory=set)  # symbolic links, never followed
-    temporaries: list[Path] = field(default_factory=list)  # left over by a killed build
+    # temporary files of a killed build: named with a token its journal recorded
+    temporaries: list[Path] = field(default_factory=list)
+    tokens: set[str] = field(default_factory=set)  # the journal's tokens
+    journal: bool = False
     manifest: set[str] = field(default_factory=set)
 
 
@@ -62,7 +83,11 @@ class Comparison:
     unchanged: list[str] = field(default_factory=list)
     stale: list[str] = field(default_factory=list)  # owned, no longer planned
     foreign: list[str] = field(default_factory=list)  # not ours, not planned: left alone
-    conflicts: list[str] = field(default_factory=list)  # not ours, but in a planned place
+    links: list[str] = field(default_factory=list)  # symbolic links, not planned: left alone
+    # not ours, but in a planned place or in the way of one (a file where a
+    # directory must be, a directory where a file must be, a link on the way)
+    conflicts: list[str] = field(default_factory=list)
+    reasons: dict[str, str] = field(default_factory=dict)  # conflict -> what is in the way
     old: dict[str, bytes] = field(default_factory=dict)  # disk bytes of changed files
     state: DiskState = field(default_factory=DiskState)
 
@@ -73,6 +98,8 @@ def scan(root: Path) -> DiskState:
         return state
     if root.is_symlink() or not root.is_dir():
         raise OutputError(f"{root}: the output path is not a directory (or is a symbolic link)")
+    journal = fsio.Journal(root / JOURNAL, OutputError)
+    state.tokens = journal.tokens()
     # os.scandir, not os.walk + os.path.islink: the directory entry's type says
     # whether it is a link or a directory, so no stat call per file.
     stack = [(str(root), "")]
@@ -81,8 +108,13 @@ def scan(root: Path) -> DiskState:
         try:
             with os.scandir(dirpath) as it:
                 entries = list(it)
-        except OSError:
-            continue  # as os.walk: an unreadable directory is skipped
+        except OSError as exc:
+            # Never guess what an unreadable directory holds: a "missing" file
+            # there would make build fail half-way.
+            raise OutputError(
+                f"{dirpath}: cannot read the directory: {exc.strerror or exc}; gitopsgen "
+                f"must read everything under {root} (nothing was written)"
+            ) from None
         subdirs: list[tuple[str, str]] = []
         for entry in entries:
             name = entry.name
@@ -95,11 +127,14 @@ def scan(root: Path) -> DiskState:
                 if entry.is_symlink():
                     state.links.add(rel)
                 elif name != ".git":
+                    state.dirs.add(rel)
                     subdirs.append((entry.path, rel + "/"))
-            elif _TMP_MARK in name:
-                state.temporaries.append(Path(entry.path))
             elif entry.is_symlink():
                 state.links.add(rel)
+            elif rel == JOURNAL:
+                state.journal = True
+            elif state.tokens and fsio.token_of(name) in state.tokens:
+                state.temporaries.append(Path(entry.path))
             else:
                 state.files[rel] = entry.path
         stack.extend(sorted(subdirs, reverse=True))
@@ -120,7 +155,10 @@ def _manifest_paths(path: str) -> set[str]:
 
 
 def read_manifest(root: Path) -> set[str] | None:
-    """The paths the manifest of ``root`` lists; None without one."""
+    """The paths the manifest of ``root`` lists; None without one, or while the
+    journal of a build stands (a killed build: only a full build finishes it)."""
+    if os.path.lexists(os.path.join(root, JOURNAL)):
+        return None
     path = os.path.join(root, MANIFEST)
     if not os.path.isfile(path) or os.path.islink(path):
         return None
@@ -129,9 +167,9 @@ def read_manifest(root: Path) -> set[str] | None:
 
 def scan_paths(root: Path, rels: Iterable[str]) -> DiskState:
     """What :func:`scan` says about ``rels`` and the directories on their way, without
-    walking the rest of the tree: an incremental build trusts the manifest for the
-    files it does not touch. Temporary files are not looked for (an incremental
-    build runs only after a build that finished: see gitopsgen.incremental)."""
+    walking the rest of the tree: an incremental build (gitopsgen.incremental)
+    trusts the manifest for the files it does not touch. It runs only when no
+    journal stands (:func:`read_manifest`), so there are no temporaries to find."""
     state = DiskState()
     seen: set[str] = set()
     for rel in rels:
@@ -139,9 +177,9 @@ def scan_paths(root: Path, rels: Iterable[str]) -> DiskState:
         for i in range(1, len(parts) + 1):
             sub = "/".join(parts[:i])
             if sub in seen:
-                if sub in state.links or sub in state.files:
-                    break
-                continue
+                if sub in state.dirs:
+                    continue
+                break
             seen.add(sub)
             path = os.path.join(root, sub)
             try:
@@ -153,9 +191,14 @@ def scan_paths(root: Path, rels: Iterable[str]) -> DiskState:
             if stat.S_ISLNK(st.st_mode):
                 state.links.add(sub)
                 break
-            if not stat.S_ISDIR(st.st_mode):
+            if stat.S_ISDIR(st.st_mode):
+                state.dirs.add(sub)
+                continue
+            if sub == JOURNAL:
+                state.journal = True
+            else:
                 state.files[sub] = path
-                break
+            break
     manifest = os.path.join(root, MANIFEST)
     if os.path.isfile(manifest) and not os.path.islink(manifest):
         state.files[MANIFEST] = manifest
@@ -185,14 +228,35 @@ def _through_link(rel: str, links: set[str]) -> str | None:
     return None
 
 
+def _parents(rel: str) -> list[str]:
+    parts = rel.split("/")
+    return ["/".join(parts[:i]) for i in range(1, len(parts))]
+
+
 def compare(plan: Plan, root: Path, state: DiskState | None = None) -> Comparison:
     """How the directory differs from the plan. Reads, never writes."""
     state = scan(root) if state is None else state
     result = Comparison(state=state)
+    blocked: set[str] = set()  # files standing where a planned path needs a directory
     for rel, planned in plan.items():
         link = _through_link(rel, state.links) if state.links else None
         if link is not None:
+            if link not in result.reasons:
+                result.conflicts.append(link)
+                result.reasons[link] = "a symbolic link; gitopsgen never writes through one"
+            continue
+        if rel in state.dirs:
             result.conflicts.append(rel)
+            result.reasons[rel] = "a directory stands where build must write a file"
+            continue
+        in_the_way = next((p for p in _parents(rel) if p in state.files), None)
+        if in_the_way is not None:
+            if in_the_way not in blocked:
+                blocked.add(in_the_way)
+                result.conflicts.append(in_the_way)
+                result.reasons[in_the_way] = (
+                    f"a file stands where build needs a directory (for {rel})"
+                )
             continue
         path = state.files.get(rel)
         if path is None:
@@ -206,14 +270,16 @@ def compare(plan: Plan, root: Path, state: DiskState | None = None) -> Compariso
             result.old[rel] = data
         else:
             result.conflicts.append(rel)
+            result.reasons[rel] = "a file gitopsgen did not write"
     for rel, path in state.files.items():
-        if rel in plan:
+        if rel in plan or rel in blocked:
             continue
         if rel in state.manifest or _starts_with_header(path):
             result.stale.append(rel)
         else:
             result.foreign.append(rel)
-    result.foreign.extend(sorted(link for link in state.links if link not in plan))
+    result.links = sorted(link for link in state.links if link not in result.reasons)
+    result.conflicts.sort()
     result.stale.sort()
     result.foreign.sort()
     return result
@@ -232,40 +298,24 @@ def lock(root: Path, wait: float | None = None) -> Iterator[None]:
     """An exclusive lock on the output directory for the duration of a build;
     waits up to ``wait`` seconds (default ``LOCK_WAIT_SECONDS``, read at call time)."""
     wait = LOCK_WAIT_SECONDS if wait is None else wait
-    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        wait_for_flock(
-            fd,
-            wait,
-            lambda: LockedError(
-                f"{root}: another gitopsgen build holds the lock; waited {wait:g} s"
-            ),
-            waiting_for=f"another gitopsgen build to release the lock on {root}",
-        )
+    with directory_lock(
+        root,
+        wait,
+        lambda: LockedError(f"{root}: another gitopsgen build holds the lock; waited {wait:g} s"),
+        waiting_for=f"another gitopsgen build to release the lock on {root}",
+    ):
         yield
-    finally:
-        os.close(fd)
 
 
-def _atomic_write(root: Path, rel: str, data: bytes, make_parent: bool = True) -> None:
+def _atomic_write(root: Path, rel: str, data: bytes, token: str, make_parent: bool = True) -> None:
     target = root / rel
-    tmp = target.with_name(f".{target.name}{_TMP_MARK}{os.getpid()}")
     try:
-        _step("write", rel)  # inside the try: tests raise OSError here for a full disk
         if make_parent:
             target.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-        _step("rename", rel)
-        os.replace(tmp, target)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise OutputError(f"{target}: cannot write: {exc.strerror or exc}") from None
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
+        raise OutputError(f"{target.parent}: cannot create: {exc.strerror or exc}") from None
+    # No fsync: a build is rerun after a power loss (README "Safety").
+    fsio.write_atomic(target, data, token=token, durable=False, error=OutputError)
 
 
 # A cold build creates thousands of files, each a few system calls that wait for the
@@ -275,7 +325,7 @@ POOL_MIN_FILES = 256
 WRITERS = 4
 
 
-def _write_files(root: Path, rels: list[str], plan: Plan) -> None:
+def _write_files(root: Path, rels: list[str], plan: Plan, token: str) -> None:
     """Write ``rels`` (each atomically): their directories first, once each, then the
     files, by a pool of writer threads when there are many. A failure stops the
     pool (files not yet started are not written) and is raised; every file is its
@@ -283,7 +333,7 @@ def _write_files(root: Path, rels: list[str], plan: Plan) -> None:
     progress = current()
     if len(rels) < POOL_MIN_FILES:
         for done, rel in enumerate(rels, 1):
-            _atomic_write(root, rel, plan[rel].data)
+            _atomic_write(root, rel, plan[rel].data, token)
             progress.count("files written", done, len(rels))
         return
     for directory in sorted({rel.rpartition("/")[0] for rel in rels} - {""}):
@@ -294,7 +344,9 @@ def _write_files(root: Path, rels: list[str], plan: Plan) -> None:
     from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
     with ThreadPoolExecutor(WRITERS, thread_name_prefix="gitopsgen-writer") as pool:
-        futures = [pool.submit(_atomic_write, root, rel, plan[rel].data, False) for rel in rels]
+        futures = [
+            pool.submit(_atomic_write, root, rel, plan[rel].data, token, False) for rel in rels
+        ]
         done_count = 0
         pending = set(futures)
         while pending:
@@ -324,24 +376,34 @@ class WriteResult:
     foreign: list[str]
 
 
-def _remove_empty_dirs(root: Path, rels: list[str]) -> None:
-    """Remove the directories of ``rels`` that are now empty, deepest first."""
-    dirs = {parent for rel in rels for parent in Path(rel).parents if parent != Path(".")}
-    for rel in sorted(dirs, key=lambda d: len(d.parts), reverse=True):
+def _remove_empty_dirs(root: Path, rels: list[str], links: set[str]) -> None:
+    """Remove the directories of ``rels`` that are now empty, deepest first; never
+    one reached through a symbolic link or outside the real output directory."""
+    real_root = os.path.realpath(root)
+    dirs = {parent for rel in rels for parent in _parents(rel)}
+    for rel in sorted(dirs, key=lambda d: d.count("/"), reverse=True):
+        if _through_link(rel, links) is not None:
+            continue
+        path = os.path.join(root, rel)
+        real = os.path.realpath(path)
+        if os.path.dirname(real) != os.path.realpath(os.path.dirname(path)):
+            continue  # the last component is a link (planted since the scan)
+        if not real.startswith(real_root + os.sep):
+            continue
         with contextlib.suppress(OSError):
-            (root / rel).rmdir()
+            os.rmdir(path)
 
 
 def write(
-    plan: Plan, root: Path, *, scope: Iterable[str] | None = None, locked: bool = False
+    plan: Plan, root: Path, *, locked: bool = False, scope: Iterable[str] | None = None
 ) -> WriteResult:
-    """Make the directory match the plan; refuse before writing if a foreign file or
-    a symbolic link stands in a planned place. ``scope``: an incremental plan
-    (gitopsgen.incremental) speaks only for these paths and its own; every other
-    file is left as the manifest says, unread. ``locked``: the caller holds
-    :func:`lock` on ``root``."""
+    """Make the directory match the plan; refuse before writing if a foreign file,
+    a directory or a symbolic link stands in a planned place or in its way.
+    ``locked``: the caller already holds :func:`lock` on ``root``. ``scope``: an
+    incremental plan (gitopsgen.incremental) speaks only for these paths and its
+    own; every other file is left as the manifest says, unread."""
     try:
-        return _write(plan, root, None if scope is None else frozenset(scope), locked)
+        return _write(plan, root, locked, None if scope is None else frozenset(scope))
     except OSError as exc:
         # Any I/O failure not explained where it happened (lock, manifest, ...):
         # a message and exit 2, never a traceback. Every file is old or new.
@@ -349,64 +411,77 @@ def write(
         raise OutputError(f"{where}: {exc.strerror or exc}") from None
 
 
-def _write(plan: Plan, root: Path, scope: frozenset[str] | None, locked: bool) -> WriteResult:
+def prepare(root: Path) -> None:
+    """Create the output directory (before taking its lock)."""
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"{root}: cannot create: {exc.strerror}") from None
     if root.is_symlink():
         raise OutputError(f"{root}: the output directory is a symbolic link; refusing to follow it")
-    with contextlib.nullcontext() if locked else lock(root):
-        state = scan(root) if scope is None else scan_paths(root, scope | set(plan))
-        result = compare(plan, root, state)
-        if result.conflicts:
-            lines = [
-                f"  {rel}"
-                + (
-                    f" (symbolic link {_through_link(rel, state.links)})"
-                    if _through_link(rel, state.links)
-                    else ""
-                )
-                for rel in result.conflicts
-            ]
-            raise OutputError(
-                f"{root}: {len(result.conflicts)} file(s) that gitopsgen did not write stand "
-                "where it must write; move them away (nothing was written):\n" + "\n".join(lines)
-            )
-        for tmp in state.temporaries:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-        to_write = [rel for rel in (*result.missing, *result.changed) if rel != MANIFEST]
-        escaping = [rel for rel in to_write if not _is_relative(rel)]
-        if escaping:  # a renderer bug or a name validation missed: never write there
-            raise OutputError(f"{root}: refusing to write outside the output directory: {escaping}")
-        planned = set(plan) - {MANIFEST}
-        if to_write or result.stale:
-            # Widen the ownership record first: it covers every file about to exist.
-            wide = (state.manifest | planned) - {MANIFEST}
-            if wide != state.manifest:
-                _atomic_write(root, MANIFEST, _manifest_bytes(plan, wide))
-        _write_files(root, to_write, plan)
-        for rel in result.stale:
-            try:
-                _step("remove", rel)
-                (root / rel).unlink()
-            except FileNotFoundError:
-                pass
-            except OSError as exc:
-                raise OutputError(f"{root / rel}: cannot remove: {exc.strerror}") from None
-        gone = sorted(state.manifest - planned - set(result.stale))
-        if scope is not None:  # only what the incremental plan speaks for
-            gone = [rel for rel in gone if rel in scope]
-        _remove_empty_dirs(root, result.stale + gone)
-        final = plan[MANIFEST].data
-        manifest_path = root / MANIFEST
-        if not manifest_path.exists() or manifest_path.read_bytes() != final:
-            _atomic_write(root, MANIFEST, final)
-        unchanged = [rel for rel in result.unchanged if rel != MANIFEST]
-        return WriteResult(
-            written=sorted(to_write),
-            unchanged=unchanged,
-            removed=result.stale,
-            foreign=result.foreign,
+
+
+def _write(plan: Plan, root: Path, locked: bool, scope: frozenset[str] | None) -> WriteResult:
+    if locked:
+        return _write_locked(plan, root, scope)
+    prepare(root)
+    with lock(root):
+        return _write_locked(plan, root, scope)
+
+
+def _write_locked(plan: Plan, root: Path, scope: frozenset[str] | None) -> WriteResult:
+    state = scan(root) if scope is None else scan_paths(root, scope | set(plan))
+    result = compare(plan, root, state)
+    if result.conflicts:
+        lines = [f"  {rel} ({result.reasons.get(rel, 'in the way')})" for rel in result.conflicts]
+        raise OutputError(
+            f"{root}: {len(result.conflicts)} thing(s) that gitopsgen did not write stand "
+            "where it must write; move them away (nothing was written):\n" + "\n".join(lines)
         )
+    to_write = [rel for rel in (*result.missing, *result.changed) if rel != MANIFEST]
+    escaping = [rel for rel in to_write if not _is_relative(rel)]
+    if escaping:  # a renderer bug or a name validation missed: never write there
+        raise OutputError(f"{root}: refusing to write outside the output directory: {escaping}")
+    planned = set(plan) - {MANIFEST}
+    final = plan[MANIFEST].data
+    manifest_path = state.files.get(MANIFEST)
+    manifest_differs = manifest_path is None or _read(manifest_path) != final
+    journal = fsio.Journal(root / JOURNAL, OutputError)
+    busy = bool(to_write or result.stale or manifest_differs)
+    if busy:
+        journal.begin()  # before the first temporary file exists
+    # Temporaries of a killed build, by the tokens its journal recorded: only
+    # those; a file that merely looks like one is someone else's.
+    journal.remove_leftovers(state.temporaries, state.tokens)
+    token = journal.token
+    if to_write or result.stale:
+        # Widen the ownership record first: it covers every file about to exist.
+        wide = (state.manifest | planned) - {MANIFEST}
+        if wide != state.manifest:
+            _atomic_write(root, MANIFEST, _manifest_bytes(plan, wide), token)
+    _write_files(root, to_write, plan, token)
+    for rel in result.stale:
+        try:
+            _step("remove", rel)
+            (root / rel).unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise OutputError(f"{root / rel}: cannot remove: {exc.strerror}") from None
+    gone = sorted(state.manifest - planned - set(result.stale))
+    if scope is not None:  # only what the incremental plan speaks for
+        gone = [rel for rel in gone if rel in scope]
+    _remove_empty_dirs(root, result.stale + gone, state.links)
+    if manifest_differs or to_write or result.stale:
+        current = root / MANIFEST
+        if not current.exists() or current.read_bytes() != final:
+            _atomic_write(root, MANIFEST, final, token)
+    if busy or state.journal:
+        journal.finish()
+    unchanged = [rel for rel in result.unchanged if rel != MANIFEST]
+    return WriteResult(
+        written=sorted(to_write),
+        unchanged=unchanged,
+        removed=result.stale,
+        foreign=result.foreign,
+    )

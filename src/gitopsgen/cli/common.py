@@ -33,7 +33,7 @@ def config_option(f: F) -> F:
         "config",
         default=None,
         metavar="PATH",
-        type=click.Path(dir_okay=True, path_type=str),
+        type=click.Path(dir_okay=True, readable=False, path_type=str),  # load() says why
         shell_complete=complete_config,
         help="Path of tenants.yaml.  [default: the nearest tenants.yaml from the current "
         "directory up to the repository root]",

@@ -26,24 +26,30 @@ if TYPE_CHECKING:
 _NO_BUILD = click.option(
     "--no-build", is_flag=True, help="Only edit tenants.yaml; do not rebuild the tree."
 )
+_FORCE = click.option("--force", is_flag=True, help="Edit tenants.yaml even if it is read-only.")
 
 
 def _read(config: str) -> str:
     """The text of tenants.yaml, line endings untouched; the edit validates it."""
     from gitopsgen.config import load
+    from gitopsgen.fsio import read_limited
+    from gitopsgen.reader import MAX_BYTES
 
     try:
-        return Path(config).read_bytes().decode("utf-8")
-    except (OSError, UnicodeDecodeError):
+        return read_limited(Path(config), MAX_BYTES).decode("utf-8")
+    except (OSError, UnicodeDecodeError, ValueError):
         load(config, allow_outside=True)  # reports the problem as every command does
         raise
 
 
-def _edit(config: str | None, change: Callable[[str, str], Edit], no_build: bool) -> None:
+def _edit(
+    config: str | None, change: Callable[[str, str], Edit], no_build: bool, force: bool
+) -> None:
     """Read, change, validate and write tenants.yaml under a lock, then build."""
-    from gitopsgen.edit import locked, write_atomic
+    from gitopsgen.edit import locked, refuse_read_only, write_atomic
 
     config = resolve_config(config)
+    refuse_read_only(Path(config), force)
     with locked(Path(config)):
         result = change(_read(config), config)
         write_atomic(Path(config), result.text)
@@ -85,6 +91,7 @@ def _edit(config: str | None, change: Callable[[str, str], Edit], no_build: bool
     help="Version 2: the Flux shard of the cluster (default: chosen by rendezvous hashing).",
 )
 @_NO_BUILD
+@_FORCE
 def add_tenant(
     config: str | None,
     name: str,
@@ -92,6 +99,7 @@ def add_tenant(
     cluster: str | None,
     shard: str | None,
     no_build: bool,
+    force: bool,
 ) -> None:
     """Add tenant NAME to tenants.yaml, then build.
 
@@ -109,6 +117,7 @@ def add_tenant(
         config,
         lambda text, path: edit.add_tenant(text, name, ip, path, cluster=cluster, shard=shard),
         no_build,
+        force,
     )
 
 
@@ -117,7 +126,8 @@ def add_tenant(
 @absolute_option
 @click.argument("name", shell_complete=complete_tenants)
 @_NO_BUILD
-def remove_tenant(config: str | None, name: str, no_build: bool) -> None:
+@_FORCE
+def remove_tenant(config: str | None, name: str, no_build: bool, force: bool) -> None:
     """Remove tenant NAME from tenants.yaml, then build (which prunes its files).
 
     Only the tenant's lines go, with the comments above and inside it; a
@@ -125,7 +135,7 @@ def remove_tenant(config: str | None, name: str, no_build: bool) -> None:
     """
     from gitopsgen import edit
 
-    _edit(config, lambda text, path: edit.remove_tenant(text, name, path), no_build)
+    _edit(config, lambda text, path: edit.remove_tenant(text, name, path), no_build, force)
 
 
 # ---------------------------------------------------------------- ips
@@ -145,7 +155,8 @@ _CLUSTER = click.option(
 @absolute_option
 @format_option(
     "ips",
-    "text: one line per address, free runs compressed; json: every address; "
+    "text: one line per address, free runs compressed; json: runs, and every address "
+    "of a pool of at most 65,536; "
     "markdown: the README's IP allocation table.",
 )
 @_CLUSTER
@@ -234,12 +245,7 @@ def hosts(config: str | None, fmt: str, target: Path | None, cluster_name: str |
         emit(render(listed, resolve_format(fmt, "hosts")))
         return
     lines = listed.lines
-    try:
-        old = target.read_text(encoding="utf-8") if target.exists() else ""
-    except OSError as exc:
-        from gitopsgen.errors import GitopsgenError
-
-        raise GitopsgenError(f"{target}: cannot read: {exc.strerror}") from None
+    old = hostsfile.read(target)
     result = hostsfile.update(old, lines, str(target))
     if not result.changed:
         click.echo(f"{target}: up to date ({len(lines)} hostnames)")
