@@ -341,24 +341,50 @@ def _write_files(root: Path, rels: list[str], plan: Plan, token: str) -> None:
             os.makedirs(root / directory, exist_ok=True)
         except OSError as exc:
             raise OutputError(f"{root / directory}: cannot create: {exc.strerror}") from None
-    from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+    import threading
 
-    with ThreadPoolExecutor(WRITERS, thread_name_prefix="gitopsgen-writer") as pool:
-        futures = [
-            pool.submit(_atomic_write, root, rel, plan[rel].data, token, False) for rel in rels
-        ]
-        done_count = 0
-        pending = set(futures)
-        while pending:
-            finished, pending = wait(pending, timeout=0.1, return_when=FIRST_EXCEPTION)
-            done_count += len(finished)
-            progress.count("files written", done_count, len(rels))
-            failed = next((f for f in finished if f.exception() is not None), None)
-            if failed is not None:
-                for future in pending:
-                    future.cancel()
-                wait(pending)
-                raise failed.exception()  # type: ignore[misc]
+    # Each writer takes every WRITERS-th file: no queue, no per-file future (300,000
+    # futures would cost ~150 MB and a wait() over all of them ten times a second).
+    stop = threading.Event()
+    failures: list[BaseException] = []
+    written = [0]
+    guard = threading.Lock()
+
+    def work(part: list[str]) -> None:
+        for rel in part:
+            if stop.is_set():
+                return
+            try:
+                _atomic_write(root, rel, plan[rel].data, token, False)
+            except BaseException as exc:  # raised again on the main thread
+                with guard:
+                    failures.append(exc)
+                stop.set()
+                return
+            with guard:
+                written[0] += 1
+
+    threads = [
+        threading.Thread(target=work, args=(rels[i::WRITERS],), name=f"gitopsgen-writer-{i}")
+        for i in range(WRITERS)
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        alive = threads
+        while alive:
+            alive[0].join(0.1)
+            progress.count("files written", written[0], len(rels))
+            alive = [thread for thread in alive if thread.is_alive()]
+    except BaseException:
+        stop.set()  # interrupted: the writers stop after their current file
+        for thread in threads:
+            thread.join()
+        raise
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise failures[0]
 
 
 def _manifest_bytes(plan: Plan, paths: set[str]) -> bytes:
