@@ -49,6 +49,8 @@ selfcheck: $(RUNTIME_STAMP)
 	$(BIN)/gitopsgen check
 	$(BIN)/gitopsgen validate -c examples/fleet/tenants.yaml
 	$(BIN)/gitopsgen check -c examples/fleet/tenants.yaml
+	$(BIN)/gitopsgen validate -c examples/workloads/tenants.yaml
+	$(BIN)/gitopsgen check -c examples/workloads/tenants.yaml
 	$(BIN)/gitopsgen schema | diff -u schema/tenants.schema.json - \
 		|| { echo "schema/tenants.schema.json is stale: run 'gitopsgen schema > schema/tenants.schema.json'"; exit 1; }
 

@@ -34,6 +34,7 @@ READS_CONFIG = {
     "ips",
     "hosts",
     "rebalance",
+    "secrets",
 }
 INVALID = SEED_TENANTS.replace("ip: 172.18.0.214", "ip: 172.18.0.210")
 
@@ -119,7 +120,7 @@ def test_format_is_declared_once_with_the_same_names() -> None:
         assert isinstance(option.type, click.Choice)
         assert tuple(option.type.choices) == ("auto", *formats), name
         assert option.default == "auto"
-    assert set(FORMATS) == {"check", "validate", "diff", "ips", "hosts", "rebalance"}
+    assert set(FORMATS) == {"check", "validate", "diff", "ips", "hosts", "rebalance", "secrets"}
 
 
 def test_auto_is_github_under_github_actions(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -443,13 +443,13 @@ def test_14_output_amplification_is_bounded(repo: Path) -> None:
 def test_15_largest_tenant_count_is_bounded(repo: Path) -> None:
     tenants = "".join(
         f"  - {{name: t{i}, ip: 10.{i // 65536}.{i // 256 % 256}.{i % 256}}}\n"
-        for i in range(10_001)
+        for i in range(25_001)
     )
     cfg = write_cfg(repo, "version: 1\npool: 10.0.0.0/8\ntenants:\n" + tenants)
     res = invoke("validate", "-c", str(cfg))
     assert res.code == 2
     assert (
-        res.err == "tenants.yaml:4:3: tenants: 10001 tenants; the limit is 10000 per tenants.yaml\n"
+        res.err == "tenants.yaml:4:3: tenants: 25001 tenants; the limit is 25000 per tenants.yaml\n"
     )
 
 

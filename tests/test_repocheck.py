@@ -91,7 +91,7 @@ def test_seed_like_migration_needs_the_replaced_documents_removed(tmp_path: Path
     )
     res = invoke("check", cwd=repo)
     assert res.code == 1, res.err
-    lines = res.err.splitlines()
+    lines = res.out.splitlines()
     assert lines[0] == (
         "generated: in sync with tenants.yaml, but the repository has 7 problem(s) Flux would meet"
     )
@@ -171,7 +171,7 @@ def test_a_seed_era_tenant_kustomization_put_back_fails_check(tmp_path: Path) ->
     _append(repo / HOST, "  - tenant-alpha_kustomization.yaml")
     res = invoke("check", cwd=repo)
     assert res.code == 1
-    assert res.err.splitlines()[1:] == [
+    assert res.out.splitlines()[1:] == [
         "  clusters/host-cluster/tenant-alpha_kustomization.yaml:1: Kustomization "
         "flux-system/tenant-alpha is also defined by the generated tree "
         "(generated/clusters/host-cluster/tenant-alpha_kustomization.yaml): delete this file, "
@@ -204,7 +204,7 @@ def test_a_path_that_does_not_exist(clean: Path) -> None:
         f.write(_flux_ks("apps", "./apps"))
     res = invoke("check", cwd=clean)
     assert res.code == 1
-    assert res.err.splitlines()[1:] == [
+    assert res.out.splitlines()[1:] == [
         f"  {INFRA}:113: document 8: Flux Kustomization flux-system/apps has path './apps', "
         "which does not exist in the repository: kustomize-controller fails with "
         "'kustomization path not found'"
@@ -218,7 +218,7 @@ def test_a_depends_on_target_defined_nowhere(clean: Path) -> None:
         f.write(_flux_ks("apps", "./apps", ("cert-manager",)))
     res = invoke("check", cwd=clean)
     assert res.code == 1
-    assert res.err.splitlines()[1:] == [
+    assert res.out.splitlines()[1:] == [
         f"  {INFRA}:113: document 8: Flux Kustomization flux-system/apps depends on "
         "flux-system/cert-manager, which no Flux Kustomization reached from "
         f"{HOST} defines: Flux never starts it (add 'cert-manager' to "
@@ -232,7 +232,7 @@ def test_two_flux_kustomizations_applying_one_object(clean: Path) -> None:
     (clean / "infrastructure/metallb/kustomization.yaml").unlink()
     res = invoke("check", cwd=clean)
     assert res.code == 1
-    assert res.err.splitlines()[1:] == [
+    assert res.out.splitlines()[1:] == [
         f"  infrastructure/metallb/config/kustomization.yaml: {kind} metallb-system/lb is "
         "reached twice: Flux Kustomization flux-system/metallb and Flux Kustomization "
         "flux-system/metallb-config both apply it; change their paths so that only one of "
@@ -245,7 +245,7 @@ def test_a_resource_that_does_not_exist(clean: Path) -> None:
     _append(clean / HOST, "  - flux-instance.yaml")
     res = invoke("check", cwd=clean)
     assert res.code == 1
-    assert res.err.splitlines()[1:] == [
+    assert res.out.splitlines()[1:] == [
         f"  {HOST}: lists 'flux-instance.yaml', which does not exist "
         "(clusters/host-cluster/flux-instance.yaml): kubectl kustomize clusters/host-cluster "
         "fails"
@@ -258,7 +258,7 @@ def test_without_kustomize_the_unverified_kustomization_is_named(
     monkeypatch.setenv("GITOPSGEN_KUSTOMIZE", "")
     res = invoke("check", cwd=clean)
     assert res.code == 1
-    assert res.err.splitlines()[1:] == [
+    assert res.out.splitlines()[1:] == [
         "  infrastructure/metallb/config/kustomization.yaml: uses labels, which gitopsgen "
         "does not build itself, and no kustomize was found (install `kubectl` or `pip "
         "install gitopsgen[kustomize]`), so this kustomization could not be verified"
@@ -271,7 +271,7 @@ def test_a_kustomization_that_does_not_build(clean: Path) -> None:
     assert _kustomize(path.parent).returncode != 0
     res = invoke("check", cwd=clean)
     assert res.code == 1
-    (line,) = res.err.splitlines()[1:]
+    (line,) = res.out.splitlines()[1:]
     assert line.startswith("  infrastructure/metallb/config/kustomization.yaml: does not build: ")
     assert "missing-patch.yaml" in line
 
@@ -281,7 +281,7 @@ def test_the_seed_repository_migrates_to_a_green_check(tmp_path: Path) -> None:
     repo = _migrate(SEED, tmp_path)
     res = invoke("check", cwd=repo)
     assert res.code == 1
-    err = res.err
+    err = res.out
     assert (
         f"  {INFRA}:145: document 10: Kustomization flux-system/network-policies is also "
         "defined by the generated tree" in err
@@ -305,7 +305,7 @@ def test_an_object_in_two_hand_kept_files(clean: Path) -> None:
     )
     res = invoke("check", cwd=clean)
     assert res.code == 1
-    assert res.err.splitlines()[1:] == [
+    assert res.out.splitlines()[1:] == [
         "  infrastructure/monitoring/cilium_helmrelease.yaml:1: HelmRelease kube-system/cilium "
         "is defined twice: also in infrastructure/cilium/cilium_helmrelease.yaml; delete one "
         "of them; Flux Kustomization flux-system/cilium and Flux Kustomization "

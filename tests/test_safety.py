@@ -226,7 +226,7 @@ def test_repository_root_above_the_file_without_git(tmp_path: Path) -> None:
     refused = invoke("build", "-c", str(cfg))
     assert refused.code == 2
     assert refused.err == (
-        f"{cfg}:23:17: repositoryRoot: the repository root '..' is above the directory of "
+        "tenants.yaml:23:17: repositoryRoot: the repository root '..' is above the directory of "
         "this file, and no Git work tree marks the repository (pass --allow-outside to "
         "permit it)\n"
     )

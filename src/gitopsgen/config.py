@@ -14,6 +14,7 @@ import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from ipaddress import IPv4Address
 from pathlib import Path as FsPath
 from typing import Any
@@ -35,6 +36,7 @@ from gitopsgen.model import (
     Ingress,
     deep_merge,
 )
+from gitopsgen.quantity import QuantityError, format_quantity, parse_quantity
 from gitopsgen.reader import MAX_BYTES, Document, Path, read_text
 
 __all__ = ["Project", "load", "locate", "parse", "read_config"]
@@ -464,7 +466,8 @@ def _tenant_problems(
 
 # Bounds on what one tenants.yaml can make build write (issue: a 1 MiB string in
 # defaults.vcluster.values copied into 6,000 HelmReleases needed 4 GB for check).
-MAX_TENANTS = 10_000
+# The fleet the tool is built and benchmarked for is 20,000 tenants (issues 13, 17).
+MAX_TENANTS = 25_000
 MAX_VALUES_BYTES = 32 * 1024  # defaults.vcluster.values + a tenant's, as JSON
 MAX_STRING = 4096  # any other string (each may be copied into every tenant's files)
 
@@ -566,6 +569,7 @@ def _semantic_problems_v2(doc: Document) -> Iterator[Problem]:
     domains: dict[str, str | None] = {}
     listeners_of: dict[str, list[str]] = {}
     cluster_at: dict[str, Path] = {}
+    effective: dict[str, Any] = {}  # each cluster's defaults merged over the file's
     if isinstance(clusters, list):
         for index, cluster in enumerate(clusters):
             if not isinstance(cluster, dict):
@@ -597,6 +601,10 @@ def _semantic_problems_v2(doc: Document) -> Iterator[Problem]:
                 )
                 continue
             cluster_at[name] = (*where, "name")
+            effective[name] = merged
+            own_quotas = _get(own, "quotas")
+            if own_quotas is not None:
+                yield from _profile_problems(doc, (*where, "defaults", "quotas"), own_quotas)
             pools[name] = pool
             domains[name] = domain
             listeners_of[name] = cluster_listeners
@@ -612,9 +620,12 @@ def _semantic_problems_v2(doc: Document) -> Iterator[Problem]:
     yield from problems
     problems, top_listeners = _listeners(doc, top_defaults, ("defaults",), top_domain)
     yield from problems
+    yield from _profile_problems(doc, ("defaults", "quotas"), _get(top_defaults, "quotas"))
     tenants = data.get("tenants")
     if not isinstance(tenants, list):
         return
+    placed: dict[str, list[tuple[Any, Any]]] = {}
+    listeners_by_tenant: dict[int, list[str]] = {}
     only = next(iter(pools)) if len(pools) == 1 and len(cluster_at) == 1 else None
     seen = _Seen({}, {}, {})
     for index, tenant in enumerate(tenants):
@@ -643,6 +654,13 @@ def _semantic_problems_v2(doc: Document) -> Iterator[Problem]:
             listeners_of.get(cluster, top_listeners) if isinstance(cluster, str) else top_listeners
         )
         yield from _tenant_problems(doc, index, tenant, tenant_pool, domain, seen, listeners)
+        listeners_by_tenant[index] = listeners
+        tenant_defaults = (
+            effective.get(cluster, top_defaults) if isinstance(cluster, str) else (top_defaults)
+        )
+        yield from _workload_problems(doc, where, tenant, tenant_defaults)
+        if isinstance(cluster, str):
+            placed.setdefault(cluster, []).append((tenant, tenant_defaults))
         if not isinstance(cluster, str) or cluster not in shards:
             continue
         shard = tenant.get("shard")
@@ -663,6 +681,536 @@ def _semantic_problems_v2(doc: Document) -> Iterator[Problem]:
                 f"unknown shard {shard!r} of cluster {cluster!r}; declared: "
                 f"{', '.join(sorted(declared))}",
             )
+    yield from _route_hostname_problems(doc, tenants, seen, listeners_by_tenant)
+    for index, spec in enumerate(clusters if isinstance(clusters, list) else []):
+        name = spec.get("name") if isinstance(spec, dict) else None
+        if isinstance(name, str) and cluster_at.get(name) == ("clusters", index, "name"):
+            yield from _capacity_problems(doc, index, spec, placed.get(name, []))
+
+
+# --- version 2: a tenant's sources, workloads, routes and quota (issue 15) ------
+
+# The Flux source kinds each workload form can build from: a Kustomization's
+# sourceRef is a GitRepository or OCIRepository (kustomize-controller v1.7 api/v1
+# kustomization_types.go CrossNamespaceSourceReference enum: OCIRepository,
+# GitRepository, Bucket, ExternalArtifact); a HelmRelease's chart comes from a
+# HelmRepository (spec.chart) or an OCIRepository (spec.chartRef).
+_SOURCE_KEYS = ("git", "oci", "helm")
+_URL_SCHEMES = {
+    "git": ("http://", "https://", "ssh://"),  # GitRepository spec.url pattern
+    "oci": ("oci://",),  # OCIRepository spec.url pattern
+}
+_REF_KEYS = {"git": ("branch", "tag", "semver", "commit"), "oci": ("tag", "semver", "digest")}
+# The vcluster control plane's own requests when a profile sets none (vcluster
+# v0.30.4 chart/values.yaml controlPlane.statefulSet.resources.requests).
+CONTROL_PLANE_REQUESTS = {"cpu": "200m", "memory": "256Mi"}
+
+
+def _hint(name: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _declared(names: Iterable[str]) -> str:
+    listed = ", ".join(names)
+    return listed or "none"
+
+
+def _quantity_problems(doc: Document, loc: Path, mapping: Any) -> Iterator[Problem]:
+    if not isinstance(mapping, dict):
+        return
+    for key, value in mapping.items():
+        if isinstance(value, str):
+            try:
+                parse_quantity(value)
+            except QuantityError as exc:
+                yield doc.problem((*loc, key), str(exc))
+
+
+def _profile_problems(doc: Document, where: Path, quotas: Any) -> Iterator[Problem]:
+    """Every quantity of every quota profile at ``where`` (``defaults.quotas``)."""
+    if not isinstance(quotas, dict):
+        return
+    for name, profile in quotas.items():
+        if not isinstance(profile, dict):
+            continue
+        at: Path = (*where, name)
+        yield from _quantity_problems(doc, (*at, "resourceQuota"), profile.get("resourceQuota"))
+        yield from _below_control_plane(doc, at, profile)
+        limit_range = profile.get("limitRange")
+        if isinstance(limit_range, dict):
+            for key in ("default", "defaultRequest"):
+                yield from _quantity_problems(doc, (*at, "limitRange", key), limit_range.get(key))
+        control_plane = profile.get("controlPlane")
+        if isinstance(control_plane, dict):
+            for key in ("requests", "limits"):
+                yield from _quantity_problems(
+                    doc, (*at, "controlPlane", key), control_plane.get(key)
+                )
+
+
+def _source_problems(
+    doc: Document, where: Path, sources: list[Any], prefixes: Any
+) -> tuple[list[Problem], dict[str, str]]:
+    """The tenant's sources; returns the problems and each valid source's kind key."""
+    problems: list[Problem] = []
+    kinds: dict[str, str] = {}
+    first: dict[str, Path] = {}
+    for i, source in enumerate(sources):
+        if not isinstance(source, dict):
+            continue
+        at: Path = (*where, "sources", i)
+        name = source.get("name")
+        present = [k for k in _SOURCE_KEYS if source.get(k) is not None]
+        if len(present) != 1:
+            problems.append(
+                doc.problem(
+                    at,
+                    f"source {name!r} needs exactly one of git, oci, helm"
+                    + (f" (has {', '.join(present)})" if present else ""),
+                )
+            )
+        if isinstance(name, str):
+            if name in first:
+                line, col = doc.where(first[name])
+                problems.append(
+                    doc.problem(
+                        (*at, "name"),
+                        f"duplicate source name {name!r} (first at line {line}, column {col})",
+                    )
+                )
+            else:
+                first[name] = (*at, "name")
+                if len(present) == 1:
+                    kinds[name] = present[0]
+        if len(present) != 1:
+            continue
+        key = present[0]
+        body = source[key]
+        if not isinstance(body, dict):
+            continue
+        url = body.get("url")
+        ref = body.get("ref")
+        if isinstance(ref, dict) and key in _REF_KEYS:
+            set_keys = [k for k, v in ref.items() if v is not None]
+            if len(set_keys) != 1:
+                problems.append(
+                    doc.problem(
+                        (*at, key, "ref"),
+                        f"set exactly one of {', '.join(_REF_KEYS[key])} "
+                        "(a ref names one revision)",
+                    )
+                )
+        if not isinstance(url, str):
+            continue
+        url_at: Path = (*at, key, "url")
+        schemes = _URL_SCHEMES.get(key)
+        if key == "helm":
+            schemes = ("oci://",) if body.get("type") == "oci" else ("http://", "https://")
+        if schemes is not None and not url.startswith(schemes):
+            problems.append(doc.problem(url_at, f"{url!r} must start with {' or '.join(schemes)}"))
+        elif isinstance(prefixes, list) and not any(
+            isinstance(p, str) and url.startswith(p) for p in prefixes
+        ):
+            allowed = ", ".join(str(p) for p in prefixes)
+            problems.append(
+                doc.problem(
+                    url_at,
+                    f"source URL {url!r} is outside defaults.sources.allowedPrefixes ({allowed})",
+                )
+            )
+    return problems, kinds
+
+
+def _cycle(graph: dict[str, list[str]]) -> list[str] | None:
+    """One dependency cycle of ``graph`` (name -> dependencies), or None."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for dep in graph.get(node, ()):
+            if state.get(dep) == 1:
+                return [*stack[stack.index(dep) :], dep]
+            if dep in graph and dep not in state:
+                found = visit(dep)
+                if found:
+                    return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in graph:
+        if node not in state:
+            found = visit(node)
+            if found:
+                return found
+    return None
+
+
+def _workload_problems(
+    doc: Document,
+    where: Path,
+    tenant: Any,
+    defaults: Any,
+) -> Iterator[Problem]:
+    """One version 2 tenant's sources, workloads, routes and quota name.
+    ``defaults`` are its effective defaults (its cluster's merged over the file's)."""
+    name = tenant.get("name")
+    quota = tenant.get("quota")
+    quotas = _get(defaults, "quotas", default={})
+    if isinstance(quota, str) and isinstance(quotas, dict) and quota not in quotas:
+        yield doc.problem(
+            (*where, "quota"),
+            f"unknown quota profile {quota!r}; defaults.quotas declares: "
+            f"{_declared(quotas)}{_hint(quota, quotas)}",
+        )
+    sources = tenant.get("sources")
+    sources = sources if isinstance(sources, list) else []
+    prefixes = _get(defaults, "sources", "allowedPrefixes")
+    problems, kinds = _source_problems(doc, where, sources, prefixes)
+    yield from problems
+    raw = tenant.get("workloads")
+    workloads = [w for w in raw if isinstance(w, dict)] if isinstance(raw, list) else []
+    at_of: dict[str, Path] = {}
+    helm_of: dict[str, bool] = {}
+    graph: dict[str, list[str]] = {}
+    ports: set[int] = set()
+    ports_known = bool(workloads)
+    for i, wl in enumerate(raw if isinstance(raw, list) else []):
+        if not isinstance(wl, dict):
+            continue
+        at: Path = (*where, "workloads", i)
+        wname = wl.get("name")
+        if isinstance(wname, str):
+            if wname in at_of:
+                line, col = doc.where(at_of[wname])
+                yield doc.problem(
+                    (*at, "name"),
+                    f"duplicate workload name {wname!r} (first at line {line}, column {col})",
+                )
+            else:
+                at_of[wname] = (*at, "name")
+                helm_of[wname] = wl.get("helm") is not None
+        declared = wl.get("ports")
+        if isinstance(declared, list):
+            ports.update(p for p in declared if isinstance(p, int))
+        elif wl.get("target") != "host":
+            # Routes reach Services inside the vcluster: host workloads serve none.
+            ports_known = False
+        helm = wl.get("helm")
+        source = wl.get("source")
+        if isinstance(source, str):
+            kind = kinds.get(source)
+            if kind is None and not any(
+                isinstance(s, dict) and s.get("name") == source for s in sources
+            ):
+                yield doc.problem(
+                    (*at, "source"),
+                    f"unknown source {source!r}; tenant {name!r} declares: "
+                    f"{_declared(kinds)}{_hint(source, kinds)}",
+                )
+            elif kind is not None and helm is None and kind == "helm":
+                yield doc.problem(
+                    (*at, "source"),
+                    f"source {source!r} is a Helm repository: a workload from it needs "
+                    "'helm' (with the chart's name)",
+                )
+            elif kind is not None and isinstance(helm, dict):
+                if kind == "git":
+                    yield doc.problem(
+                        (*at, "helm"),
+                        f"a helm workload installs a chart from a helm or oci source; "
+                        f"{source!r} is a git source",
+                    )
+                elif kind == "helm" and not helm.get("chart"):
+                    yield doc.problem(
+                        (*at, "helm"),
+                        f"name the chart of Helm repository {source!r}: helm.chart",
+                    )
+                elif kind == "oci" and helm.get("chart"):
+                    yield doc.problem(
+                        (*at, "helm", "chart"),
+                        f"oci source {source!r} is the chart itself; remove helm.chart",
+                    )
+        if isinstance(helm, dict):
+            if wl.get("target") == "host":
+                yield doc.problem(
+                    (*at, "target"), "a helm workload is installed into the vcluster only"
+                )
+            if wl.get("path") is not None:
+                yield doc.problem((*at, "path"), "a helm workload has no path; remove it")
+            if wl.get("postBuild") is not None:
+                yield doc.problem(
+                    (*at, "postBuild"), "postBuild applies to Kustomizations; remove it"
+                )
+        elif wl.get("target") == "host" and wl.get("namespace") is not None:
+            yield doc.problem(
+                (*at, "namespace"),
+                f"a host workload is applied into tenant-{name} only; remove 'namespace'",
+            )
+        deps = wl.get("dependsOn")
+        if isinstance(wname, str):
+            graph.setdefault(wname, [])
+        for j, dep in enumerate(deps if isinstance(deps, list) else []):
+            if not isinstance(dep, str):
+                continue
+            names = list(
+                dict.fromkeys(str(w["name"]) for w in workloads if isinstance(w.get("name"), str))
+            )
+            if dep not in names:
+                yield doc.problem(
+                    (*at, "dependsOn", j),
+                    f"unknown workload {dep!r}; tenant {name!r} has: "
+                    f"{_declared(names)}{_hint(dep, names)}",
+                )
+            elif dep == wname:
+                yield doc.problem((*at, "dependsOn", j), f"workload {dep!r} depends on itself")
+            elif isinstance(wname, str):
+                if helm_of.get(wname, helm is not None) != any(
+                    w.get("name") == dep and w.get("helm") is not None for w in workloads
+                ):
+                    yield doc.problem(
+                        (*at, "dependsOn", j),
+                        f"{wname!r} and {dep!r} are a HelmRelease and a Kustomization: Flux "
+                        "orders only objects of the same kind",
+                    )
+                graph[wname].append(dep)
+    used_as: dict[str, set[bool]] = {}
+    for wl in workloads:
+        if isinstance(wl.get("source"), str) and kinds.get(wl["source"]) == "oci":
+            used_as.setdefault(wl["source"], set()).add(wl.get("helm") is not None)
+    for i, wl in enumerate(raw if isinstance(raw, list) else []):
+        source = wl.get("source") if isinstance(wl, dict) else None
+        if isinstance(source, str) and len(used_as.get(source, ())) == 2 and wl.get("helm"):
+            yield doc.problem(
+                (*where, "workloads", i, "source"),
+                f"oci source {source!r} is a Helm chart for this workload and a set of "
+                "manifests for another; give each its own source",
+            )
+    cycle = _cycle({k: [d for d in v if d != k] for k, v in graph.items()})
+    if cycle is not None:
+        yield doc.problem(
+            at_of.get(cycle[0], (*where, "workloads")),
+            f"workloads depend on each other in a cycle: {' -> '.join(cycle)}",
+        )
+    yield from _route_problems(doc, where, tenant, defaults, ports if ports_known else None)
+
+
+def _route_problems(
+    doc: Document, where: Path, tenant: Any, defaults: Any, ports: set[int] | None
+) -> Iterator[Problem]:
+    """The tenant's routes: unique HTTPRoute names, and ports some workload exposes
+    when that is known (every workload lists ``ports``, or the sample workload)."""
+    routes = tenant.get("routes")
+    if not isinstance(routes, list):
+        return
+    sample = model.Workload()
+    raw_sample = _get(defaults, "workload", default={})
+    sample_port = raw_sample.get("port", sample.port) if isinstance(raw_sample, dict) else None
+    sample_name = raw_sample.get("name", sample.name) if isinstance(raw_sample, dict) else None
+    has_workloads = bool(tenant.get("workloads"))
+    first: dict[str, Path] = {}
+    for i, route in enumerate(routes):
+        if not isinstance(route, dict):
+            continue
+        at: Path = (*where, "routes", i)
+        rname = route.get("name") or route.get("service")
+        if isinstance(rname, str):
+            if rname in first:
+                line, col = doc.where(first[rname])
+                yield doc.problem(
+                    at,
+                    f"duplicate route name {rname!r} (first at line {line}, column {col}); "
+                    "give each route of one service its own 'name'",
+                )
+            else:
+                first[rname] = at
+        service = route.get("service")
+        namespace = route.get("namespace", "default")
+        sample_ns = (
+            raw_sample.get("namespace", sample.namespace) if isinstance(raw_sample, dict) else None
+        )
+        if (
+            not has_workloads
+            and isinstance(service, str)
+            and ((service, namespace) != (sample_name, sample_ns))
+        ):
+            yield doc.problem(
+                (*at, "service"),
+                f"route to service {namespace}/{service}: the tenant runs only the sample "
+                f"workload {sample_ns}/{sample_name}; list the workload that serves it",
+            )
+            continue
+        port = route.get("port")
+        if not isinstance(port, int) or isinstance(port, bool):
+            continue
+        if not has_workloads and isinstance(sample_port, int) and port != sample_port:
+            yield doc.problem(
+                (*at, "port"),
+                f"route to port {port}: no workload exposes it (the tenant runs the sample "
+                f"workload {sample_name!r}, which serves port {sample_port})",
+            )
+        elif has_workloads and ports is not None and port not in ports:
+            listed = ", ".join(str(p) for p in sorted(ports)) or "none"
+            yield doc.problem(
+                (*at, "port"),
+                f"route to port {port}: no workload of tenant {tenant.get('name')!r} exposes "
+                f"it (workloads' ports: {listed})",
+            )
+
+
+def _route_hostname_problems(
+    doc: Document, tenants: list[Any], seen: _Seen, listeners: dict[int, list[str]]
+) -> Iterator[Problem]:
+    """A route's hostname is its tenant's own or one no other tenant uses, and one
+    a listener of the Gateway accepts (``listeners``: by tenant index)."""
+    claimed: dict[str, tuple[str, Path]] = dict(seen.hostnames)
+    for index, tenant in enumerate(tenants):
+        if not isinstance(tenant, dict) or not isinstance(tenant.get("routes"), list):
+            continue
+        owner = str(tenant.get("name"))
+        for i, route in enumerate(tenant["routes"]):
+            hostname = route.get("hostname") if isinstance(route, dict) else None
+            if not isinstance(hostname, str):
+                continue
+            loc: Path = ("tenants", index, "routes", i, "hostname")
+            if not _SUBDOMAIN.match(hostname) or len(hostname) > 253:
+                yield doc.problem(loc, f"{hostname!r} is not a valid hostname")
+                continue
+            own = listeners.get(index)
+            if own and not any(listener_matches(x, hostname) for x in own):
+                yield doc.problem(
+                    loc,
+                    f"hostname {hostname!r} matches no listener hostname of the Gateway "
+                    f"({', '.join(own)}): its HTTPRoute would not be accepted "
+                    "(NoMatchingListenerHostname)",
+                )
+                continue
+            holder = claimed.get(hostname)
+            if holder is not None and holder[0] != owner:
+                line, col = doc.where(holder[1])
+                yield doc.problem(
+                    loc,
+                    f"hostname {hostname!r} is already used by tenant {holder[0]} "
+                    f"(line {line}, column {col})",
+                )
+            elif holder is None:
+                claimed[hostname] = (owner, loc)
+
+
+@dataclass(frozen=True)
+class _Demand:
+    """What one tenant may request from its cluster, per resource: its quota's
+    bound (None when its quota sets none) and its vcluster control plane's request."""
+
+    quota: dict[str, Fraction | None]
+    control: dict[str, Fraction]
+
+    def of(self, resource: str) -> Fraction:
+        bound = self.quota[resource]
+        return bound if bound is not None else self.control[resource]
+
+
+def _first_quantity(mapping: Any, *keys: str) -> Fraction | None:
+    if isinstance(mapping, dict):
+        for key in keys:
+            value = mapping.get(key)
+            if isinstance(value, str):
+                try:
+                    return parse_quantity(value)
+                except QuantityError:
+                    return None
+    return None
+
+
+_QUOTA_KEYS = {"cpu": ("requests.cpu", "cpu"), "memory": ("requests.memory", "memory")}
+
+
+def _control_requests(profile: Any) -> dict[str, Fraction]:
+    """The vcluster control plane's requests: the profile's, else the chart's."""
+    own = _get(profile, "controlPlane", "requests") if isinstance(profile, dict) else None
+    merged = {**CONTROL_PLANE_REQUESTS, **(own if isinstance(own, dict) else {})}
+    out = {}
+    for resource in _QUOTA_KEYS:
+        value = _first_quantity(merged, resource)
+        fallback = parse_quantity(CONTROL_PLANE_REQUESTS[resource])
+        out[resource] = value if value is not None else fallback
+    return out
+
+
+def _demand(tenant: Any, defaults: Any) -> _Demand:
+    """A tenant's demand on its cluster. The chart puts the ResourceQuota in the
+    release namespace, where the control plane and every synced pod run (vcluster
+    v0.30.4 chart/templates/resourcequota.yaml, ``namespace: .Release.Namespace``):
+    a quota's ``requests.cpu`` bounds both. Without a bound only the control
+    plane's request is known."""
+    quota = tenant.get("quota")
+    profile = _get(defaults, "quotas", quota) if isinstance(quota, str) else None
+    hard = profile.get("resourceQuota") if isinstance(profile, dict) else None
+    return _Demand(
+        {r: _first_quantity(hard, *keys) for r, keys in _QUOTA_KEYS.items()},
+        _control_requests(profile),
+    )
+
+
+def _below_control_plane(doc: Document, where: Path, profile: Any) -> Iterator[Problem]:
+    """A quota smaller than the control plane's own request: the vcluster, which
+    runs in the namespace the quota bounds, could not start."""
+    hard = profile.get("resourceQuota")
+    if not isinstance(hard, dict):
+        return
+    control = _control_requests(profile)
+    for resource, keys in _QUOTA_KEYS.items():
+        key = next((k for k in keys if isinstance(hard.get(k), str)), None)
+        bound = _first_quantity(hard, *keys)
+        if key is None or bound is None or bound >= control[resource]:
+            continue
+        binary = resource == "memory"
+        yield doc.problem(
+            (*where, "resourceQuota", key),
+            f"{key} {hard[key]} is below the vcluster control plane's own request "
+            f"{format_quantity(control[resource], binary)}, which the quota also bounds: "
+            "the vcluster could not start",
+        )
+
+
+def _capacity_problems(
+    doc: Document,
+    index: int,
+    cluster: Any,
+    tenants: list[tuple[Any, Any]],
+) -> Iterator[Problem]:
+    """A cluster whose ``capacity`` its tenants' quotas and control planes exceed.
+    ``tenants`` are its (tenant, effective defaults) pairs."""
+    capacity = cluster.get("capacity")
+    if not isinstance(capacity, dict):
+        return
+    where: Path = ("clusters", index, "capacity")
+    yield from _quantity_problems(doc, where, capacity)
+    demands = [_demand(t, d) for t, d in tenants]
+    for resource, binary in (("cpu", False), ("memory", True)):
+        text = capacity.get(resource)
+        if not isinstance(text, str):
+            continue
+        try:
+            limit = parse_quantity(text)
+        except QuantityError:
+            continue
+        total = sum((d.of(resource) for d in demands), Fraction(0))
+        if total <= limit:
+            continue
+        bounded = sum(
+            (d.of(resource) for d in demands if d.quota[resource] is not None), Fraction(0)
+        )
+        yield doc.problem(
+            (*where, resource),
+            f"cluster {cluster.get('name')!r} is over capacity: its {len(demands)} "
+            f"tenant(s) may request {resource} {format_quantity(total, binary)} (quotas "
+            f"{format_quantity(bounded, binary)}, vcluster control planes without a quota "
+            f"{format_quantity(total - bounded, binary)}), capacity {text}",
+        )
 
 
 def parse(raw: bytes | str, path: str = "tenants.yaml") -> tuple[AnyConfig, Document]:

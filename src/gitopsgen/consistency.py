@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from gitopsgen.errors import GitopsgenError, Problem
 from gitopsgen.identity import ObjectId, identify
+from gitopsgen.layout import TenantNames
 from gitopsgen.model import LABEL_PATTERN, SUBDOMAIN_PATTERN
 from gitopsgen.model import Flux as FluxDefaults
 
@@ -165,7 +166,13 @@ class Verifier:
                     ns = str(dep.get("namespace") or oid.namespace)
                     self._depends.append((path, shown, oid.cluster, ns, str(dep.get("name", ""))))
             flux_path = spec.get("path")
-            if isinstance(flux_path, str):
+            source = spec.get("sourceRef")
+            source_ns = (source.get("namespace") if isinstance(source, dict) else None) or (
+                oid.namespace
+            )
+            # A tenant's own workload builds a path of the tenant's own source (in its
+            # namespace), not of the generated tree.
+            if isinstance(flux_path, str) and source_ns == self.flux_namespace:
                 self._paths.append((path, shown, flux_path))
         elif group == GATEWAY_GROUP and kind == "ReferenceGrant":
             if isinstance(spec, dict):
@@ -316,7 +323,8 @@ def depends_on_problems(doc: Document) -> Iterator[Problem]:
     tenants = data.get("tenants")
     for tenant in tenants if isinstance(tenants, list) else ():
         if isinstance(tenant, dict) and isinstance(tenant.get("name"), str):
-            generated |= {f"vcluster-{tenant['name']}", f"tenant-{tenant['name']}"}
+            derived = TenantNames(tenant["name"])
+            generated |= {derived.vcluster, derived.tenant}
     known = {e for e in external if isinstance(e, str)} | generated
     for key in ("vclusterDependsOn", "routesDependsOn", "networkPoliciesDependsOn"):
         names = flux.get(key)

@@ -33,7 +33,7 @@ from gitopsgen.identity import ObjectId, identify
 from gitopsgen.layout import Layout
 from gitopsgen.model import AnyConfig
 from gitopsgen.platform import Platform, Tenant, resolve
-from gitopsgen.render import Context, RenderedFile, render_platform
+from gitopsgen.render import Context, RenderedFile, render_platform, workloads
 
 __all__ = [
     "DiffResult",
@@ -60,7 +60,7 @@ Op = Literal["added", "removed", "changed"]
 Segment = str | int | dict[str, str]
 
 # The tenant attributes of tenants.yaml a reviewer sees in the summary.
-TENANT_ATTRIBUTES = ("ip", "hostname", "authDelegator", "values")
+TENANT_ATTRIBUTES = ("ip", "hostname", "authDelegator", "values", *workloads.ATTRIBUTES)
 
 
 class SideError(GitopsgenError):
@@ -204,6 +204,8 @@ def tenant_attributes(tenant: Tenant) -> dict[str, Any]:
         "hostname": tenant.hostname,
         "authDelegator": tenant.vcluster.auth_delegator,
         "values": tenant.vcluster.values,
+        # Version 2: quota profile, sources, workloads, routes (render/workloads.py).
+        **workloads.attributes(tenant),
     }
 
 
@@ -542,6 +544,9 @@ def _load_docs(data: bytes, where: str) -> tuple[Obj, ...]:
         raise GitopsgenError(
             f"{where}:{problem.line}:{problem.column}: not valid YAML: {problem.message}"
         ) from None
+    except (ValueError, TypeError, RecursionError, OverflowError) as exc:
+        reason = " ".join(str(exc).split())[:120]
+        raise GitopsgenError(f"{where}: not readable YAML: {reason}") from None
     return tuple(d for d in docs if isinstance(d, dict))
 
 

@@ -34,7 +34,7 @@ from gitopsgen.config import parse
 from gitopsgen.errors import ConfigError, GitopsgenError
 from gitopsgen.layout import name_too_long
 from gitopsgen.locking import directory_lock
-from gitopsgen.model import NAME_PATTERN, AnyConfig, Config, Tenant, TenantV2
+from gitopsgen.model import NAME_PATTERN, AnyConfig, Config, ConfigV2, Tenant, TenantV2
 from gitopsgen.reader import Document
 
 __all__ = [
@@ -269,14 +269,21 @@ def add_tenant(
     *,
     cluster: str | None = None,
     shard: str | None = None,
+    hostname: str | None = None,
+    quota: str | None = None,
 ) -> Edit:
     """Append tenant ``name``, placed where ``cluster``, ``shard`` and ``ip`` say,
     the rest chosen (:func:`gitopsgen.placement.place`): the lowest free address,
-    and in version 2 the cluster and shard by rendezvous hashing."""
+    and in version 2 the cluster and shard by rendezvous hashing; then its
+    ``hostname`` and ``quota`` profile when given."""
     config, doc = parse(text, label)
+    if quota is not None and not isinstance(config, ConfigV2):
+        raise EditError(f"{label}: --quota needs a version 2 file (defaults.quotas)")
     _check_name(name, config, doc, label)
     keys = _place(config, doc, label, name, ip, cluster, shard)
     address = dict(keys)["ip"]
+    where = ", ".join(v for k, v in keys if k != "ip")
+    keys += _extra_keys(hostname, quota)
     lines = text.splitlines(keepends=True)
     block = _block_sequence(lines, doc)
     if block is not None:
@@ -305,7 +312,6 @@ def add_tenant(
     new_config, new_doc = _validate(new_text, label)
     if not any(t.name == name and t.ip == address for t in new_config.tenants):
         raise AssertionError(f"edited tenants.yaml does not hold tenant {name}")  # pragma: no cover
-    where = ", ".join(v for k, v in keys if k != "ip")
     summary = f"added tenant {name} ({address}" + (f" in {where}" if where else "") + ")"
     return Edit(new_text, name, address, summary, new_config, new_doc)
 
@@ -392,6 +398,11 @@ def _dump(yaml: Any, data: Any, text: str) -> str:
     buffer = io.StringIO()
     yaml.dump(data, buffer)
     return buffer.getvalue()
+
+
+def _extra_keys(hostname: str | None, quota: str | None) -> list[tuple[str, str]]:
+    """The optional keys of a new tenant, in the order they are written."""
+    return [(k, v) for k, v in (("hostname", hostname), ("quota", quota)) if v is not None]
 
 
 def _roundtrip_add(text: str, name: str, keys: list[tuple[str, str]]) -> str:

@@ -80,6 +80,13 @@ class TenantNames:
         return "vc-" + self.vcluster
 
     @property
+    def workload_service_account(self) -> str:
+        """``tenant-<n>``: the ServiceAccount (in namespace ``vcluster-<n>``) that the
+        tenant's own workloads run as: inside the vcluster for ``target: vcluster``,
+        on the host for ``target: host``."""
+        return self.tenant
+
+    @property
     def auth_delegator(self) -> str:
         return f"{self.vcluster}:auth-delegator"
 

@@ -23,13 +23,18 @@ __all__ = [
     "SERVICE_PATTERN",
     "SUBDOMAIN_PATTERN",
     "AnyConfig",
+    "Capacity",
     "ClusterSpec",
     "Config",
     "ConfigV2",
     "Defaults",
     "DefaultsV2",
+    "QuotaProfile",
     "Tenant",
+    "TenantRoute",
+    "TenantSource",
     "TenantV2",
+    "TenantWorkload",
     "Wiring",
     "deep_merge",
 ]
@@ -285,6 +290,162 @@ Distro = Literal["k8s", "k3s"]
 Label = Annotated[str, Field(pattern=LABEL_PATTERN, max_length=63)]
 
 
+# --- version 2: a tenant's own sources, workloads, routes and quota (issue 15) ---
+#
+# Each source becomes a Flux source object in the tenant's vcluster-<n> namespace
+# (source-controller v1 API: GitRepository, OCIRepository, HelmRepository); see
+# gitopsgen.render.workloads.
+
+SecretName = Annotated[str, Field(pattern=SUBDOMAIN_PATTERN, max_length=253)]
+
+
+class GitRef(_Model):
+    """GitRepository ``spec.ref``: exactly one of branch, tag, semver, commit."""
+
+    branch: str | None = None
+    tag: str | None = None
+    semver: str | None = None
+    commit: str | None = Field(None, pattern=r"^[0-9a-f]{7,64}$")
+
+
+class GitSource(_Model):
+    url: str = Field(description="repository URL (https://, ssh:// or http://)")
+    ref: GitRef = Field(default_factory=lambda: GitRef(branch="main"))
+    secret_ref: SecretName | None = Field(
+        None, description="Secret in vcluster-<n> with the credentials (never generated)"
+    )
+    paths: list[str] | None = Field(
+        None,
+        min_length=1,
+        description="only these repository paths are fetched (GitRepository spec.ignore)",
+    )
+
+
+class OciRef(_Model):
+    """OCIRepository ``spec.ref``: exactly one of tag, semver, digest."""
+
+    tag: str | None = None
+    semver: str | None = None
+    digest: str | None = Field(None, pattern=r"^sha256:[0-9a-f]{64}$")
+
+
+class OidcIdentity(_Model):
+    issuer: str = Field(description="regular expression the OIDC issuer must match")
+    subject: str = Field(description="regular expression the certificate identity must match")
+
+
+class OciVerify(_Model):
+    """OCIRepository ``spec.verify``: cosign keyless (OIDC identities) or a public key."""
+
+    provider: Literal["cosign", "notation"] = "cosign"
+    secret_ref: SecretName | None = Field(
+        None, description="Secret in vcluster-<n> with the public key(s) (never generated)"
+    )
+    match_oidc_identity: list[OidcIdentity] | None = Field(
+        None, min_length=1, alias="matchOIDCIdentity", description="cosign keyless identities"
+    )
+
+
+class OciSource(_Model):
+    url: str = Field(description="oci://registry/repository")
+    ref: OciRef = Field(default_factory=lambda: OciRef(tag="latest"))
+    secret_ref: SecretName | None = None
+    verify: OciVerify | None = None
+
+
+class HelmSource(_Model):
+    url: str = Field(description="chart repository URL (https:// or, with type oci, oci://)")
+    type: Literal["default", "oci"] = "default"
+    secret_ref: SecretName | None = None
+
+
+class TenantSource(_Model):
+    name: ObjectName = Field(description="the source object's name, unique in the tenant")
+    interval: Duration | None = Field(None, description="default: defaults.flux.interval")
+    git: GitSource | None = None
+    oci: OciSource | None = None
+    helm: HelmSource | None = None
+
+
+class PostBuild(_Model):
+    substitute: dict[str, str] = Field(default_factory=dict)
+
+
+class HelmWorkload(_Model):
+    chart: str | None = Field(
+        None, description="chart name in a helm source (absent for an oci source)"
+    )
+    version: str | None = Field(None, description="chart version or semver range")
+    values: dict[str, Any] = Field(default_factory=dict)
+
+
+class TenantWorkload(_Model):
+    name: ObjectName = Field(description="the Flux object's name, unique in the tenant")
+    source: ObjectName = Field(description="one of the tenant's sources")
+    path: str | None = Field(None, description="kustomization path in the source")
+    interval: Duration | None = None
+    depends_on: list[ObjectName] = Field(
+        default_factory=list, description="other workloads of the same tenant"
+    )
+    target: Literal["vcluster", "host"] = Field(
+        "vcluster",
+        description="vcluster: applied inside the vcluster; host: into tenant-<n> on the host",
+    )
+    namespace: Namespace | None = Field(
+        None, description="target namespace (inside the vcluster; host workloads: tenant-<n>)"
+    )
+    post_build: PostBuild | None = None
+    helm: HelmWorkload | None = Field(None, description="a HelmRelease instead of a Kustomization")
+    ports: list[Annotated[int, Field(ge=1, le=65535)]] | None = Field(
+        None, description="Service ports the workload exposes (lets validate check routes)"
+    )
+
+
+class TenantRoute(_Model):
+    name: ObjectName | None = Field(None, description="HTTPRoute name; default the service")
+    hostname: str | None = Field(None, description="default: the tenant's hostname")
+    service: Annotated[str, Field(pattern=SERVICE_PATTERN, max_length=63)]
+    namespace: Namespace = Field("default", description="the Service's namespace in the vcluster")
+    port: int = Field(ge=1, le=65535, description="the Service port")
+    target_port: int | None = Field(
+        None, ge=1, le=65535, description="the pods' port (network policy); default port"
+    )
+    paths: list[Annotated[str, Field(pattern=r"^/")]] | None = Field(
+        None, min_length=1, description="PathPrefix matches; default all paths"
+    )
+
+
+class QuotaResources(_Model):
+    requests: dict[str, str] = Field(default_factory=dict)
+    limits: dict[str, str] = Field(default_factory=dict)
+
+
+class LimitRangeSpec(_Model):
+    default: dict[str, str] = Field(default_factory=dict)
+    default_request: dict[str, str] = Field(default_factory=dict)
+
+
+class QuotaProfile(_Model):
+    resource_quota: dict[str, str] = Field(
+        default_factory=dict, description="ResourceQuota spec.hard (requests.cpu, pods, ...)"
+    )
+    limit_range: LimitRangeSpec | None = None
+    control_plane: QuotaResources | None = Field(
+        None, description="vcluster controlPlane.statefulSet.resources"
+    )
+
+
+class SourcesDefaults(_Model):
+    allowed_prefixes: list[str] | None = Field(
+        None, description="every tenant source URL must start with one of these"
+    )
+
+
+class Capacity(_Model):
+    cpu: str | None = None
+    memory: str | None = None
+
+
 class FluxV2(Flux):
     buckets: int = Field(
         16,
@@ -307,6 +468,10 @@ class VclusterDefaultsV2(VclusterDefaults):
 class DefaultsV2(Defaults):
     vcluster: VclusterDefaultsV2 = Field(default_factory=VclusterDefaultsV2)
     flux: FluxV2 = Field(default_factory=FluxV2)
+    sources: SourcesDefaults = Field(default_factory=SourcesDefaults)
+    quotas: dict[str, QuotaProfile] = Field(
+        default_factory=dict, description="quota profiles tenants name with `quota`"
+    )
 
 
 class ClusterSpec(_Model):
@@ -347,6 +512,11 @@ class ClusterSpec(_Model):
         "the repository root; check verifies it includes <output>/clusters/<name> (null: the "
         "root sync path is the generated entry point itself)",
     )
+    capacity: Capacity | None = Field(
+        None,
+        description="allocatable cpu and memory; validate rejects tenants' quotas (and their "
+        "vcluster control planes' requests) that add up to more",
+    )
 
     @field_validator("pool", mode="before")
     @classmethod
@@ -374,6 +544,14 @@ class TenantV2(Tenant):
         None, description="the Flux shard; required when the cluster has shards"
     )
     vcluster: TenantVclusterV2 = Field(default_factory=TenantVclusterV2)
+    quota: str | None = Field(None, description="a profile of defaults.quotas")
+    sources: list[TenantSource] = Field(default_factory=list)
+    workloads: list[TenantWorkload] = Field(
+        default_factory=list, description="absent: the sample workload of version 1"
+    )
+    routes: list[TenantRoute] = Field(
+        default_factory=list, description="absent: the sample workload's route"
+    )
 
 
 class ConfigV2(_Model):

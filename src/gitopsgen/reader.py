@@ -371,7 +371,6 @@ def load_all(raw: bytes | str, path: str) -> list[Any]:
                     mark = node.start_mark
                     message = f"document expands to more than {MAX_NODES} nodes (alias bomb?)"
                     raise ConfigError([Problem(mark.line + 1, mark.column + 1, "", message, path)])
-        docs = [yaml.constructor.construct_document(node) for node in nodes if node is not None]
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
@@ -385,9 +384,12 @@ def load_all(raw: bytes | str, path: str) -> list[Any]:
     except (YAMLError, ValueError) as exc:
         message = " ".join(str(exc).split())
         raise ConfigError([Problem(1, 1, "", f"YAML syntax error: {message}", path)]) from None
+    try:
+        # ruamel's constructors raise ValueError, TypeError, OverflowError on YAML that
+        # parses (an integer of more than 4300 digits, an unhashable key): callers word them.
+        return [yaml.constructor.construct_document(node) for node in nodes if node is not None]
     finally:
         yaml.constructor.constructed_objects.clear()
-    return docs
 
 
 def roundtrip() -> Any:

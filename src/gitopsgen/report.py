@@ -68,6 +68,7 @@ FORMATS: Mapping[str, tuple[str, ...]] = {
     "ips": ("text", "json", "markdown"),
     "hosts": ("text", "json"),
     "rebalance": ("text", "json"),
+    "secrets": ("text", "json"),
 }
 
 

@@ -21,6 +21,7 @@ COMMANDS = {
     "diff": "gitopsgen.cli.diff:diff",
     "validate": "gitopsgen.cli.core:validate",
     "schema": "gitopsgen.cli.core:schema",
+    "secrets": "gitopsgen.cli.secrets:secrets",
     "add-tenant": "gitopsgen.cli.tenants:add_tenant",
     "remove-tenant": "gitopsgen.cli.tenants:remove_tenant",
     "ips": "gitopsgen.cli.tenants:ips",

@@ -90,6 +90,16 @@ def _edit(
     shell_complete=complete_shards,
     help="Version 2: the Flux shard of the cluster (default: chosen by rendezvous hashing).",
 )
+@click.option(
+    "--hostname",
+    metavar="HOST",
+    help="The tenant's route hostname (default: tenant-NAME.<ingress domain>).",
+)
+@click.option(
+    "--quota",
+    metavar="PROFILE",
+    help="A quota profile of defaults.quotas (version 2 files).",
+)
 @_NO_BUILD
 @_FORCE
 def add_tenant(
@@ -98,6 +108,8 @@ def add_tenant(
     ip: str | None,
     cluster: str | None,
     shard: str | None,
+    hostname: str | None,
+    quota: str | None,
     no_build: bool,
     force: bool,
 ) -> None:
@@ -115,7 +127,9 @@ def add_tenant(
 
     _edit(
         config,
-        lambda text, path: edit.add_tenant(text, name, ip, path, cluster=cluster, shard=shard),
+        lambda text, path: edit.add_tenant(
+            text, name, ip, path, cluster=cluster, shard=shard, hostname=hostname, quota=quota
+        ),
         no_build,
         force,
     )

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from gitopsgen.layout import FleetLayout, Spot
 from gitopsgen.model import Chart, Flux, SourceRef
 from gitopsgen.platform import Cluster, Tenant
-from gitopsgen.render import gateway, netpol, vcluster
+from gitopsgen.render import netpol, vcluster, workloads
 from gitopsgen.render import tenant as sample
 from gitopsgen.render.base import (
     FLUX_KUSTOMIZATION_API,
@@ -211,7 +211,9 @@ def _vcluster_dir(ctx: Context, layout: FleetLayout, tenant: Tenant) -> list[Ren
         *(p for _, p in pairs),
         comments=tuple(c for c, _ in pairs),
     )
-    out.add("referencegrant.yaml", gateway.grant(tenant))
+    grant = workloads.reference_grant(tenant)
+    if grant is not None:
+        out.add("referencegrant.yaml", grant)
     if tenant.vcluster.auth_delegator:
         out.add("clusterrolebinding.yaml", vcluster.auth_delegator(tenant, names.service_account))
     return out.done()
@@ -220,13 +222,27 @@ def _vcluster_dir(ctx: Context, layout: FleetLayout, tenant: Tenant) -> list[Ren
 def _tenant_dir(ctx: Context, layout: FleetLayout, tenant: Tenant) -> list[RenderedFile]:
     names = tenant.names
     out = _Dir(layout.tenant_dir(names))
-    out.add(
-        "namespace.yaml",
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": names.tenant}},
-    )
-    route = sample.route(tenant)
-    route = {**route, "metadata": {**route["metadata"], "namespace": names.tenant}}
-    out.add("httproute.yaml", route)
+    ns_meta: Obj = {"name": names.tenant}
+    labels = workloads.tenant_namespace_labels(tenant)
+    if labels is not None:
+        ns_meta["labels"] = labels
+    out.add("namespace.yaml", {"apiVersion": "v1", "kind": "Namespace", "metadata": ns_meta})
+    if workloads.has_own_routes(tenant):
+        routes = workloads.route_objects(tenant)
+        if routes:
+            out.add("httproute.yaml", *routes)
+    else:
+        route = sample.route(tenant)
+        route = {**route, "metadata": {**route["metadata"], "namespace": names.tenant}}
+        out.add("httproute.yaml", route)
+    if workloads.has_own_workloads(tenant):
+        # The tenant's own sources and workloads, in vcluster-<n> (render/workloads.py).
+        def own_meta(name: str, namespace: str) -> Obj:
+            return _meta(name, namespace, tenant.shard)
+
+        for file, docs in workloads.tenant_files(tenant, own_meta, shard_labels(tenant.shard)):
+            out.add(file, *docs)
+        return out.done()
     workload = sample.workload_kustomization(
         ctx, tenant, ctx.flux_path(layout.workload_dir(names).path)
     )
@@ -236,6 +252,8 @@ def _tenant_dir(ctx: Context, layout: FleetLayout, tenant: Tenant) -> list[Rende
 
 
 def _workload_dir(ctx: Context, layout: FleetLayout, tenant: Tenant) -> list[RenderedFile]:
+    if workloads.has_own_workloads(tenant):
+        return []  # no sample workload: the tenant brings its own
     wl = tenant.defaults.workload
     return sample.workload_files(ctx, layout.workload_dir(tenant.names), wl)
 
@@ -341,6 +359,11 @@ COMPONENT = Component(
         "HTTPRoute",
         "Deployment",
         "Service",
+        "GitRepository",
+        "OCIRepository",
+        "ServiceAccount",
+        "Role",
+        "RoleBinding",
     ),
     per_tenant=render_tenant,
     per_cluster=render_cluster,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from gitopsgen.model import Defaults, NetworkPolicies
 from gitopsgen.platform import Cluster, Tenant
 from gitopsgen.render.base import Component, Context, Obj, RenderedFile, kustomization, seed_layout
+from gitopsgen.render.workloads import backend_ports
 
 _API = "networking.k8s.io/v1"
 
@@ -23,7 +24,9 @@ def _policy(namespace: str, name: str, spec: Obj) -> Obj:
     }
 
 
-def _specs(np: NetworkPolicies, flux_ns: str, workload_port: int) -> list[tuple[str, Obj]]:
+def _specs(
+    np: NetworkPolicies, flux_ns: str, workload_ports: tuple[int, ...]
+) -> list[tuple[str, Obj]]:
     """(name, spec) of the eight policies: the same for every vcluster namespace."""
     every: Obj = {}
     vcluster_pods: Obj = {"matchLabels": {"app": "vcluster"}}
@@ -44,12 +47,16 @@ def _specs(np: NetworkPolicies, flux_ns: str, workload_port: int) -> list[tuple[
             {
                 "podSelector": every,
                 "policyTypes": ingress,
+                # No routes, no ports: admit nothing (a rule without ports would
+                # match every port).
                 "ingress": [
                     {
                         "from": [_from_namespace(np.ingress_namespace)],
-                        "ports": [{"protocol": "TCP", "port": workload_port}],
+                        "ports": [{"protocol": "TCP", "port": p} for p in workload_ports],
                     }
-                ],
+                ]
+                if workload_ports
+                else [],
             },
         ),
         (
@@ -140,7 +147,9 @@ def policies(ctx: Context, tenant: Tenant) -> list[tuple[str, Obj]]:
     every tenant's policies that has those settings."""
     ns = tenant.names.vcluster
     d = tenant.defaults
-    specs = ctx.part(_specs, d.network_policies, d.flux.namespace, d.workload.port)
+    # The ports of the tenant's routes' backends (the sample workload's port unless
+    # a version 2 tenant lists its own routes).
+    specs = ctx.part(_specs, d.network_policies, d.flux.namespace, backend_ports(tenant))
     return [
         (comment, _policy(ns, name, spec))
         for comment, (name, spec) in zip(_comments(d, ns), specs, strict=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from gitopsgen.model import Chart, deep_merge
 from gitopsgen.platform import Cluster, Tenant
 from gitopsgen.render.base import Component, Context, Obj, RenderedFile, kustomization, seed_layout
+from gitopsgen.render.workloads import tenant_values
 
 SYNC_TO_HOST = ("pods", "services", "configMaps", "secrets", "endpoints", "persistentVolumeClaims")
 
@@ -135,6 +136,10 @@ def fleet_values(ctx: Context, tenant: Tenant) -> Obj:
         "exportKubeConfig": {"server": f"https://{name}.{name}:{port}"},
         "sync": ctx.part(_sync),
     }
+    # The tenant's quota profile and its workloads' in-vcluster account (issue 15).
+    own = tenant_values(tenant)
+    if own:
+        values = deep_merge(values, own)
     defaults = tenant.defaults.vcluster.values
     if defaults:
         values = deep_merge(values, defaults)
