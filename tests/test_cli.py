@@ -25,6 +25,7 @@ from gitopsgen.report import FORMATS, resolve_format
 
 BIN = Path(sys.executable).parent
 READS_CONFIG = {
+    "migrate",
     "build",
     "check",
     "diff",

@@ -730,7 +730,9 @@ def test_a_tenant_with_workloads_and_no_routes_admits_no_ingress(tmp_path: Path)
             if obj["apiVersion"] in CORE_APIS:
                 kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
             elif CRDS.is_dir():
-                assert crd_errors(obj) == [], obj["kind"]
+                # No CRD schema for CiliumNetworkPolicy in ../shared/reference/crds.
+                unschemed = obj["kind"] == "CiliumNetworkPolicy"
+                assert crd_errors(obj) == (None if unschemed else []), obj["kind"]
 
 
 def test_flux_reaches_every_directory_and_the_tenants_own_objects(tree: Path) -> None:

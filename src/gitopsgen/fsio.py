@@ -237,3 +237,14 @@ def read_limited(path: Path, limit: int, label: str | None = None) -> bytes:
         return b"".join(chunks)
     finally:
         os.close(fd)
+
+
+def move_tree(source: Path, destination: Path) -> None:
+    """Rename directory ``source`` to ``destination`` (``gitopsgen migrate
+    --move-output``): one rename on the same file system, refused when the
+    destination exists."""
+    if destination.exists() or destination.is_symlink():
+        raise GitopsgenError(f"{destination}: already exists; nothing was moved")
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    step("rename", str(source))
+    os.rename(source, destination)

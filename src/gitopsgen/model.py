@@ -8,9 +8,10 @@ Cross-field rules (unique names, addresses inside the pool, ...) live in
 
 from __future__ import annotations
 
+from ipaddress import ip_network
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from gitopsgen.layout import NAME_MAX
@@ -446,6 +447,23 @@ class Capacity(_Model):
     memory: str | None = None
 
 
+class PlatformRepository(_Model):
+    """The platform repository, as a GitRepository in each vcluster namespace."""
+
+    name: ObjectName = Field("platform", description="GitRepository name in vcluster-<name>")
+    url: str = Field(description="the platform repository (the root sync's URL)")
+    branch: str = Field("main", description="branch Flux follows")
+    secret_ref: ObjectName | None = Field(
+        None,
+        description="Secret with the Git credentials, in every vcluster namespace (a "
+        "GitRepository reads its secretRef from its own namespace only)",
+    )
+    interval: Duration = Field("5m", description="how often source-controller fetches")
+
+
+DeletionPolicy = Literal["MirrorPrune", "Delete", "WaitForTermination", "Orphan"]
+
+
 class FluxV2(Flux):
     buckets: int = Field(
         16,
@@ -455,6 +473,77 @@ class FluxV2(Flux):
         "fan out to its tenants; a tenant's bucket is a hash of its name, so it never moves "
         "when others come and go (changing this moves tenants between buckets)",
     )
+    service_account: ObjectName = Field(
+        "kustomize-controller",
+        description="serviceAccountName of every generated Kustomization in the Flux namespace "
+        "(what the Flux Operator's multitenant profile gives the root sync); under "
+        "--default-service-account a Kustomization without one runs as 'default'",
+    )
+    helm_service_account: ObjectName = Field(
+        "helm-controller",
+        description="serviceAccountName of every vcluster HelmRelease (bound to cluster-admin by "
+        "Flux's cluster-reconciler ClusterRoleBinding)",
+    )
+    repository: PlatformRepository | None = Field(
+        None,
+        description="the platform repository as a GitRepository in each vcluster namespace, "
+        "which the workload Kustomization reads (no cross-namespace sourceRef: ready for "
+        "--no-cross-namespace-refs); unset, the workload reads the root source across "
+        "namespaces as version 1 does",
+    )
+    workload_cluster_role: ObjectName = Field(
+        "cluster-admin",
+        description="ClusterRole that ServiceAccount tenant-<name> (of vcluster-<name>), which "
+        "the workload Kustomizations impersonate inside the vcluster, is bound to there (the "
+        "binding is applied by vcluster itself, experimental.deploy.vcluster.manifests)",
+    )
+    workload_retry_interval: Duration = Field(
+        "1m", description="retryInterval of the workload Kustomization (a failure retries sooner)"
+    )
+    workload_deletion_policy: DeletionPolicy = Field(
+        "Orphan",
+        description="deletionPolicy of the workload Kustomization: Orphan never needs the "
+        "vcluster API on removal (its objects go with the vcluster)",
+    )
+    vcluster_retry_interval: Duration = Field(
+        "1m", description="retryInterval of the vcluster-<name> Kustomization"
+    )
+
+
+class HelmRemediation(_Model):
+    """HelmRelease install/upgrade remediation (helm-controller v2 API)."""
+
+    install_retries: int = Field(
+        3, ge=-1, description="spec.install.remediation.retries (-1: unlimited)"
+    )
+    upgrade_retries: int = Field(
+        3, ge=-1, description="spec.upgrade.remediation.retries (-1: unlimited)"
+    )
+    upgrade_strategy: Literal["rollback", "uninstall"] = Field(
+        "rollback", description="spec.upgrade.remediation.strategy"
+    )
+    remediate_last_failure: bool = Field(
+        True, description="remediate the last failure too, when no retries remain"
+    )
+
+
+class PlatformRegistration(_Model):
+    """vCluster Platform registration: vcluster's external.platform values."""
+
+    project: str = Field(description="platform project the vclusters are imported to")
+    api_key_secret: ObjectName = Field(
+        "vcluster-platform-api-key",
+        description="Secret holding the platform access key and host "
+        "(external.platform.apiKey.secretName)",
+    )
+    api_key_namespace: Namespace | None = Field(
+        None,
+        description="namespace of that Secret; default the vcluster's own namespace",
+    )
+    namespace: Namespace = Field(
+        "vcluster-platform",
+        description="namespace of the platform pods the control plane may reach (egress)",
+    )
 
 
 class VclusterDefaultsV2(VclusterDefaults):
@@ -463,11 +552,94 @@ class VclusterDefaultsV2(VclusterDefaults):
         description="Kubernetes distribution of new vclusters (k3s is deprecated in vcluster "
         "0.30 and removed in 0.33; a running vcluster's distro never changes: pin it per tenant)",
     )
+    remediation: HelmRemediation = Field(default_factory=HelmRemediation)
+    platform: PlatformRegistration | None = Field(
+        None,
+        description="register every vcluster with vCluster Platform; unset, nothing "
+        "platform-related is rendered",
+    )
+    external_traffic_policy: Literal["Local", "Cluster"] = Field(
+        "Local",
+        description="the LoadBalancer Service's externalTrafficPolicy: Local keeps the client's "
+        "address, so the API's ipBlock policy matches it (Cluster SNATs it to a node address)",
+    )
+
+
+CIDR = Annotated[str, Field(pattern=r"^[0-9.]+/[0-9]+$")]
+LabelPair = Annotated[str, Field(pattern=r"^[A-Za-z0-9][-A-Za-z0-9_./]*=[-A-Za-z0-9_.]*$")]
+
+
+class NetworkPoliciesV2(NetworkPolicies):
+    """The version 2 policies of each vcluster namespace (see README "Security model")."""
+
+    metallb_namespace: Namespace = Field(
+        "metallb-system",
+        description="version 1 only: version 2 renders no allow-metallb (the speaker runs "
+        "with host networking, so no pod selector matches it)",
+    )
+    ingress_pod_label: LabelPair = Field(
+        "app.kubernetes.io/name=traefik",
+        description="key=value label of the ingress controller pods",
+    )
+    dns_pod_label: LabelPair = Field(
+        "k8s-app=kube-dns", description="key=value label of the DNS pods"
+    )
+    flux_pod_label: LabelPair = Field(
+        "app=kustomize-controller",
+        description="key=value label of kustomize-controller pods (a shard's: value-<shard>)",
+    )
+    api_from_cidrs: list[CIDR] = Field(
+        default_factory=lambda: ["0.0.0.0/0"],
+        description="who may reach the vcluster API through its LoadBalancer (ipBlock)",
+    )
+    api_from_except: list[CIDR] = Field(
+        default_factory=lambda: ["10.244.0.0/16"],
+        description="excepted from api_from_cidrs: the pod CIDR (kind's default), so that no "
+        "CNI that matches pod addresses by ipBlock lets a pod in",
+    )
+    egress_cidrs: list[CIDR] = Field(
+        default_factory=list,
+        description="destinations tenant pods may reach outside the cluster (default none)",
+    )
+    cni: Literal["cilium", "generic"] = Field(
+        "cilium",
+        description="cilium: the control plane reaches the host API server through a "
+        "CiliumNetworkPolicy (toEntities kube-apiserver); generic: an ipBlock of "
+        "api_server_cidrs",
+    )
+    api_server_cidrs: list[CIDR] = Field(
+        default_factory=list,
+        description="with cni generic: the host API server's endpoint addresses",
+    )
+    api_server_ports: list[int] = Field(
+        default_factory=lambda: [6443, 443],
+        description="host API server endpoint ports (after the kubernetes Service's DNAT)",
+    )
+
+    @field_validator("api_from_cidrs", "api_from_except", "egress_cidrs", "api_server_cidrs")
+    @classmethod
+    def _cidrs(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            try:
+                ip_network(cidr, strict=True)
+            except ValueError as exc:
+                raise ValueError(f"{cidr!r} is not a CIDR ({exc})") from None
+        return value
+
+    @model_validator(mode="after")
+    def _api_server_reachable(self) -> NetworkPoliciesV2:
+        if self.cni == "generic" and not self.api_server_cidrs:
+            raise ValueError(
+                "cni: generic needs apiServerCidrs (the host API server's endpoint addresses): "
+                "without them the vcluster control plane cannot reach the host API"
+            )
+        return self
 
 
 class DefaultsV2(Defaults):
     vcluster: VclusterDefaultsV2 = Field(default_factory=VclusterDefaultsV2)
     flux: FluxV2 = Field(default_factory=FluxV2)
+    network_policies: NetworkPoliciesV2 = Field(default_factory=NetworkPoliciesV2)
     sources: SourcesDefaults = Field(default_factory=SourcesDefaults)
     quotas: dict[str, QuotaProfile] = Field(
         default_factory=dict, description="quota profiles tenants name with `quota`"

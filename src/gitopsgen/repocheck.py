@@ -674,7 +674,16 @@ def _follow(
     if isinstance(ref, dict):
         ref_ns = ref.get("namespace") or obj.namespace
         same = ref.get("kind") == flux.source_ref.kind and ref.get("name") == flux.source_ref.name
-        if not same or ref_ns != flux.namespace:
+        # Version 2 with defaults.flux.repository: the workload reads this repository
+        # through a GitRepository in its own namespace (lockdown-ready).
+        platform = getattr(flux, "repository", None)
+        own = (
+            platform is not None
+            and ref.get("kind") == "GitRepository"
+            and ref.get("name") == platform.name
+            and ref_ns == obj.namespace
+        )
+        if not own and (not same or ref_ns != flux.namespace):
             return None  # another source: not this repository
     path = spec.get("path") or "./"
     if not isinstance(path, str):

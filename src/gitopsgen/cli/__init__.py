@@ -28,6 +28,7 @@ COMMANDS = {
     "hosts": "gitopsgen.cli.tenants:hosts",
     "rebalance": "gitopsgen.cli.tenants:rebalance",
     "import": "gitopsgen.cli.tenants:import_repo",
+    "migrate": "gitopsgen.cli.migrate:migrate",
     "completion": "gitopsgen.cli.complete:completion",
 }
 

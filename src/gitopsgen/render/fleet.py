@@ -23,9 +23,9 @@ import posixpath
 from collections.abc import Sequence
 
 from gitopsgen.layout import FleetLayout, Spot
-from gitopsgen.model import Chart, Flux, SourceRef
+from gitopsgen.model import Chart, FluxV2, HelmRemediation, PlatformRepository, SourceRef
 from gitopsgen.platform import Cluster, Tenant
-from gitopsgen.render import netpol, vcluster, workloads
+from gitopsgen.render import netpol_v2, vcluster, workloads
 from gitopsgen.render import tenant as sample
 from gitopsgen.render.base import (
     FLUX_KUSTOMIZATION_API,
@@ -60,7 +60,7 @@ def _source_ref(ref: SourceRef) -> Obj:
 
 def flux_kustomization(
     ctx: Context,
-    flux: Flux,
+    flux: FluxV2,
     name: str,
     path: str,
     shard: str | None,
@@ -69,7 +69,13 @@ def flux_kustomization(
     namespace: str | None = None,
     extra: Obj | None = None,
 ) -> Obj:
-    """A Flux Kustomization of the platform, from the root source in the Flux namespace."""
+    """A Flux Kustomization of the platform, from the root source in the Flux namespace.
+
+    It names ``flux.service_account`` (kustomize-controller's own): under
+    ``--default-service-account`` (the Flux Operator's ``cluster.multitenant``
+    profile, internal/builder/profiles.go) a Kustomization without one impersonates
+    that default account of its namespace (fluxcd/pkg runtime/client/impersonator.go);
+    the profile itself gives the root sync ``serviceAccountName: kustomize-controller``."""
     spec: Obj = {}
     if depends_on:
         spec["dependsOn"] = list(depends_on)
@@ -77,6 +83,7 @@ def flux_kustomization(
     spec["sourceRef"] = ctx.part(_source_ref, flux.source_ref)
     spec["path"] = path
     spec["prune"] = True
+    spec["serviceAccountName"] = flux.service_account
     spec["timeout"] = flux.timeout
     if extra:
         spec.update(extra)
@@ -111,8 +118,24 @@ def _depends(names: Sequence[str], namespace: str | None = None) -> list[Obj]:
 # --- one tenant ----------------------------------------------------------------
 
 
+def _remediation(r: HelmRemediation) -> tuple[Obj, Obj]:
+    """``spec.install`` and ``spec.upgrade`` (helm-controller v1.4.5 api/v2
+    helmrelease_types.go ``InstallRemediation``/``UpgradeRemediation``): without
+    retries one failed first install stays failed."""
+    last = r.remediate_last_failure
+    install: Obj = {"remediation": {"retries": r.install_retries, "remediateLastFailure": last}}
+    upgrade: Obj = {
+        "remediation": {
+            "retries": r.upgrade_retries,
+            "remediateLastFailure": last,
+            "strategy": r.upgrade_strategy,
+        }
+    }
+    return install, upgrade
+
+
 def helm_release(ctx: Context, tenant: Tenant) -> Obj:
-    d = tenant.defaults
+    d = netpol_v2.fleet_defaults(tenant)
     chart = d.vcluster.chart
     names = tenant.names
     chart_obj: Obj = {
@@ -128,18 +151,26 @@ def helm_release(ctx: Context, tenant: Tenant) -> Obj:
     labels = shard_labels(tenant.shard)
     if labels is not None:
         chart_obj = {"metadata": {"labels": labels}, **chart_obj}
+    install, upgrade = ctx.part(_remediation, d.vcluster.remediation)
     return {
         "apiVersion": HELM_RELEASE_API,
         "kind": "HelmRelease",
         "metadata": _meta(names.vcluster, d.flux.namespace, tenant.shard),
         "spec": {
             "chart": chart_obj,
+            "install": install,
             "interval": d.vcluster.interval,
             # In the Flux namespace, beside its chart source (no cross-namespace
             # reference); installed into the vcluster's own namespace.
             "releaseName": names.vcluster,
-            "targetNamespace": names.vcluster,
+            # helm-controller, too, impersonates --default-service-account in the
+            # HelmRelease's namespace under the lockdown, its own namespace included
+            # (helm-controller v1.4.5 internal/kube/impersonate.go
+            # DefaultServiceAccountName): name its own account.
+            "serviceAccountName": d.flux.helm_service_account,
             "storageNamespace": names.vcluster,
+            "targetNamespace": names.vcluster,
+            "upgrade": upgrade,
             "values": fleet_values(ctx, tenant),
         },
     }
@@ -167,7 +198,7 @@ class _Dir:
 
 
 def _flux_dir(ctx: Context, layout: FleetLayout, tenant: Tenant) -> list[RenderedFile]:
-    flux = tenant.defaults.flux
+    flux = netpol_v2.fleet_defaults(tenant).flux
     names = tenant.names
     platform = list(dict.fromkeys([*flux.vcluster_depends_on, *flux.network_policies_depends_on]))
     out = _Dir(layout.flux_dir(names))
@@ -180,7 +211,10 @@ def _flux_dir(ctx: Context, layout: FleetLayout, tenant: Tenant) -> list[Rendere
             ctx.flux_path(layout.vcluster_dir(names).path),
             tenant.shard,
             _depends(platform),
-            extra={"wait": True},
+            # wait: Ready only once every object it applied is (the HelmRelease
+            # after Helm's own wait for the StatefulSet): kustomize-controller
+            # v1.7.3 api/v1 "Wait ... When enabled, the HealthChecks are ignored".
+            extra={"retryInterval": flux.vcluster_retry_interval, "wait": True},
         ),
     )
     out.add(
@@ -204,8 +238,16 @@ def _vcluster_dir(ctx: Context, layout: FleetLayout, tenant: Tenant) -> list[Ren
         "namespace.yaml",
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": names.vcluster}},
     )
-    out.add("helmrelease.yaml", helm_release(ctx, tenant))
-    pairs = netpol.policies(ctx, tenant)
+    release_doc = helm_release(ctx, tenant)
+    out.add("helmrelease.yaml", release_doc)
+    flux = netpol_v2.fleet_defaults(tenant).flux
+    if not workloads.host_access(tenant):  # which holds the account otherwise
+        out.add("serviceaccount.yaml", workload_service_account(tenant))
+    if flux.repository is not None:
+        out.add(
+            "gitrepository.yaml", platform_source(flux.repository, names.vcluster, tenant.shard)
+        )
+    pairs = netpol_v2.policies(ctx, tenant)
     out.add(
         "networkpolicies.yaml",
         *(p for _, p in pairs),
@@ -215,7 +257,12 @@ def _vcluster_dir(ctx: Context, layout: FleetLayout, tenant: Tenant) -> list[Ren
     if grant is not None:
         out.add("referencegrant.yaml", grant)
     if tenant.vcluster.auth_delegator:
-        out.add("clusterrolebinding.yaml", vcluster.auth_delegator(tenant, names.service_account))
+        # The chart's control-plane ServiceAccount: vc-<release>, unless the values
+        # name another (chart/templates/serviceaccount.yaml, v0.30.4).
+        release = release_doc["spec"]["values"]
+        advanced = release.get("controlPlane", {}).get("advanced", {})
+        subject = advanced.get("serviceAccount", {}).get("name") or names.service_account
+        out.add("clusterrolebinding.yaml", vcluster.auth_delegator(tenant, subject))
     return out.done()
 
 
@@ -241,14 +288,79 @@ def _tenant_dir(ctx: Context, layout: FleetLayout, tenant: Tenant) -> list[Rende
             return _meta(name, namespace, tenant.shard)
 
         for file, docs in workloads.tenant_files(tenant, own_meta, shard_labels(tenant.shard)):
-            out.add(file, *docs)
+            out.add(file, *(harden_own(tenant, d) for d in docs))
         return out.done()
     workload = sample.workload_kustomization(
         ctx, tenant, ctx.flux_path(layout.workload_dir(names).path)
     )
     meta = _meta(workload["metadata"]["name"], names.vcluster, tenant.shard)
-    out.add("workload.yaml", {**workload, "metadata": meta})
+    out.add("workload.yaml", lockdown_workload(tenant, {**workload, "metadata": meta}))
     return out.done()
+
+
+def workload_service_account(tenant: Tenant) -> Obj:
+    """The account the workload Kustomizations name (``tenant-<n>`` in
+    ``vcluster-<n>``). kustomize-controller checks that it exists on the host before
+    pruning on deletion (``CanImpersonate``), and impersonates it inside the vcluster,
+    where vcluster's own manifests bind it (render/workloads.py ``vcluster_access``)."""
+    names = tenant.names
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": _meta(names.workload_service_account, names.vcluster, None),
+    }
+
+
+def platform_source(repo: PlatformRepository, namespace: str, shard: str | None) -> Obj:
+    """The platform repository in the vcluster namespace: the workload's source
+    without a cross-namespace reference (``--no-cross-namespace-refs``:
+    kustomize-controller v1.7.3 ``getSource`` refuses any other namespace)."""
+    spec: Obj = {"interval": repo.interval, "ref": {"branch": repo.branch}}
+    if repo.secret_ref is not None:
+        spec["secretRef"] = {"name": repo.secret_ref}
+    spec["url"] = repo.url
+    return {
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "GitRepository",
+        "metadata": _meta(repo.name, namespace, shard),
+        "spec": spec,
+    }
+
+
+def lockdown_workload(tenant: Tenant, ks: Obj) -> Obj:
+    """The workload Kustomization made lockdown-ready and safe to delete: its source
+    in its own namespace (when ``defaults.flux.repository`` is set), the account it
+    impersonates inside the vcluster, a retry interval, and a deletion policy.
+
+    Deletion: with Delete/MirrorPrune and an inventory, kustomize-controller's
+    ``finalize`` (v1.7.3 internal/controller/kustomization_controller.go) builds a
+    client from the kubeconfig Secret and returns the error, retrying, while it
+    cannot; the Secret and the API go with the vcluster. Without a
+    serviceAccountName (the seed) ``CanImpersonate`` is always true and that error
+    repeats until someone removes the finalizer, leaving the namespace Terminating;
+    with one it ends only once the account is deleted. ``Orphan`` never needs the
+    vcluster (its objects die with it)."""
+    flux = netpol_v2.fleet_defaults(tenant).flux
+    spec = dict(ks["spec"])
+    if flux.repository is not None:
+        spec["sourceRef"] = {"kind": "GitRepository", "name": flux.repository.name}
+    spec["serviceAccountName"] = tenant.names.workload_service_account
+    spec["retryInterval"] = flux.workload_retry_interval
+    spec["deletionPolicy"] = flux.workload_deletion_policy
+    return {**ks, "spec": dict(sorted(spec.items()))}
+
+
+def harden_own(tenant: Tenant, doc: Obj) -> Obj:
+    """A tenant's own Kustomization that applies into its vcluster gets the same
+    retry interval and deletion policy as the sample workload (see
+    :func:`lockdown_workload`); everything else is returned as it is."""
+    spec = doc.get("spec") or {}
+    if doc.get("kind") != "Kustomization" or "kubeConfig" not in spec:
+        return doc
+    flux = netpol_v2.fleet_defaults(tenant).flux
+    spec = {**spec, "retryInterval": flux.workload_retry_interval}
+    spec["deletionPolicy"] = flux.workload_deletion_policy
+    return {**doc, "spec": dict(sorted(spec.items()))}
 
 
 def _workload_dir(ctx: Context, layout: FleetLayout, tenant: Tenant) -> list[RenderedFile]:
@@ -283,6 +395,7 @@ def render_cluster(ctx: Context, cluster: Cluster) -> list[RenderedFile]:
     layout = fleet_layout(cluster)
     d = cluster.defaults
     flux = d.flux
+    assert isinstance(flux, FluxV2), "the fleet tree of a version 1 cluster"
     host = layout.host
     ns = flux.namespace
     shards: list[str | None] = list(cluster.shards) or [None]
@@ -354,6 +467,9 @@ COMPONENT = Component(
         "HelmRepository",
         "Namespace",
         "NetworkPolicy",
+        "CiliumNetworkPolicy",
+        "ServiceAccount",
+        "GitRepository",
         "ReferenceGrant",
         "ClusterRoleBinding",
         "HTTPRoute",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gitopsgen.model import Chart, deep_merge
+from gitopsgen.model import Chart, DefaultsV2, PlatformRegistration, deep_merge
 from gitopsgen.platform import Cluster, Tenant
 from gitopsgen.render.base import Component, Context, Obj, RenderedFile, kustomization, seed_layout
 from gitopsgen.render.workloads import tenant_values
@@ -109,13 +109,29 @@ def auth_delegator(tenant: Tenant, subject: str) -> Obj:
     }
 
 
+def _platform_values(platform: PlatformRegistration) -> Obj:
+    """``external.platform``: vcluster v0.30.4 config/config.go ``PlatformConfig``
+    (``apiKey``: ``PlatformAPIKey`` secretName/namespace, ``project``), read by
+    ``Config.GetPlatformConfig``."""
+    key: Obj = {"secretName": platform.api_key_secret}
+    if platform.api_key_namespace is not None:
+        key["namespace"] = platform.api_key_namespace
+    return {"platform": {"apiKey": key, "project": platform.project}}
+
+
 def fleet_values(ctx: Context, tenant: Tenant) -> Obj:
     """Version 2 values: the tenant's distro, the current MetalLB annotation
-    (``metallb.io/loadBalancerIPs``; the ``metallb.universe.tf`` one is deprecated),
-    then the defaults' and the tenant's own values deep-merged over them."""
+    (``metallb.io/loadBalancerIPs``; MetalLB v0.15.3 controller/service.go keeps the
+    ``metallb.universe.tf`` one only as ``DeprecatedAnnotationLoadBalancerIPs``), the
+    Service's externalTrafficPolicy, the platform registration when configured, the
+    tenant's quota and in-vcluster workload account (:func:`tenant_values`), then
+    the defaults' and the tenant's own values deep-merged over them. Nothing else: the seed's
+    ``external.platform.apiServerHost/Port`` are read by nothing in vcluster."""
+    d = tenant.defaults
+    assert isinstance(d, DefaultsV2), "fleet values of a version 1 tenant"
     ip = tenant.ip
     name = tenant.names.vcluster
-    port = tenant.defaults.vcluster.api_port
+    port = d.vcluster.api_port
     distro: Obj
     if tenant.distro == "k3s":
         distro = {"k3s": {"enabled": True, "extraArgs": [f"--tls-san={ip}"]}}
@@ -126,7 +142,10 @@ def fleet_values(ctx: Context, tenant: Tenant) -> Obj:
         "proxy": {"extraSANs": [ip]},
         "service": {
             "annotations": {"metallb.io/loadBalancerIPs": ip},
-            "spec": service_spec(tenant),
+            "spec": {
+                **service_spec(tenant),
+                "externalTrafficPolicy": d.vcluster.external_traffic_policy,
+            },
         },
     }
     if tenant.distro == "k3s":
@@ -136,11 +155,14 @@ def fleet_values(ctx: Context, tenant: Tenant) -> Obj:
         "exportKubeConfig": {"server": f"https://{name}.{name}:{port}"},
         "sync": ctx.part(_sync),
     }
-    # The tenant's quota profile and its workloads' in-vcluster account (issue 15).
+    if d.vcluster.platform is not None:
+        values["external"] = ctx.part(_platform_values, d.vcluster.platform)
+    # The tenant's quota profile and the in-vcluster account its workloads (or the
+    # sample workload) impersonate (render/workloads.py).
     own = tenant_values(tenant)
     if own:
         values = deep_merge(values, own)
-    defaults = tenant.defaults.vcluster.values
+    defaults = d.vcluster.values
     if defaults:
         values = deep_merge(values, defaults)
     if tenant.vcluster.values:

@@ -497,15 +497,22 @@ def tenant_namespace_labels(tenant: Tenant) -> Obj | None:
 def vcluster_access(tenant: Tenant) -> list[Obj]:
     """The objects *inside the vcluster* that ``target: vcluster`` workloads
     impersonate: namespace ``vcluster-<n>``, ServiceAccount ``tenant-<n>`` there,
-    bound to ``cluster-admin`` of the vcluster (the tenant owns its vcluster; the
-    point is that Flux never acts as the kubeconfig's own admin user, so the
-    lockdown's ``--default-service-account`` holds). Empty when no workload
-    targets the vcluster."""
+    bound to ``defaults.flux.workloadClusterRole`` (cluster-admin) of the vcluster
+    (the tenant owns its vcluster; the point is that Flux never acts as the
+    kubeconfig's own admin user, so the lockdown's ``--default-service-account``
+    holds). Empty when no workload targets the vcluster; the sample workload of a
+    tenant without its own does."""
     spec = _spec(tenant)
-    if spec is None or not any(w.target == "vcluster" for w in spec.workloads):
+    if spec is None:
+        return []
+    # The sample workload (no own workloads) applies into the vcluster too (issue 14).
+    if spec.workloads and not any(w.target == "vcluster" for w in spec.workloads):
         return []
     names = tenant.names
     account = names.workload_service_account
+    defaults = tenant.defaults
+    assert isinstance(defaults, model.DefaultsV2)
+    role = defaults.flux.workload_cluster_role
     return [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": names.vcluster}},
         {
@@ -520,7 +527,7 @@ def vcluster_access(tenant: Tenant) -> list[Obj]:
             "roleRef": {
                 "apiGroup": "rbac.authorization.k8s.io",
                 "kind": "ClusterRole",
-                "name": "cluster-admin",
+                "name": role,
             },
             "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": names.vcluster}],
         },
