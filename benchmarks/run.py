@@ -35,18 +35,22 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from fleet import change_one_fleet_tenant, fleet_yaml, kustomize_paths  # noqa: E402
+
 RESULTS = ROOT / "benchmarks" / "results" / "latest.json"
 DEFAULT_SIZES = (10, 100, 1000, 5000)
 QUICK_SIZES = (10, 100)
 
-# Targets at N=1000 (ratios measured in the same run) and the memory limit at N=5000.
-TARGETS: dict[str, tuple[str, float]] = {
+# The targets of issue 17 (ratios measured in the same run): see verdicts().
+FLOOR_TARGETS: dict[str, tuple[str, float]] = {
     "build-cold": ("cp -r", 3.0),
     "build-nochange": ("cat", 3.0),
     "check-nochange": ("cat", 3.0),
 }
-ABSOLUTE_TARGETS = {"add-tenant": 0.5, "diff-one": 1.0}
-MEMORY_LIMIT_MB = 300.0
+MEMORY_LIMIT_MB = 300.0  # peak RSS at 20,000 tenants
+SMALL_LIMIT = 0.12  # validate / check at 10 tenants, seconds
 
 
 def gitopsgen_exe() -> str:
@@ -153,11 +157,17 @@ class Row:
     note: str = ""
 
 
-def spawn(argv: Sequence[str], cwd: Path, ok: Sequence[int] = (0,)) -> Sample:
+def spawn(
+    argv: Sequence[str],
+    cwd: Path,
+    ok: Sequence[int] = (0,),
+    env: dict[str, str] | None = None,
+) -> Sample:
     """Run one process to completion; its wall time and its own peak RSS."""
     with tempfile.TemporaryFile() as out:
         start = time.perf_counter()
-        proc = subprocess.Popen(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+        full = {**os.environ, **env} if env else None
+        proc = subprocess.Popen(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env=full)
         _, status, usage = os.wait4(proc.pid, 0)
         elapsed = time.perf_counter() - start
         proc.returncode = code = os.waitstatus_to_exitcode(status)
@@ -235,6 +245,18 @@ def bench_size(exe: str, n: int, repeat: int, missing: dict[str, str | None]) ->
         add("build-nochange", times, rss, "cat")
         times, rss = measure(lambda: spawn([exe, "check", *cfg, "-q"], work), repeat)
         add("check-nochange", times, rss, "cat")
+        times, rss = measure(lambda: spawn([exe, "validate", *cfg, "-q"], work), repeat)
+        add("validate", times, rss)
+        if n <= 100:  # the fixed cost without the command cache (gitopsgen.cache)
+            nocache = {"GITOPSGEN_NO_CACHE": "1"}
+            times, rss = measure(
+                lambda: spawn([exe, "check", *cfg, "-q"], work, env=nocache), repeat
+            )
+            add("check-nochange (no cache)", times, rss, "cat")
+            times, rss = measure(
+                lambda: spawn([exe, "validate", *cfg, "-q"], work, env=nocache), repeat
+            )
+            add("validate (no cache)", times, rss)
 
         # The floor: copy the tree into an empty directory, read every file.
         copy = Path(tmp) / "copy"
@@ -328,32 +350,175 @@ def machine() -> dict[str, Any]:
     }
 
 
-def verdicts(rows: list[Row], sizes: Sequence[int]) -> list[str]:
-    lines: list[str] = []
-    target_n = 1000 if 1000 in sizes else max(sizes)
-    by = {(r.n, r.op): r for r in rows}
-    for op, (floor, limit) in TARGETS.items():
-        row = by.get((target_n, op))
-        if row is None or row.ratio is None:
-            continue
-        ok = "ok  " if row.ratio <= limit else "MISS"
-        lines.append(f"{ok} N={target_n} {op}: {row.ratio:.2f}x {floor} (target <= {limit:g}x)")
-    for op, limit in ABSOLUTE_TARGETS.items():
-        row = by.get((target_n, op))
-        if row is None:
-            continue
-        if row.seconds is None:
-            lines.append(f"n/a  N={target_n} {op}: {row.note}")
-            continue
-        ok = "ok  " if row.seconds <= limit else "MISS"
-        lines.append(f"{ok} N={target_n} {op}: {row.seconds:.3f} s (target <= {limit:g} s)")
-    big = max(sizes)
-    peak = max((r.rss_mb or 0.0 for r in rows if r.n == big), default=0.0)
-    if peak:
-        ok = "ok  " if peak <= MEMORY_LIMIT_MB or big < 5000 else "MISS"
-        lines.append(
-            f"{ok} N={big} peak RSS: {peak:.0f} MB (target <= {MEMORY_LIMIT_MB:g} MB at 5000)"
+def bench_fleet(exe: str, n: int, repeat: int) -> list[Row]:
+    """The fleet case: a version 2 file of ``n`` tenants over 4 clusters x 4 shards."""
+    rows: list[Row] = []
+    text = fleet_yaml(n)
+    with tempfile.TemporaryDirectory(prefix=f"gitopsgen-fleet-{n}-") as tmp:
+        work = Path(tmp) / "repo"
+        work.mkdir()
+        config = work / "tenants.yaml"
+        config.write_text(text)
+        out = work / "generated"
+        cfg = ["-c", str(config)]
+
+        def add(op: str, times: list[float], rss_kb: int | None, floor: str | None = None) -> Row:
+            row = Row(n, f"fleet {op}", statistics.median(times), [round(t, 4) for t in times])
+            row.floor = floor
+            if rss_kb is not None:
+                row.rss_mb = round(rss_kb / 1024, 1)
+            rows.append(row)
+            return row
+
+        def wipe() -> None:
+            shutil.rmtree(out, ignore_errors=True)
+
+        # A size tenants.yaml refuses (a limit of the validation) is reported, not run.
+        probe = subprocess.run([exe, "validate", *cfg], cwd=work, capture_output=True, text=True)
+        if probe.returncode != 0:
+            reason = (probe.stderr or probe.stdout).strip().splitlines()[-1]
+            return [Row(n, "fleet build-cold", note=f"refused: {reason}")]
+
+        times, rss = measure(lambda: spawn([exe, "build", *cfg, "-q"], work), repeat, setup=wipe)
+        add("build-cold", times, rss, "cp -r")
+        files = sum(len(f) for _, _, f in os.walk(out))
+        times, rss = measure(lambda: spawn([exe, "build", *cfg, "-q"], work), repeat)
+        add("build-nochange", times, rss, "cat")
+        times, rss = measure(lambda: spawn([exe, "check", *cfg, "-q"], work), repeat)
+        add("check-nochange", times, rss, "cat")
+        copy = Path(tmp) / "copy"
+
+        def wipe_copy() -> None:
+            shutil.rmtree(copy, ignore_errors=True)
+
+        times, _ = measure(
+            lambda: spawn(["cp", "-r", str(out), str(copy)], work), repeat, setup=wipe_copy
         )
+        add("floor: cp -r", times, None)
+        wipe_copy()
+        cat = ["sh", "-c", f"find '{out}' -type f -exec cat {{}} + > /dev/null"]
+        times, _ = measure(lambda: spawn(cat, work), repeat)
+        add("floor: cat", times, None)
+
+        # add-tenant: a version 2 file needs --cluster (or the editor places it).
+        new = ["add-tenant", *cfg, "zz-bench-new"]
+        try:
+            times, rss = measure(
+                lambda: spawn([exe, *new], work),
+                repeat,
+                teardown=lambda: (config.write_text(text), spawn([exe, "build", *cfg, "-q"], work)),
+            )
+            add("add-tenant", times, rss)
+        except RuntimeError as exc:
+            config.write_text(text)
+            reason = str(exc).strip().splitlines()[-1][:120]
+            rows.append(Row(n, "fleet add-tenant", note=f"fails: {reason}"))
+
+        # diff --base HEAD with one tenant changed.
+        git(work, "init", "-q", "-b", "main")
+        (work / ".gitignore").write_text("generated/\n")
+        git(work, "add", "tenants.yaml", ".gitignore")
+        git(work, "commit", "-q", "-m", "base")
+        config.write_text(change_one_fleet_tenant(text, n))
+        times, rss = measure(
+            lambda: spawn([exe, "diff", *cfg, "--base", "HEAD"], work, ok=(0, 1)), repeat
+        )
+        add("diff-one", times, rss)
+        config.write_text(text)
+
+        # The largest kustomize build a Flux controller runs above the tenants.
+        kubectl = Path(exe).parent / "kubectl"
+        if kubectl.exists():
+            timed = []
+            for rel in kustomize_paths(str(out), n):
+                sample = spawn([str(kubectl), "kustomize", str(out / rel)], work)
+                timed.append((sample.seconds, rel))
+            slowest = max(timed)[1]
+            times, _ = measure(
+                lambda: spawn([str(kubectl), "kustomize", str(out / slowest)], work), repeat
+            )
+            row = add("kustomize max", times, None)
+            row.note = f"{slowest} (slowest of {len(timed)} entry/shard/bucket builds)"
+        else:
+            rows.append(Row(n, "fleet kustomize max", note="kubectl is not installed in the venv"))
+
+    floors = {r.op.split(": ")[1]: r.seconds for r in rows if ": " in r.op}
+    for row in rows:
+        row.files = files
+        if row.floor and row.seconds is not None and floors.get(row.floor):
+            row.ratio = round(row.seconds / floors[row.floor], 2)
+    return rows
+
+
+PEERS = "../shared/bench-peers/run_peers.py (the peers are not run by this script)"
+
+
+def verdicts(rows: list[Row], sizes: Sequence[int], fleet: Sequence[int] = ()) -> list[str]:
+    """Every target of issue 17, ok / MISS / n/a (with why)."""
+    lines: list[str] = []
+    by = {(r.n, r.op): r for r in rows}
+
+    def na(what: str, why: str) -> None:
+        lines.append(f"n/a  {what}: {why}")
+
+    def seconds(what: str, row: Row | None, limit: float, missing: str) -> None:
+        if row is None or row.seconds is None:
+            na(what, row.note if row is not None and row.note else missing)
+            return
+        ok = "ok  " if row.seconds <= limit else "MISS"
+        lines.append(f"{ok} {what}: {row.seconds:.3f} s (target <= {limit:g} s)")
+
+    def ratio(what: str, row: Row | None, limit: float, missing: str) -> None:
+        if row is None or row.ratio is None:
+            na(what, row.note if row is not None and row.note else missing)
+            return
+        ok = "ok  " if row.ratio <= limit else "MISS"
+        lines.append(f"{ok} {what}: {row.ratio:.2f}x {row.floor} (target <= {limit:g}x)")
+
+    no_v1 = "not measured in this run (pass --sizes ...,1000)"
+    refused = by.get((20000, "fleet build-cold"))
+    no_fleet = (
+        refused.note
+        if refused is not None and refused.note
+        else "not measured in this run (pass --fleet ...,20000)"
+    )
+    seconds("add-tenant at 1,000", by.get((1000, "add-tenant")), 0.5, no_v1)
+    na("add-tenant at 1,000 vs the bash script's add (<= 5x)", PEERS)
+    seconds("add-tenant at 20,000 (fleet)", by.get((20000, "fleet add-tenant")), 1.5, no_fleet)
+    seconds("validate at 10", by.get((10, "validate")), SMALL_LIMIT, "pass --sizes 10,...")
+    seconds("check at 10", by.get((10, "check-nochange")), SMALL_LIMIT, "pass --sizes 10,...")
+    for op, (_, limit) in FLOOR_TARGETS.items():
+        ratio(f"{op} at 1,000", by.get((1000, op)), limit, no_v1)
+        ratio(f"{op} at 20,000 (fleet)", by.get((20000, f"fleet {op}")), limit, no_fleet)
+    peak_rows = [r for r in rows if r.n == 20000 and r.op.startswith("fleet") and r.rss_mb]
+    if peak_rows:
+        peak = max(r.rss_mb or 0.0 for r in peak_rows)
+        ok = "ok  " if peak <= MEMORY_LIMIT_MB else "MISS"
+        lines.append(f"{ok} peak RSS at 20,000 (fleet): {peak:.0f} MB (target <= 300 MB)")
+    else:
+        na("peak RSS at 20,000", no_fleet)
+    seconds("one-tenant diff at 20,000 (fleet)", by.get((20000, "fleet diff-one")), 1.5, no_fleet)
+    measured = sorted(f for f in fleet if by.get((f, "fleet build-cold")))
+    if len(measured) >= 2:
+        small, big = measured[0], measured[-1]
+        per = [(by[(f, "fleet build-cold")].seconds or 0.0) / f for f in (small, big)]
+        growth = per[1] / per[0]
+        ok = "ok  " if growth <= 1.10 else "MISS"
+        lines.append(
+            f"{ok} per-tenant cold build {small:,} -> {big:,} (fleet): "
+            f"{per[0] * 1e6:.0f} -> {per[1] * 1e6:.0f} us, {growth:.2f}x "
+            "(target flat or falling: <= 1.10x)"
+        )
+    else:
+        na("per-tenant cost from 1,000 to 20,000", "needs two --fleet sizes")
+    na("cold build vs the Jinja2 generator at 1,000 and 5,000 (<= 1.0x)", PEERS)
+    na("no-change build vs the Jinja2 generator writing only changed files (<= 1.0x)", PEERS)
+    for f in fleet:
+        row = by.get((f, "fleet kustomize max"))
+        if row is not None and row.seconds is not None:
+            lines.append(
+                f"info fleet {f:,}: largest kubectl kustomize {row.seconds:.3f} s: {row.note}"
+            )
     return lines
 
 
@@ -362,7 +527,8 @@ def table(rows: list[Row]) -> str:
     body: list[tuple[str, ...]] = []
     for r in rows:
         if r.seconds is None:
-            body.append((str(r.n), r.op, "n/a", "", "", "", r.note))
+            note = r.note if len(r.note) <= 70 else r.note[:67] + "..."
+            body.append((str(r.n), r.op, "n/a", "", "", "", note))
             continue
         ratio = f"{r.ratio:.2f}x {r.floor}" if r.ratio is not None else ""
         rss = f"{r.rss_mb:.0f} MB" if r.rss_mb is not None else ""
@@ -394,6 +560,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=lambda s: [int(x) for x in s.split(",") if x],
         help="comma-separated tenant counts (default 10,100,1000,5000)",
     )
+    parser.add_argument(
+        "--fleet",
+        type=lambda s: [int(x) for x in s.split(",") if x],
+        default=[],
+        help="also the fleet case (version 2, 4 clusters x 4 shards) at these tenant counts; "
+        "make bench passes 2000,20000",
+    )
     parser.add_argument("--repeat", type=int, default=5, help="runs per figure (default 5)")
     parser.add_argument("--quick", action="store_true", help="sizes 10,100 and 3 runs: a smoke run")
     parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON")
@@ -407,6 +580,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     sizes = args.sizes or (list(QUICK_SIZES) if args.quick else list(DEFAULT_SIZES))
     repeat = min(args.repeat, 3) if args.quick else args.repeat
     exe = gitopsgen_exe()
+    # The command cache (gitopsgen.cache) of this run, not the user's: the first run of
+    # each figure fills it, as a user's first check after a build would.
+    cache_dir = tempfile.mkdtemp(prefix="gitopsgen-bench-cache-")
+    os.environ["GITOPSGEN_CACHE_DIR"] = cache_dir
     missing = {cmd: command_missing(exe, cmd) for cmd in ("add-tenant", "diff")}
     info = machine()
     print(
@@ -419,8 +596,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         started = time.perf_counter()
         rows += bench_size(exe, n, runs, missing)
         print(f"  N={n}: {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    for n in args.fleet:
+        # 20,000 tenants: about a minute per cold build here; one run per figure.
+        runs = 1 if n >= 10000 else max(1, min(repeat, 3))
+        started = time.perf_counter()
+        rows += bench_fleet(exe, n, runs)
+        print(f"  fleet N={n}: {time.perf_counter() - started:.1f} s", file=sys.stderr)
     print(table(rows))
-    for line in verdicts(rows, sizes):
+    for line in verdicts(rows, sizes, args.fleet):
         print(line)
     result = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -429,11 +612,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "sizes": sizes,
         "repeat": repeat,
         "rows": [asdict(r) for r in rows],
-        "verdicts": verdicts(rows, sizes),
+        "fleet": args.fleet,
+        "verdicts": verdicts(rows, sizes, args.fleet),
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.output}")
+    shutil.rmtree(cache_dir, ignore_errors=True)
     return 0
 
 

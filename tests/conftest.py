@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +19,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 from gitopsgen.cli import cli
 
 REPO = Path(__file__).resolve().parents[1]
+
+# The command cache (gitopsgen.cache) of this test session, never the user's; on, so
+# that every test that runs validate or check twice also runs the cached path.
+os.environ["GITOPSGEN_CACHE_DIR"] = tempfile.mkdtemp(prefix="gitopsgen-test-cache-")
 
 # git for tests: a fixed identity, no system or user configuration.
 GIT_ENV = {

@@ -24,12 +24,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gitopsgen.allocation import Allocation
-from gitopsgen.diff import DiffResult
 from gitopsgen.errors import ConfigError, GitopsgenError
 from gitopsgen.report import HostsList, Paths, Report, repository_root
 
+# Imported when used, not here: validate and check served from the cache
+# (gitopsgen.cache) must not pay for the model, the renderers or diff.
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from gitopsgen.allocation import Allocation
+    from gitopsgen.diff import DiffResult
+    from gitopsgen.edit import Edit
     from gitopsgen.platform import Cluster
 
 __all__ = [
@@ -108,35 +113,82 @@ def build(
     *,
     allow_outside: bool = False,
     values_schema: str | None = None,
+    tenants: Sequence[str] = (),
+    edit: Edit | None = None,
 ) -> BuildResult:
-    """Validate tenants.yaml, then write the generated tree (see ``gitopsgen build``)."""
-    from gitopsgen.config import load
+    """Validate tenants.yaml, then write the generated tree (see ``gitopsgen build``).
+
+    ``tenants``: only these changed; their files and the cluster-level files are
+    rendered, verified and written, and the manifest is trusted for the rest
+    (:mod:`gitopsgen.incremental`; a full build when the tree has no manifest).
+    ``edit``: the :class:`gitopsgen.edit.Edit` just written, whose validated model is
+    used while the file still holds its text (no parse again)."""
+    from gitopsgen import cache
+    from gitopsgen.config import Project, locate, parse, read_config
     from gitopsgen.consistency import verify
     from gitopsgen.errors import OutputError
     from gitopsgen.plan import plan_project
     from gitopsgen.tree import lock, prepare, write
 
     path = config_path(config)
+    known = (
+        (edit.text.encode(), edit.config, edit.document)
+        if edit is not None and edit.config is not None and edit.document is not None
+        else None
+    )
+
+    def current() -> Project:
+        """tenants.yaml as it is now: parsed again only when its bytes changed."""
+        nonlocal known
+        raw = read_config(path)
+        if known is not None and known[0] == raw:
+            parsed, doc = known[1], known[2]
+        else:
+            parsed, doc = parse(raw, str(path))
+            known = (raw, parsed, doc)
+        return locate(parsed, doc, path, allow_outside, values_schema)
+
     # tenants.yaml is read and planned INSIDE the output directory's lock: a build
     # that waited for the lock must not write a plan of an older tenants.yaml over
     # the tree of a newer one (the last writer of tenants.yaml wins). The first
-    # load only finds the directory to lock.
-    first = load(path, allow_outside=allow_outside, values_schema=values_schema)
+    # read only finds the directory to lock; the one inside it parses again only
+    # if the file changed in between.
+    first = current()
     output = first.output_dir
     if not output.exists():
         # A first build: refuse an inconsistent plan before creating the directory.
-        verify(plan_project(first), first)
+        verify(plan_project(first, lean=True), first)
     prepare(output)
     with lock(output):
-        project = load(path, allow_outside=allow_outside, values_schema=values_schema)
+        project = current()
         if project.output_dir != output:
             raise OutputError(
                 f"{path}: output changed from {output} to {project.output_dir} while "
                 "waiting for the build lock; run build again"
             )
-        plan = plan_project(project)
+        if tenants:
+            from gitopsgen.incremental import build_partial
+
+            partial = build_partial(project, tenants)
+            if partial is not None:
+                done, files = partial
+                return BuildResult(
+                    project.output_dir,
+                    done.written,
+                    done.unchanged,
+                    done.removed,
+                    done.foreign,
+                    files,
+                    len(project.config.tenants),
+                )
+        probe = cache.lookup(str(path), allow_outside, values_schema)
+        # Lean: verified while made, tenant by tenant, without keeping the documents.
+        plan = plan_project(project, lean=True)
         verify(plan, project)
         result = write(plan, project.output_dir, locked=True)
+        # After the tree: the cache's own file operations come last.
+        if probe.entry is None or probe.entry.digests is None:
+            cache.remember(probe, project, plan)
     return BuildResult(
         project.output_dir,
         result.written,
@@ -160,18 +212,25 @@ def validate(
     values_schema: str | None = None,
 ) -> Report:
     """Validate tenants.yaml only: status ``ok`` (exit 0) or ``invalid`` (exit 2)."""
-    from gitopsgen.config import load
     from gitopsgen.report import error_report, invalid_report, validate_report
 
     try:
         path = config_path(config)
     except ConfigNotFound as exc:
         return error_report("validate", str(config or CONFIG_NAME), exc)
+    from gitopsgen import cache
+
     paths = _paths(path, absolute)
+    probe = cache.lookup(str(path), allow_outside, values_schema)
+    if probe.entry is not None:  # this exact file was valid here before
+        return validate_report(paths.show(path), probe.entry.tenants)
+    from gitopsgen.config import load
+
     try:
         project = load(path, allow_outside=allow_outside, values_schema=values_schema)
     except ConfigError as exc:
         return invalid_report("validate", str(path), exc, paths)
+    cache.remember(probe, project)
     return validate_report(paths.show(path), len(project.config.tenants))
 
 
@@ -185,18 +244,26 @@ def check(
     """Compare the tree on disk with what build would write, and the wiring (see
     ``gitopsgen check``): status ``ok``, ``drift`` (exit 1), ``invalid`` or
     ``inconsistent`` (exit 2)."""
-    from gitopsgen.config import load
-    from gitopsgen.consistency import ConsistencyError, verify
-    from gitopsgen.plan import plan_project
-    from gitopsgen.repocheck import check_repository
-    from gitopsgen.report import check_report, consistency_report, error_report, invalid_report
-    from gitopsgen.tree import compare
-    from gitopsgen.wiring import check_wiring
+    from gitopsgen import cache
+    from gitopsgen.report import error_report
 
     try:
         path = config_path(config)
     except ConfigNotFound as exc:
         return error_report("check", str(config or CONFIG_NAME), exc)
+    probe = cache.lookup(str(path), allow_outside, values_schema)
+    if probe.entry is not None:
+        cached = cache.cached_check(probe.entry, path, absolute)
+        if cached is not None:
+            return cached
+    from gitopsgen.config import load
+    from gitopsgen.consistency import ConsistencyError, verify
+    from gitopsgen.plan import plan_project
+    from gitopsgen.repocheck import check_repository
+    from gitopsgen.report import check_report, consistency_report, invalid_report
+    from gitopsgen.tree import compare
+    from gitopsgen.wiring import check_wiring
+
     try:
         project = load(path, allow_outside=allow_outside, values_schema=values_schema)
     except ConfigError as exc:
@@ -211,6 +278,8 @@ def check(
         return consistency_report(
             "check", label, str(project.output_dir), exc.problems, head, paths
         )
+    if probe.entry is None or probe.entry.digests is None:
+        cache.remember(probe, project, plan)
     result = compare(plan, project.output_dir)
     return check_report(
         config=label,

@@ -39,7 +39,7 @@ from gitopsgen.model import (
 from gitopsgen.quantity import QuantityError, format_quantity, parse_quantity
 from gitopsgen.reader import MAX_BYTES, Document, Path, read_text
 
-__all__ = ["Project", "load", "parse"]
+__all__ = ["Project", "load", "locate", "parse", "read_config"]
 
 _NAME = re.compile(NAME_PATTERN)
 _SUBDOMAIN = re.compile(SUBDOMAIN_PATTERN)
@@ -1375,11 +1375,18 @@ def load(
     """Read, validate and locate a tenants.yaml. ``values_schema`` (the command line's
     ``--values-schema``) overrides ``defaults.vcluster.valuesSchema``."""
     config_path = FsPath(path)
+    config, doc = parse(read_config(config_path), str(path))
+    return locate(config, doc, config_path, allow_outside, values_schema)
+
+
+def read_config(path: str | os.PathLike[str]) -> bytes:
+    """The bytes of tenants.yaml, or a located ConfigError saying why not."""
+    config_path = FsPath(path)
     label = str(path)
     try:
         # stat first, then at most the limit + 1 byte: a 1 GB file or /dev/zero is
         # refused without being read.
-        raw = read_limited(config_path, MAX_BYTES)
+        return read_limited(config_path, MAX_BYTES)
     except ValueError as exc:
         raise ConfigError([Problem(1, 1, "", str(exc), label)]) from None
     except FileNotFoundError:
@@ -1390,7 +1397,19 @@ def load(
         raise ConfigError([Problem(1, 1, "", "is a directory, not a file", label)]) from None
     except OSError as exc:
         raise ConfigError([Problem(1, 1, "", f"cannot read: {exc.strerror}", label)]) from None
-    config, doc = parse(raw, label)
+
+
+def locate(
+    config: AnyConfig,
+    doc: Document,
+    config_path: FsPath,
+    allow_outside: bool = False,
+    values_schema: str | None = None,
+) -> Project:
+    """The rest of :func:`load` for a file already parsed (:func:`parse`): the output
+    directory rules and the chart values. add-tenant builds with what its edit
+    validated instead of parsing the file again."""
+    label = str(config_path)
     output, root = _resolve_dirs(config, doc, config_path, allow_outside)
     if _inside(os.path.realpath(config_path), os.path.realpath(output)):
         where = f"{label} is a symbolic link into the output directory {config.output!r}"

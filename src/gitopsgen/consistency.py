@@ -19,7 +19,7 @@ import posixpath
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from gitopsgen.errors import GitopsgenError, Problem
 from gitopsgen.identity import ObjectId, identify
@@ -31,10 +31,12 @@ if TYPE_CHECKING:
     from gitopsgen.config import Project
     from gitopsgen.plan import Plan
     from gitopsgen.reader import Document
+    from gitopsgen.render import RenderedFile
 
 __all__ = [
     "ConsistencyError",
     "Inconsistency",
+    "Verifier",
     "depends_on_problems",
     "find_inconsistencies",
     "verify",
@@ -78,25 +80,9 @@ class ConsistencyError(GitopsgenError):
         return [head, *(f"  {p.format(self.prefix)}" for p in self.problems)]
 
 
-class _Obj(NamedTuple):
-    path: str
-    doc: dict[str, Any]
-    id: ObjectId
-
-
-def _objects(plan: Plan) -> Iterator[_Obj]:
-    for path, planned in plan.files.items():
-        out = planned.output
-        for doc in out.docs:
-            if isinstance(doc, dict):
-                found = identify(doc, out.namespace, out.target)
-                if found is not None:
-                    yield _Obj(path, doc, found[0])
-
-
-def _directories(plan: Plan) -> set[str]:
+def _directories(paths: Iterable[str]) -> set[str]:
     dirs: set[str] = set()
-    for path in plan.files:
+    for path in paths:
         cut = path.rfind("/")
         while cut > 0:
             parent = path[:cut]
@@ -118,6 +104,181 @@ def _relative_to_root(path: str, flux_root: str) -> str | None:
     return None
 
 
+class Verifier:
+    """The rules of :func:`find_inconsistencies`, fed one file at a time.
+
+    What it keeps between files is compact (no documents): a 64-bit hash and the
+    path of every object identity seen (two equal identities always collide, so no
+    duplicate is missed; two different ones collide with odds of about 1 in 10^8
+    at a million objects, reported as a duplicate: a build refused, never a broken
+    tree written), the Flux Kustomizations defined, and the dependsOn, path,
+    grant and route facts the other rules compare at :meth:`finish`. So a plan can
+    be verified while it is made, tenant by tenant, and its documents dropped.
+    """
+
+    def __init__(
+        self, *, flux_root: str, external: Iterable[str] = (), flux_namespace: str = "flux-system"
+    ) -> None:
+        self.flux_root = flux_root
+        self.flux_namespace = flux_namespace
+        self.outside = {(flux_namespace, name) for name in external}
+        self.problems: list[Inconsistency] = []
+        self._seen: dict[int, str] = {}
+        self._defined: set[tuple[str, str | None, str]] = set()
+        # (path, display, cluster, namespace of the dependency, its name)
+        self._depends: list[tuple[str, str, str, str, str]] = []
+        self._paths: list[tuple[str, str, str]] = []  # (file, display, Flux path)
+        self._grants: set[tuple[str, str | None, str, str, str, str]] = set()
+        # (file, display, cluster, target namespace, route namespace, group, kind, name)
+        self._routes: list[tuple[str, str, str, str, str | None, str, str, str]] = []
+
+    def add(self, path: str, out: RenderedFile) -> None:
+        for doc in out.docs:
+            if not isinstance(doc, dict):
+                continue
+            found = identify(doc, out.namespace, out.target)
+            if found is not None:
+                self._add(path, doc, found[0])
+
+    def _add(self, path: str, doc: dict[str, Any], oid: ObjectId) -> None:
+        kind, group = oid.kind, oid.group
+        key = hash(oid)
+        first = self._seen.get(key)
+        if first is None:
+            self._seen[key] = path
+        else:
+            where = "earlier in the same file" if first == path else f"in {first}"
+            self.problems.append(
+                Inconsistency(
+                    path,
+                    "duplicate",
+                    f"{oid.display()} ({doc.get('apiVersion')}) is defined twice: also {where}",
+                )
+            )
+        spec = doc.get("spec")
+        if kind == "Kustomization" and group == FLUX_GROUP:
+            self._defined.add((oid.cluster, oid.namespace, oid.name))
+            if not isinstance(spec, dict):
+                return
+            shown = oid.display()
+            for dep in spec.get("dependsOn") or ():
+                if isinstance(dep, dict):
+                    ns = str(dep.get("namespace") or oid.namespace)
+                    self._depends.append((path, shown, oid.cluster, ns, str(dep.get("name", ""))))
+            flux_path = spec.get("path")
+            source = spec.get("sourceRef")
+            source_ns = (source.get("namespace") if isinstance(source, dict) else None) or (
+                oid.namespace
+            )
+            # A tenant's own workload builds a path of the tenant's own source (in its
+            # namespace), not of the generated tree.
+            if isinstance(flux_path, str) and source_ns == self.flux_namespace:
+                self._paths.append((path, shown, flux_path))
+        elif group == GATEWAY_GROUP and kind == "ReferenceGrant":
+            if isinstance(spec, dict):
+                self._add_grant(oid, spec)
+        elif group == GATEWAY_GROUP and kind == "HTTPRoute":
+            rules = spec.get("rules") if isinstance(spec, dict) else None
+            for rule in rules or ():
+                refs = rule.get("backendRefs") if isinstance(rule, dict) else None
+                for ref in refs or ():
+                    if not isinstance(ref, dict):
+                        continue
+                    target_ns = ref.get("namespace")
+                    if not target_ns or target_ns == oid.namespace:
+                        continue
+                    self._routes.append(
+                        (
+                            path,
+                            oid.display(),
+                            oid.cluster,
+                            str(target_ns),
+                            oid.namespace,
+                            str(ref.get("group", "")),
+                            str(ref.get("kind", "Service")),
+                            str(ref.get("name", "")),
+                        )
+                    )
+
+    def _add_grant(self, oid: ObjectId, spec: dict[str, Any]) -> None:
+        for frm in spec.get("from") or ():
+            if not isinstance(frm, dict) or frm.get("kind") != "HTTPRoute":
+                continue
+            if frm.get("group") != GATEWAY_GROUP:
+                continue
+            for to in spec.get("to") or ():
+                if not isinstance(to, dict):
+                    continue
+                self._grants.add(
+                    (
+                        oid.cluster,
+                        oid.namespace,
+                        str(frm.get("namespace", "")),
+                        str(to.get("group", "")),
+                        str(to.get("kind", "")),
+                        str(to.get("name") or ""),
+                    )
+                )
+
+    def finish(self, paths: Iterable[str]) -> list[Inconsistency]:
+        """Every broken rule, given every path of the plan (for directories)."""
+        problems = list(self.problems)
+        flux_namespace = self.flux_namespace
+        for path, shown, cluster, ns, name in self._depends:
+            if (cluster, ns, name) in self._defined or (ns, name) in self.outside:
+                continue
+            hint = (
+                f"add {name!r} to defaults.flux.external in tenants.yaml if it is a "
+                "Flux Kustomization of the platform"
+                if ns == flux_namespace
+                else f"declared external names are in namespace {flux_namespace!r}"
+            )
+            problems.append(
+                Inconsistency(
+                    path,
+                    "depends-on",
+                    f"Flux {shown} depends on {ns}/{name}, which is neither "
+                    f"generated nor declared external; {hint}",
+                )
+            )
+        dirs = _directories(paths) if self._paths else set()
+        for path, shown, flux_path in self._paths:
+            rel = _relative_to_root(flux_path, self.flux_root)
+            if rel is None:
+                problems.append(
+                    Inconsistency(
+                        path,
+                        "path",
+                        f"Flux {shown} has path {flux_path!r}, outside the generated tree "
+                        f"{self.flux_root!r}",
+                    )
+                )
+            elif rel and rel not in dirs:
+                problems.append(
+                    Inconsistency(
+                        path,
+                        "path",
+                        f"Flux {shown} has path {flux_path!r}, which is not a directory of "
+                        "the generated tree",
+                    )
+                )
+        grants = self._grants
+        for path, shown, cluster, target_ns, route_ns, group, kind, name in self._routes:
+            base = (cluster, target_ns, route_ns, group, kind)
+            if (*base, "") in grants or (*base, name) in grants:
+                continue
+            problems.append(
+                Inconsistency(
+                    path,
+                    "reference-grant",
+                    f"{shown} routes to {kind} {target_ns}/{name}, but no "
+                    f"ReferenceGrant in namespace {target_ns} allows HTTPRoutes from namespace "
+                    f"{route_ns} to reach it",
+                )
+            )
+        return sorted(problems)
+
+
 def find_inconsistencies(
     plan: Plan,
     *,
@@ -130,144 +291,10 @@ def find_inconsistencies(
     ``flux_root`` is the tree as Flux paths name it (``./generated``); ``external``
     are the names of Flux Kustomizations in ``flux_namespace`` that live outside it.
     """
-    problems: list[Inconsistency] = []
-    flux_objs: list[_Obj] = []
-    grant_objs: list[_Obj] = []
-    route_objs: list[_Obj] = []
-
-    # No object twice; on the way, pick out what the other rules look at.
-    seen: dict[ObjectId, _Obj] = {}
-    for obj in _objects(plan):
-        kind, group = obj.id.kind, obj.id.group
-        if kind == "Kustomization" and group == FLUX_GROUP:
-            flux_objs.append(obj)
-        elif group == GATEWAY_GROUP:
-            if kind == "ReferenceGrant":
-                grant_objs.append(obj)
-            elif kind == "HTTPRoute":
-                route_objs.append(obj)
-        first = seen.get(obj.id)
-        if first is None:
-            seen[obj.id] = obj
-        else:
-            where = "earlier in the same file" if first.path == obj.path else f"in {first.path}"
-            problems.append(
-                Inconsistency(
-                    obj.path,
-                    "duplicate",
-                    f"{obj.id.display()} ({obj.doc.get('apiVersion')}) is defined twice: "
-                    f"also {where}",
-                )
-            )
-
-    defined = {(o.id.cluster, o.id.namespace, o.id.name) for o in flux_objs}
-    # External Kustomizations are the platform's own, in every host cluster.
-    outside = {(flux_namespace, name) for name in external}
-    dirs = _directories(plan)
-
-    for obj in flux_objs:
-        spec = obj.doc.get("spec")
-        if not isinstance(spec, dict):
-            continue
-        for dep in spec.get("dependsOn") or ():
-            if not isinstance(dep, dict):
-                continue
-            name = str(dep.get("name", ""))
-            ns = str(dep.get("namespace") or obj.id.namespace)
-            if (obj.id.cluster, ns, name) in defined or (ns, name) in outside:
-                continue
-            hint = (
-                f"add {name!r} to defaults.flux.external in tenants.yaml if it is a "
-                "Flux Kustomization of the platform"
-                if ns == flux_namespace
-                else f"declared external names are in namespace {flux_namespace!r}"
-            )
-            problems.append(
-                Inconsistency(
-                    obj.path,
-                    "depends-on",
-                    f"Flux {obj.id.display()} depends on {ns}/{name}, which is neither "
-                    f"generated nor declared external; {hint}",
-                )
-            )
-        path = spec.get("path")
-        source = spec.get("sourceRef")
-        source_ns = (source.get("namespace") if isinstance(source, dict) else None) or (
-            obj.id.namespace
-        )
-        # A tenant's own workload builds a path of the tenant's own source (in its
-        # namespace), not of the generated tree.
-        if isinstance(path, str) and source_ns == flux_namespace:
-            rel = _relative_to_root(path, flux_root)
-            if rel is None:
-                problems.append(
-                    Inconsistency(
-                        obj.path,
-                        "path",
-                        f"Flux {obj.id.display()} has path {path!r}, outside the generated tree "
-                        f"{flux_root!r}",
-                    )
-                )
-            elif rel and rel not in dirs:
-                problems.append(
-                    Inconsistency(
-                        obj.path,
-                        "path",
-                        f"Flux {obj.id.display()} has path {path!r}, which is not a directory of "
-                        "the generated tree",
-                    )
-                )
-
-    # Cross-namespace HTTPRoute backends need a ReferenceGrant in the backend's namespace.
-    grants: set[tuple[str, str, str, str, str, str]] = set()
-    for obj in grant_objs:
-        spec = obj.doc.get("spec")
-        if not isinstance(spec, dict):
-            continue
-        for frm in spec.get("from") or ():
-            if not isinstance(frm, dict) or frm.get("kind") != "HTTPRoute":
-                continue
-            if frm.get("group") != GATEWAY_GROUP:
-                continue
-            for to in spec.get("to") or ():
-                if not isinstance(to, dict):
-                    continue
-                grants.add(
-                    (
-                        obj.id.cluster,
-                        obj.id.namespace,
-                        str(frm.get("namespace", "")),
-                        str(to.get("group", "")),
-                        str(to.get("kind", "")),
-                        str(to.get("name") or ""),
-                    )
-                )
-    for obj in route_objs:
-        spec = obj.doc.get("spec")
-        rules = spec.get("rules") if isinstance(spec, dict) else None
-        for rule in rules or ():
-            refs = rule.get("backendRefs") if isinstance(rule, dict) else None
-            for ref in refs or ():
-                if not isinstance(ref, dict):
-                    continue
-                target_ns = ref.get("namespace")
-                if not target_ns or target_ns == obj.id.namespace:
-                    continue
-                group, kind = str(ref.get("group", "")), str(ref.get("kind", "Service"))
-                name = str(ref.get("name", ""))
-                base = (obj.id.cluster, str(target_ns), obj.id.namespace, group, kind)
-                if (*base, "") in grants or (*base, name) in grants:
-                    continue
-                problems.append(
-                    Inconsistency(
-                        obj.path,
-                        "reference-grant",
-                        f"{obj.id.display()} routes to {kind} {target_ns}/{name}, but no "
-                        f"ReferenceGrant in namespace {target_ns} allows HTTPRoutes from namespace "
-                        f"{obj.id.namespace} to reach it",
-                    )
-                )
-    return sorted(problems)
+    verifier = Verifier(flux_root=flux_root, external=external, flux_namespace=flux_namespace)
+    for path, planned in plan.files.items():
+        verifier.add(path, planned.output)
+    return verifier.finish(plan.files)
 
 
 def depends_on_problems(doc: Document) -> Iterator[Problem]:
@@ -313,10 +340,14 @@ def depends_on_problems(doc: Document) -> Iterator[Problem]:
 
 
 def verify(plan: Plan, project: Project) -> None:
-    """Raise :class:`ConsistencyError` when the plan of ``project`` breaks a rule."""
+    """Raise :class:`ConsistencyError` when the plan of ``project`` breaks a rule
+    (a lean plan was verified while it was made: its verdict is used)."""
     flux = project.config.defaults.flux
-    problems = find_inconsistencies(
-        plan, flux_root=project.flux_root, external=flux.external, flux_namespace=flux.namespace
-    )
+    if plan.verified is not None:
+        problems = list(plan.verified)
+    else:
+        problems = find_inconsistencies(
+            plan, flux_root=project.flux_root, external=flux.external, flux_namespace=flux.namespace
+        )
     if problems:
         raise ConsistencyError(problems, str(project.output_dir))

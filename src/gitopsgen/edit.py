@@ -25,7 +25,7 @@ import os
 import re
 import stat
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -64,12 +64,15 @@ class EditError(GitopsgenError):
 
 @dataclass(frozen=True)
 class Edit:
-    """The new text of tenants.yaml and what changed."""
+    """The new text of tenants.yaml and what changed; ``config`` and ``document``: the
+    new text validated (the build after the edit uses them instead of parsing again)."""
 
     text: str
     name: str
     address: str
     message: str
+    config: AnyConfig | None = field(default=None, compare=False, repr=False)
+    document: Document | None = field(default=None, compare=False, repr=False)
 
 
 # ---------------------------------------------------------------- helpers
@@ -306,11 +309,11 @@ def add_tenant(
         new_text = "".join([*head, *new, *lines[stop:]])
     else:
         new_text = _roundtrip_add(text, name, keys)
-    new_config, _ = _validate(new_text, label)
+    new_config, new_doc = _validate(new_text, label)
     if not any(t.name == name and t.ip == address for t in new_config.tenants):
         raise AssertionError(f"edited tenants.yaml does not hold tenant {name}")  # pragma: no cover
     summary = f"added tenant {name} ({address}" + (f" in {where}" if where else "") + ")"
-    return Edit(new_text, name, address, summary)
+    return Edit(new_text, name, address, summary, new_config, new_doc)
 
 
 # ---------------------------------------------------------------- remove
@@ -354,10 +357,11 @@ def remove_tenant(text: str, name: str, label: str = "tenants.yaml") -> Edit:
         new_text = "".join(kept)
     else:
         new_text = _roundtrip_remove(text, index)
-    new_config, _ = _validate(new_text, label)
+    new_config, new_doc = _validate(new_text, label)
     if any(t.name == name for t in new_config.tenants):
         raise AssertionError(f"edited tenants.yaml still holds {name}")  # pragma: no cover
-    return Edit(new_text, name, address, f"removed tenant {name} ({address})")
+    message = f"removed tenant {name} ({address})"
+    return Edit(new_text, name, address, message, new_config, new_doc)
 
 
 # ---------------------------------------------------------------- round trip
@@ -465,6 +469,7 @@ def locked(path: Path, wait: float = LOCK_WAIT_SECONDS) -> Iterator[None]:
             lambda: EditError(
                 f"{path}: another gitopsgen command is editing it; waited {wait:g} s"
             ),
+            waiting_for=f"another gitopsgen command to finish editing {path}",
         )
         lock.__enter__()
     except OSError:

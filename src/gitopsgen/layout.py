@@ -13,6 +13,7 @@ path, with the namespace and target its objects land in.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 __all__ = [
@@ -256,6 +257,19 @@ class Layout:
     def owner(self, rel: str) -> str | None:
         found = self.locate(rel)
         return found.tenant if found is not None else None
+
+    def owners(self, rels: Iterable[str]) -> dict[str, str]:
+        """:meth:`owner` of many paths at once (the paths of no tenant left out): an
+        incremental build reads a whole manifest back."""
+        places = self._places()
+        found: dict[str, str] = {}
+        for rel in rels:
+            for place in places:
+                name = place.match(rel)
+                if name is not None:
+                    found[rel] = name
+                    break
+        return found
 
 
 @dataclass(frozen=True)

@@ -7,21 +7,27 @@ compares two, so what ``check`` compares is exactly what ``build`` writes.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-from gitopsgen.config import Project
-from gitopsgen.emit import Shared, dump_stream
-from gitopsgen.model import AnyConfig
-from gitopsgen.platform import Platform, resolve
-from gitopsgen.render import Context, RenderedFile, render_platform
+# Only what every plan needs at import time: the tree and the cache read MANIFEST
+# and HEADER_PREFIX without importing the model (pydantic) or the renderers.
+if TYPE_CHECKING:
+    from gitopsgen.config import Project
+    from gitopsgen.consistency import Inconsistency
+    from gitopsgen.emit import Shared
+    from gitopsgen.model import AnyConfig
+    from gitopsgen.platform import Platform
+    from gitopsgen.render import Context, RenderedFile
 
 __all__ = [
     "MANIFEST",
     "Plan",
     "PlannedFile",
+    "emit_outputs",
     "header_line",
     "make_plan",
+    "manifest_file",
     "plan_platform",
     "render_outputs",
 ]
@@ -45,9 +51,14 @@ class PlannedFile:
 
 @dataclass(frozen=True)
 class Plan(Mapping[str, PlannedFile]):
-    """Relative POSIX path -> planned file, sorted by path."""
+    """Relative POSIX path -> planned file, sorted by path.
+
+    ``verified``: the consistency problems found while the plan was made (a lean
+    plan, :func:`plan_lean`, whose files keep their bytes but not their documents);
+    None for a plan that holds every document (``verify`` walks them)."""
 
     files: dict[str, PlannedFile]
+    verified: tuple[Inconsistency, ...] | None = field(default=None, compare=False)
 
     def __getitem__(self, path: str) -> PlannedFile:
         return self.files[path]
@@ -64,6 +75,9 @@ class Plan(Mapping[str, PlannedFile]):
 
 def render_outputs(config: AnyConfig, flux_root: str) -> list[RenderedFile]:
     """Every generated file's objects."""
+    from gitopsgen.platform import resolve
+    from gitopsgen.render import Context, render_platform
+
     return render_platform(Context(resolve(config, flux_root)))
 
 
@@ -77,6 +91,8 @@ def _manifest(paths: list[str], source: str) -> bytes:
 
 
 def _emit(out: RenderedFile, header: str, shared: Shared) -> bytes:
+    from gitopsgen.emit import dump_stream
+
     return dump_stream(out.docs, header=header, comments=out.comments, shared=shared).encode()
 
 
@@ -99,14 +115,49 @@ def _containers(objects: list[Any]) -> set[int]:
 
 
 def make_plan(config: AnyConfig, flux_root: str, source: str = "tenants.yaml") -> Plan:
+    from gitopsgen.platform import resolve
+
     return plan_platform(resolve(config, flux_root), source)
 
 
 def plan_platform(platform: Platform, source: str = "tenants.yaml") -> Plan:
+    from gitopsgen.progress import current
+    from gitopsgen.render import Context, render_cluster_files, render_tenant_files
+
+    ctx = Context(platform)
+    progress = current()
+    total = sum(len(c.tenants) for c in platform.clusters)
+    rendered: list[RenderedFile] = []
+    done = 0
+    for cluster in platform.clusters:  # as render_platform, counting tenants
+        for t in cluster.tenants:
+            rendered += render_tenant_files(ctx, cluster, t)
+            done += 1
+            progress.count("tenants rendered", done, total)
+        rendered += render_cluster_files(ctx, cluster)
+    files = emit_outputs(ctx, rendered, source)
+    files[MANIFEST] = manifest_file(files, source)
+    return Plan(dict(sorted(files.items())))
+
+
+def manifest_file(paths: Iterable[str], source: str) -> PlannedFile:
+    """The manifest listing ``paths`` (the manifest itself is never listed)."""
+    from gitopsgen.render import RenderedFile
+
+    listed = sorted(p for p in paths if p != MANIFEST)
+    return PlannedFile(RenderedFile(MANIFEST, ()), _manifest(listed, source))
+
+
+def emit_outputs(
+    ctx: Context, rendered: Iterable[RenderedFile], source: str
+) -> dict[str, PlannedFile]:
+    """The bytes of every file in ``rendered`` (sorted by path), all rendered in ``ctx``."""
+    from gitopsgen.emit import Shared
+    from gitopsgen.progress import current
+
     header = header_line(source)
     files: dict[str, PlannedFile] = {}
-    ctx = Context(platform)
-    outputs = sorted(render_platform(ctx), key=lambda o: o.path)
+    outputs = sorted(rendered, key=lambda o: o.path)
     # The parts renderers share between tenants (Context.part) are emitted once
     # per indent, and so is a file made only of shared documents. Both are keyed by
     # object identity, which is sound while ``outputs`` holds every document.
@@ -120,7 +171,9 @@ def plan_platform(platform: Platform, source: str = "tenants.yaml") -> Plan:
                 shared.add(key)
             seen.add(key)
     emitted: dict[tuple[tuple[int, ...], tuple[str | None, ...] | None], bytes] = {}
-    for out in outputs:
+    progress = current()
+    for done, out in enumerate(outputs, 1):
+        progress.count("files emitted", done, len(outputs))
         if out.path in files:
             raise AssertionError(f"two renderers produce {out.path}")
         ids = tuple(id(doc) for doc in out.docs)
@@ -132,10 +185,75 @@ def plan_platform(platform: Platform, source: str = "tenants.yaml") -> Plan:
         else:
             data = _emit(out, header, parts)
         files[out.path] = PlannedFile(out, data)
-    manifest = RenderedFile(MANIFEST, ())
-    files[MANIFEST] = PlannedFile(manifest, _manifest(sorted(files), source))
-    return Plan(dict(sorted(files.items())))
+    return files
 
 
-def plan_project(project: Project) -> Plan:
-    return make_plan(project.config, project.flux_root, project.source_name)
+def plan_project(project: Project, *, lean: bool = False) -> Plan:
+    """The plan of ``project``; ``lean``: verified while made, without documents
+    (what build and check need: bytes to write or compare, and the verdict)."""
+    if not lean:
+        return make_plan(project.config, project.flux_root, project.source_name)
+    from gitopsgen.platform import resolve
+
+    return plan_lean(resolve(project.config, project.flux_root), project.source_name)
+
+
+def plan_lean(platform: Platform, source: str = "tenants.yaml") -> Plan:
+    """The plan of ``platform`` made tenant by tenant: each tenant's files are
+    rendered, emitted and verified (:class:`gitopsgen.consistency.Verifier`), then
+    their documents are dropped; only the bytes, the paths and the verifier's
+    compact facts stay. The same bytes as :func:`plan_platform` (the property and
+    golden tests compare them): a file made only of shared parts (Context.part,
+    alive for the whole build) is emitted once, as there."""
+    from gitopsgen.consistency import Verifier
+    from gitopsgen.emit import Shared
+    from gitopsgen.progress import current
+    from gitopsgen.render import Context, RenderedFile, render_cluster_files, render_tenant_files
+
+    flux = platform.config.defaults.flux
+    verifier = Verifier(
+        flux_root=platform.flux_root, external=flux.external, flux_namespace=flux.namespace
+    )
+    ctx = Context(platform)
+    header = header_line(source)
+    parts = Shared(set())
+    part_ids: set[int] = set()
+    known = 0
+    emitted: dict[tuple[tuple[int, ...], tuple[str | None, ...] | None], bytes] = {}
+    files: dict[str, PlannedFile] = {}
+    progress = current()
+
+    def take(rendered: list[RenderedFile]) -> None:
+        nonlocal known
+        made = ctx.shared_objects()
+        if len(made) != known:  # parts made since: shared from now on (they stay alive)
+            fresh = made[known:]
+            known = len(made)
+            parts.ids |= _containers(fresh)
+            part_ids.update(id(value) for value in fresh)
+        for out in sorted(rendered, key=lambda o: o.path):
+            if out.path in files:
+                raise AssertionError(f"two renderers produce {out.path}")
+            ids = tuple(id(doc) for doc in out.docs)
+            if ids and part_ids.issuperset(ids):
+                memo = (ids, out.comments)
+                data = emitted.get(memo)
+                if data is None:
+                    data = emitted[memo] = _emit(out, header, parts)
+            else:
+                data = _emit(out, header, parts)
+            verifier.add(out.path, out)
+            lean = RenderedFile(out.path, (), out.tenant, out.namespace, out.target)
+            files[out.path] = PlannedFile(lean, data)
+
+    total = sum(len(c.tenants) for c in platform.clusters)
+    done = 0
+    for cluster in platform.clusters:
+        for t in cluster.tenants:
+            take(render_tenant_files(ctx, cluster, t))
+            done += 1
+            progress.count("tenants rendered", done, total)
+        take(render_cluster_files(ctx, cluster))
+    problems = verifier.finish(files)
+    files[MANIFEST] = manifest_file(files, source)
+    return Plan(dict(sorted(files.items())), verified=tuple(problems))

@@ -640,11 +640,13 @@ def render(
     """``result`` (a :class:`Report`, :class:`~gitopsgen.diff.DiffResult`,
     :class:`~gitopsgen.allocation.Allocation` or :class:`HostsList`) in format ``fmt``
     (already resolved: not ``auto``)."""
+    if isinstance(result, Report):
+        return _render_report(result, fmt, quiet)
+    # Only now: check and validate (served from gitopsgen.cache) must not import
+    # the model, the renderers and diff to print a report.
     from gitopsgen.allocation import Allocation
     from gitopsgen.diff import DiffResult
 
-    if isinstance(result, Report):
-        return _render_report(result, fmt, quiet)
     if isinstance(result, DiffResult):
         return _render_diff(result, fmt, max_bytes, style)
     if isinstance(result, Allocation):

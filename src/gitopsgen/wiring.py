@@ -22,18 +22,24 @@ from __future__ import annotations
 
 import os
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gitopsgen.config import Project
 from gitopsgen.errors import ConfigError
-from gitopsgen.layout import FleetLayout
-from gitopsgen.model import ConfigV2
-from gitopsgen.platform import v1_layout
-from gitopsgen.reader import read_text
 
-__all__ = ["KUSTOMIZATION_FILES", "Link", "WiringFinding", "check_wiring", "links"]
+if TYPE_CHECKING:
+    from gitopsgen.config import Project
+
+__all__ = [
+    "KUSTOMIZATION_FILES",
+    "Link",
+    "WiringFinding",
+    "check_links",
+    "check_wiring",
+    "links",
+]
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 _MAX_FILES = 200  # kustomization files followed per link: plenty, and bounded
@@ -66,6 +72,10 @@ def _norm(path: Path | str) -> Path:
 
 def links(project: Project) -> list[Link]:
     """The links ``project`` asks for (none for an entry set to null)."""
+    from gitopsgen.layout import FleetLayout
+    from gitopsgen.model import ConfigV2
+    from gitopsgen.platform import v1_layout
+
     config = project.config
     root = project.repository_root
     found: list[Link] = []
@@ -95,6 +105,8 @@ def links(project: Project) -> list[Link]:
 def _entries(path: Path) -> tuple[list[str], int | None, str | None]:
     """The resources (and bases) entries of a kustomization file, the line of its
     ``resources`` key, and why it could not be read."""
+    from gitopsgen.reader import read_text
+
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -161,8 +173,15 @@ def _shown(path: Path) -> str:
 def check_wiring(project: Project) -> list[WiringFinding]:
     """Missing links (errors) and wiring files that do not exist (warnings), and the
     shards of each cluster's FluxInstance (:func:`check_shards`)."""
-    findings: list[WiringFinding] = check_shards(project)
-    for link in links(project):
+    return check_shards(project) + check_links(links(project), project.source_name)
+
+
+def check_links(wanted: Iterable[Link], source_name: str) -> list[WiringFinding]:
+    """The links part of :func:`check_wiring`, for links already derived (the cache of
+    ``check`` keeps them: deriving them needs the validated model; checking them
+    reads the files)."""
+    findings: list[WiringFinding] = []
+    for link in wanted:
         shown_target = _shown(link.target)
         if not link.root_file.is_file():
             findings.append(
@@ -172,7 +191,7 @@ def check_wiring(project: Project) -> list[WiringFinding]:
                     f"{link.key}: {_shown(link.root_file)} does not exist, so nothing "
                     f"shows that Flux applies {shown_target}; the kustomization Flux syncs "
                     f"should list it under resources: `- {link.line}` (set {link.key}: null "
-                    f"in {project.source_name} to skip this check)",
+                    f"in {source_name} to skip this check)",
                     add=f"- {link.line}",
                 )
             )
@@ -199,6 +218,8 @@ SHARD_KEY = "sharding.fluxcd.io/key"
 
 def _flux_instance(path: Path) -> tuple[dict[str, Any] | None, str | None]:
     """The FluxInstance object of the manifest at ``path``, or why there is none."""
+    from gitopsgen.reader import read_text
+
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -220,6 +241,8 @@ def check_shards(project: Project) -> list[WiringFinding]:
     of shard controllers per name, each watching ``sharding.fluxcd.io/key=<name>``
     (the FluxInstance CRD in reference/crds; controlplaneio-fluxcd/flux-operator
     docs "Flux sharding")."""
+    from gitopsgen.model import ConfigV2
+
     config = project.config
     if not isinstance(config, ConfigV2):
         return []

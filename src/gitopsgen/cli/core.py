@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING
+
 import click
 
 from gitopsgen.cli.common import (
@@ -11,6 +16,18 @@ from gitopsgen.cli.common import (
     emit,
     format_option,
 )
+
+if TYPE_CHECKING:
+    from gitopsgen.edit import Edit
+
+
+def reporting(quiet: bool) -> AbstractContextManager[object]:
+    """Progress on standard error while it is a terminal and not --quiet."""
+    from gitopsgen.progress import reporting as progress_to
+
+    stream = sys.stderr
+    return progress_to(stream if not quiet and stream.isatty() else None)
+
 
 _ALLOW_OUTSIDE = click.option(
     "--allow-outside",
@@ -38,14 +55,35 @@ _REPORT_FORMATS = (
 @_VALUES_SCHEMA
 @absolute_option
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing on success.")
-def build(config: str | None, allow_outside: bool, values_schema: str | None, quiet: bool) -> None:
+@click.option(
+    "--tenant",
+    "tenants",
+    multiple=True,
+    metavar="NAME",
+    help="Only tenant NAME changed (repeatable): render, write and verify its files and "
+    "the cluster-level files, and trust the manifest for every other file (check still "
+    "reads them all).",
+)
+def build(
+    config: str | None,
+    allow_outside: bool,
+    values_schema: str | None,
+    quiet: bool,
+    tenants: tuple[str, ...],
+) -> None:
     """Validate tenants.yaml, then write the generated tree.
 
     Files are written atomically; unchanged files are not touched; files that
     gitopsgen wrote before and no longer produces are removed. A file gitopsgen
     did not write is never overwritten or deleted: build stops, writing nothing.
     """
-    run_build(config, allow_outside=allow_outside, quiet=quiet, values_schema=values_schema)
+    run_build(
+        config,
+        allow_outside=allow_outside,
+        quiet=quiet,
+        values_schema=values_schema,
+        tenants=tenants,
+    )
 
 
 def run_build(
@@ -54,15 +92,25 @@ def run_build(
     allow_outside: bool = False,
     quiet: bool = False,
     values_schema: str | None = None,
+    tenants: Sequence[str] = (),
+    edit: Edit | None = None,
 ) -> None:
-    """What ``build`` does; add-tenant and remove-tenant call it after editing."""
+    """What ``build`` does; add-tenant and remove-tenant call it after editing (with
+    the edited tenant, and the edit's validated model: no parse again)."""
     from gitopsgen import api
     from gitopsgen.consistency import ConsistencyError
     from gitopsgen.report import Paths, consistency_report, render, repository_root
 
     path = api.config_path(config)
     try:
-        result = api.build(path, allow_outside=allow_outside, values_schema=values_schema)
+        with reporting(quiet):
+            result = api.build(
+                path,
+                allow_outside=allow_outside,
+                values_schema=values_schema,
+                tenants=tenants,
+                edit=edit,
+            )
     except ConsistencyError as exc:
         paths = Paths(repository_root(path), SETTINGS["absolute"])
         report = consistency_report(
@@ -106,12 +154,13 @@ def check(
     from gitopsgen import api
     from gitopsgen.report import render, resolve_format
 
-    report = api.check(
-        config,
-        allow_outside=allow_outside,
-        absolute=SETTINGS["absolute"],
-        values_schema=values_schema,
-    )
+    with reporting(quiet):
+        report = api.check(
+            config,
+            allow_outside=allow_outside,
+            absolute=SETTINGS["absolute"],
+            values_schema=values_schema,
+        )
     emit(render(report, resolve_format(fmt, "check"), quiet=quiet))
 
 
@@ -154,6 +203,6 @@ def schema(which: str) -> None:
 
         click.echo(files("gitopsgen").joinpath("schemas/diff.schema.json").read_text(), nl=False)
         return
-    from gitopsgen.schema import schema_text
+    from gitopsgen.cache import schema_text
 
     click.echo(schema_text(), nl=False)

@@ -59,7 +59,9 @@ def _edit(
         from gitopsgen.errors import GitopsgenError
 
         try:
-            run_build(config)
+            # Incremental: the edited tenant's files and the cluster-level files,
+            # from the model the edit validated.
+            run_build(config, tenants=[result.name], edit=result)
         except GitopsgenError:
             err(f"{config} is changed, but the build failed; fix this and run `gitopsgen build`:")
             raise
