@@ -96,6 +96,25 @@ def _emit(out: RenderedFile, header: str, shared: Shared) -> bytes:
     return dump_stream(out.docs, header=header, comments=out.comments, shared=shared).encode()
 
 
+def _emit_once(
+    out: RenderedFile,
+    header: str,
+    parts: Shared,
+    shared: set[int],
+    emitted: dict[tuple[tuple[int, ...], tuple[str | None, ...] | None], bytes],
+) -> bytes:
+    """The bytes of ``out``; a file made only of shared documents (``shared`` holds
+    their identities) is emitted once and its bytes reused."""
+    ids = tuple(id(doc) for doc in out.docs)
+    if not ids or not shared.issuperset(ids):
+        return _emit(out, header, parts)
+    memo = (ids, out.comments)
+    data = emitted.get(memo)
+    if data is None:
+        data = emitted[memo] = _emit(out, header, parts)
+    return data
+
+
 def _containers(objects: list[Any]) -> set[int]:
     """Identities of the non-empty mappings and sequences in ``objects``, nested too."""
     ids: set[int] = set()
@@ -176,15 +195,7 @@ def emit_outputs(
         progress.count("files emitted", done, len(outputs))
         if out.path in files:
             raise AssertionError(f"two renderers produce {out.path}")
-        ids = tuple(id(doc) for doc in out.docs)
-        if ids and shared.issuperset(ids):
-            memo = (ids, out.comments)
-            data = emitted.get(memo)
-            if data is None:
-                data = emitted[memo] = _emit(out, header, parts)
-        else:
-            data = _emit(out, header, parts)
-        files[out.path] = PlannedFile(out, data)
+        files[out.path] = PlannedFile(out, _emit_once(out, header, parts, shared, emitted))
     return files
 
 
@@ -234,14 +245,7 @@ def plan_lean(platform: Platform, source: str = "tenants.yaml") -> Plan:
         for out in sorted(rendered, key=lambda o: o.path):
             if out.path in files:
                 raise AssertionError(f"two renderers produce {out.path}")
-            ids = tuple(id(doc) for doc in out.docs)
-            if ids and part_ids.issuperset(ids):
-                memo = (ids, out.comments)
-                data = emitted.get(memo)
-                if data is None:
-                    data = emitted[memo] = _emit(out, header, parts)
-            else:
-                data = _emit(out, header, parts)
+            data = _emit_once(out, header, parts, part_ids, emitted)
             verifier.add(out.path, out)
             lean = RenderedFile(out.path, (), out.tenant, out.namespace, out.target)
             files[out.path] = PlannedFile(lean, data)
