@@ -140,7 +140,9 @@ def check(
     config: str | None, allow_outside: bool, values_schema: str | None, quiet: bool, fmt: str
 ) -> None:
     """Compare the tree on disk with what build would write, and check that the
-    repository's kustomizations include it (see `wiring:`). Writes nothing.
+    repository's kustomizations include it (see `wiring:`). Writes nothing in the
+    repository (a successful run leaves a cache entry under ~/.cache/gitopsgen;
+    GITOPSGEN_NO_CACHE=1 turns that off).
 
     Then build the repository as Flux does, from the entry point (wiring.hostCluster)
     through every Flux Kustomization's path, and report objects defined twice,
