@@ -34,6 +34,21 @@ GIT_ENV = {
     "GIT_CONFIG_GLOBAL": os.devnull,
 }
 
+# The seed's three tenants as version 2 (what `gitopsgen migrate` makes of them).
+SEED_V2 = textwrap.dedent(
+    """\
+    version: 2
+    clusters:
+      - name: host-cluster
+        pool: [172.18.0.200-172.18.0.220]
+        reserved: {traefik: 172.18.0.200}
+    tenants:
+      - {name: a, ip: 172.18.0.210, vcluster: {distro: k3s}}
+      - {name: b, ip: 172.18.0.211, vcluster: {distro: k3s, authDelegator: true}}
+      - {name: c, ip: 172.18.0.214}
+    """
+)
+
 SEED_TENANTS = textwrap.dedent(
     """\
     version: 1

@@ -17,9 +17,10 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from conftest import REPO
+from conftest import REPO, SEED_V2
 from gitopsgen.config import parse
 from gitopsgen.plan import render_outputs
+from support.crds import validator
 
 SHARED = REPO.parent / "shared" / "reference"
 VALUES_SCHEMA = SHARED / "vcluster" / "values.schema.json"
@@ -27,19 +28,6 @@ CRDS = SHARED / "crds"
 K8S_VERSION = "1.33.0"
 CORE_APIS = {"v1", "apps/v1", "networking.k8s.io/v1", "rbac.authorization.k8s.io/v1"}
 
-SEED_V2 = textwrap.dedent(
-    """\
-    version: 2
-    clusters:
-      - name: host-cluster
-        pool: [172.18.0.200-172.18.0.220]
-        reserved: {traefik: 172.18.0.200}
-    tenants:
-      - {name: a, ip: 172.18.0.210, vcluster: {distro: k3s}}
-      - {name: b, ip: 172.18.0.211, vcluster: {distro: k3s, authDelegator: true}}
-      - {name: c, ip: 172.18.0.214}
-    """
-)
 
 EVERYTHING = textwrap.dedent(
     """\
@@ -154,30 +142,9 @@ def test_pinned_k3s_is_the_only_deprecated_key() -> None:
     assert set(by_name["vcluster-c"]["spec"]["values"]["controlPlane"]["distro"]) == {"k8s"}
 
 
-def _strict(schema: Any) -> Any:
-    """A CRD's OpenAPI schema with unknown fields rejected, as the API server prunes
-    or (with fieldValidation=Strict, kubectl's default) refuses them."""
-    if isinstance(schema, dict):
-        out = {k: _strict(v) for k, v in schema.items()}
-        if (
-            out.get("type") == "object"
-            and "properties" in out
-            and "additionalProperties" not in out
-            and not out.get("x-kubernetes-preserve-unknown-fields")
-        ):
-            out["additionalProperties"] = False
-        return out
-    if isinstance(schema, list):
-        return [_strict(v) for v in schema]
-    return schema
-
-
-def _crd_validator(api: str, kind: str) -> jsonschema.Draft7Validator | None:
-    group, _, version = api.rpartition("/")
-    path = CRDS / f"{group}_{version}_{kind}.json"
-    if not path.exists():
-        return None
-    return jsonschema.Draft7Validator(_strict(json.loads(path.read_text())))
+def _crd_validator(api: str, kind: str) -> jsonschema.Draft202012Validator | None:
+    """The strict validator of ``kind`` (support/crds.py: unknown fields rejected)."""
+    return validator(api, kind)
 
 
 @pytest.mark.skipif(not CRDS.is_dir(), reason=f"{CRDS} is absent")

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from conftest import SEED_V2
 from gitopsgen.config import parse
 from gitopsgen.plan import render_outputs
 from support.netpol_eval import Endpoint, Evaluator, policy_objects
@@ -56,21 +57,6 @@ def synced_labels(virtual: dict[str, str], vcluster: str, namespace: str) -> dic
     host["vcluster.loft.sh/managed-by"] = vcluster
     host["vcluster.loft.sh/namespace"] = namespace
     return host
-
-
-SEED_V2 = textwrap.dedent(
-    """\
-    version: 2
-    clusters:
-      - name: host-cluster
-        pool: [172.18.0.200-172.18.0.220]
-        reserved: {traefik: 172.18.0.200}
-    tenants:
-      - {name: a, ip: 172.18.0.210, vcluster: {distro: k3s}}
-      - {name: b, ip: 172.18.0.211, vcluster: {distro: k3s, authDelegator: true}}
-      - {name: c, ip: 172.18.0.214}
-    """
-)
 
 
 def _policies(text: str) -> list[dict[str, Any]]:

@@ -27,6 +27,7 @@ import pytest
 from conftest import SEED_TENANTS, invoke
 from gitopsgen import locking, tree
 from gitopsgen.plan import MANIFEST
+from support.golden import snapshot
 
 HOSTS_TENANTS = SEED_TENANTS  # reserves traefik: the ingress address
 BLOCK_LINES = [
@@ -58,21 +59,6 @@ def built(repo: Path, text: str = SEED_TENANTS) -> Path:
     res = invoke("build", "-c", str(cfg))
     assert res.code == 0, res.err
     return cfg
-
-
-def snapshot(root: Path) -> dict[str, bytes | str]:
-    out: dict[str, bytes | str] = {}
-    for dirpath, dirnames, names in os.walk(root):
-        for name in dirnames + names:
-            full = Path(dirpath) / name
-            rel = full.relative_to(root).as_posix()
-            if full.is_symlink():
-                out[rel] = "-> " + os.readlink(full)
-            elif full.is_file():
-                out[rel] = full.read_bytes()
-            else:
-                out[rel] = "dir"
-    return out
 
 
 def cli(

@@ -7,7 +7,6 @@ interleave.
 from __future__ import annotations
 
 import contextlib
-import os
 import subprocess
 import sys
 import textwrap
@@ -21,26 +20,9 @@ from gitopsgen.config import load
 from gitopsgen.errors import OutputError
 from gitopsgen.plan import MANIFEST, Plan, PlannedFile, plan_project
 from gitopsgen.render.base import RenderedFile
+from support.golden import snapshot
 
 ONE = "version: 1\npool: 10.0.0.0/24\ntenants:\n  - name: {name}\n    ip: 10.0.0.5\n"
-
-
-def snapshot(root: Path) -> dict[str, bytes | str]:
-    """Every entry under ``root`` (links as their target), to prove nothing changed."""
-    out: dict[str, bytes | str] = {}
-    if not root.exists():
-        return out
-    for dirpath, dirnames, names in os.walk(root):
-        for name in dirnames + names:
-            full = Path(dirpath) / name
-            rel = full.relative_to(root).as_posix()
-            if full.is_symlink():
-                out[rel] = "-> " + os.readlink(full)
-            elif full.is_file():
-                out[rel] = full.read_bytes()
-            else:
-                out[rel] = "dir"
-    return out
 
 
 @pytest.fixture

@@ -554,27 +554,22 @@ def field_changes(old: Obj, new: Obj) -> list[FieldChange]:
     a, b = _keyed(old), _keyed(new)
     found: list[tuple[Op, list[Any], Any, Any]] = []
     _walk(a, b, [], found)
-    changes: list[FieldChange] = []
-    for op, elements, before, after in found:
-        text, segments = _path(elements, a, b)
-        changes.append(
-            FieldChange(
-                path=text,
-                segments=segments,
-                op=op,
-                old=None if op == "added" else _plain(before),
-                new=None if op == "removed" else _plain(after),
-            )
-        )
-    changes.sort(key=lambda c: c.path)
-    return changes
+    return _as_field_changes(found, a, b)
 
 
 def deepdiff_field_changes(old: Obj, new: Obj) -> list[FieldChange]:
     """:func:`field_changes` through deepdiff alone (the reference it is tested against)."""
     a, b = _keyed(old), _keyed(new)
+    return _as_field_changes(_deepdiff_changes(a, b, []), a, b)
+
+
+def _as_field_changes(
+    found: Iterable[tuple[Op, list[Any], Any, Any]], a: Any, b: Any
+) -> list[FieldChange]:
+    """(op, path elements, old, new) of keyed objects ``a`` and ``b`` as field changes,
+    in path order."""
     changes: list[FieldChange] = []
-    for op, elements, before, after in _deepdiff_changes(a, b, []):
+    for op, elements, before, after in found:
         text, segments = _path(elements, a, b)
         changes.append(
             FieldChange(

@@ -68,3 +68,22 @@ def replace_tree(target: Path, source: Path) -> None:
     if target.exists():
         shutil.rmtree(target)
     shutil.copytree(source, target)
+
+
+def snapshot(root: Path) -> dict[str, bytes | str]:
+    """Every entry under ``root`` (links as their target, directories as ``dir``), to
+    prove that nothing changed; empty when ``root`` does not exist."""
+    out: dict[str, bytes | str] = {}
+    if not root.exists():
+        return out
+    for dirpath, dirnames, names in os.walk(root):
+        for name in dirnames + names:
+            full = Path(dirpath) / name
+            rel = full.relative_to(root).as_posix()
+            if full.is_symlink():
+                out[rel] = "-> " + os.readlink(full)
+            elif full.is_file():
+                out[rel] = full.read_bytes()
+            else:
+                out[rel] = "dir"
+    return out
