@@ -20,6 +20,8 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import CollectionEndEvent, CollectionStartEvent
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.reader import ReaderError
+from ruamel.yaml.resolver import VersionedResolver
+from ruamel.yaml.tag import Tag
 
 from gitopsgen.errors import ConfigError, Problem
 
@@ -91,11 +93,50 @@ def format_path(loc: Path) -> str:
     return out
 
 
+class _FixedVersionResolver(VersionedResolver):
+    """ruamel.yaml's resolver with its implicit-tag table looked up once.
+
+    ``VersionedResolver.resolve`` asks ``processing_version`` for every scalar, and
+    that property finds out by raising and catching AttributeError (the C parser's
+    loader has no ``yaml_version``): 70 % of composing a 20,000-tenant file
+    (ruamel/yaml/resolver.py, ``processing_version`` and ``versioned_resolver``).
+    With the C parser the answer never changes (it does not report ``%YAML``
+    directives; it is always the loader's default, 1.2), so the table is fetched on
+    the first scalar and kept. The tags returned are those of the original
+    ``resolve``; tests/test_reader.py compares the two on every kind of scalar."""
+
+    _memo: dict[str, Any] | None = None
+    _table: dict[Any, list[tuple[Any, Any]]] | None = None
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is ScalarNode and implicit[0] and not self.yaml_path_resolvers:
+            memo = self._memo
+            if memo is None:
+                memo = self._memo = {}
+            tag = memo.get(value)
+            if tag is None:
+                tag = memo[value] = self._implicit(value)
+            return tag
+        return super().resolve(kind, value, implicit)
+
+    def _implicit(self, value: str) -> Any:
+        table = self._table
+        if table is None:
+            table = self._table = self.versioned_resolver
+        for suffix, regexp in (*table.get(value[:1], ()), *table.get(None, ())):
+            if regexp.match(value):
+                return Tag(suffix=suffix)
+        return self.DEFAULT_SCALAR_TAG
+
+
 def _yaml() -> YAML:
     try:
-        return YAML(typ="safe", pure=False)
+        yaml = YAML(typ="safe", pure=False)
     except Exception:  # pragma: no cover - ruamel.yaml.clib missing
         return YAML(typ="safe", pure=True)
+    # Only with the C parser: the pure one honours %YAML 1.1 mid-stream.
+    yaml.Resolver = _FixedVersionResolver
+    return yaml
 
 
 class _Builder:
