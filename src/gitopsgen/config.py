@@ -1444,3 +1444,129 @@ def _check_values(
     problems += values_problems(config, doc, schema)
     if problems:
         raise ConfigError(dict.fromkeys(problems))
+
+
+# --- one tenant added to or removed from a valid file (add-tenant, remove-tenant) --
+
+
+def _effective_defaults(config: ConfigV2, spec: model.ClusterSpec) -> model.DefaultsV2:
+    if not spec.defaults:
+        return config.defaults
+    merged = deep_merge(config.defaults.model_dump(by_alias=True), spec.defaults)
+    return model.DefaultsV2.model_validate(merged)
+
+
+def accepts_added_tenant(config: AnyConfig, doc: Document, item: dict[str, Any]) -> bool:
+    """Whether :func:`parse` accepts the file of the valid ``config`` and ``doc`` with
+    ``item`` (plain data of name, ip, cluster, shard, hostname, quota) appended to
+    its tenants, without parsing that file: the rules of :func:`parse` that involve
+    the new last tenant (the earlier ones are checked as before: nothing they see
+    changes). Conservative: False means "not shown here; parse the new text", which
+    also words the problems. tests/test_lifecycle.py compares the verdict with a
+    full parse over random edits, valid and invalid."""
+    allowed = {"name", "ip", "cluster", "shard", "hostname", "quota"}
+    if not set(item) <= allowed or not all(isinstance(v, str) for v in item.values()):
+        return False
+    if any(len(v) > MAX_STRING for v in item.values()) or len(config.tenants) >= MAX_TENANTS:
+        return False
+    name, ip = item.get("name"), item.get("ip")
+    if name is None or ip is None or not _NAME.match(name) or name_too_long(name) is not None:
+        return False
+    try:
+        address = parse_address(ip)
+    except ValueError:
+        return False
+    specs: list[model.Tenant] = list(config.tenants)
+    if any(t.name == name for t in specs):
+        return False
+    # The cluster: its pool, reserved addresses, defaults, shards and tenants.
+    if isinstance(config, ConfigV2):
+        cluster = item.get("cluster")
+        by_name = {c.name: c for c in config.clusters}
+        if cluster is None or cluster not in by_name:
+            return False
+        spec = by_name[cluster]
+        defaults: model.Defaults = _effective_defaults(config, spec)
+        pool_texts, reserved = spec.pool, spec.reserved
+        shard = item.get("shard")
+        if (shard is None) != (not spec.shards) or (shard is not None and shard not in spec.shards):
+            return False
+        quota = item.get("quota")
+        quotas = defaults.quotas if isinstance(defaults, model.DefaultsV2) else {}
+        if quota is not None and quota not in quotas:
+            return False
+        domains = {
+            c.name: ((c is spec and defaults) or _effective_defaults(config, c)).ingress.domain
+            for c in config.clusters
+        }
+        only = config.clusters[0].name if len(config.clusters) == 1 else None
+        mates: list[model.Tenant] = [t for t in config.tenants if (t.cluster or only) == cluster]
+        routes = {r.hostname for t in config.tenants for r in t.routes if r.hostname is not None}
+        hostnames = {
+            t.hostname or TenantNames(t.name).default_hostname(domains[str(t.cluster or only)])
+            for t in config.tenants
+        }
+    else:
+        if set(item) - {"name", "ip", "hostname"}:
+            return False
+        defaults = config.defaults
+        pool_texts, reserved = config.pool, config.reserved
+        mates = specs
+        routes = set()
+        hostnames = {
+            t.hostname or TenantNames(t.name).default_hostname(defaults.ingress.domain)
+            for t in specs
+        }
+    pool = [parse_range(text) for text in pool_texts]
+    if not in_pool(address, pool) or any(parse_address(a) == address for a in reserved.values()):
+        return False
+    if any(t.ip == ip for t in mates) or str(address) != ip:
+        return False  # a valid address is written in its one dotted-quad form
+    ingress = defaults.ingress
+    hostname = item.get("hostname") or TenantNames(name).default_hostname(ingress.domain)
+    labels_ok = all(0 < len(label) <= 63 for label in hostname.split("."))
+    if not _SUBDOMAIN.match(hostname) or len(hostname) > 253 or not labels_ok:
+        return False
+    if hostname in hostnames or hostname in routes:
+        return False
+    listeners = (
+        ingress.listener_hostnames
+        if ingress.listener_hostnames is not None
+        else [f"*.{ingress.domain}"]
+    )
+    if listeners and not any(listener_matches(x, hostname) for x in listeners):
+        return False
+    if isinstance(config, ConfigV2) and spec.capacity is not None:
+        return not _added_over_capacity(doc, item)
+    return True
+
+
+def _added_over_capacity(doc: Document, item: dict[str, Any]) -> bool:
+    """The capacity rule of :func:`parse` for the cluster of the appended ``item``."""
+    data = doc.data
+    clusters = data.get("clusters")
+    top = data.get("defaults")
+    tenants = [*data.get("tenants", []), item]
+    only = clusters[0].get("name") if len(clusters) == 1 else None
+    for index, raw in enumerate(clusters):
+        if raw.get("name") != item.get("cluster"):
+            continue
+        own = raw.get("defaults")
+        merged = deep_merge(top if isinstance(top, dict) else {}, own) if own else top
+        placed = [(t, merged) for t in tenants if (t.get("cluster") or only) == raw.get("name")]
+        return any(True for _ in _capacity_problems(doc, index, raw, placed))
+    return True
+
+
+def accepts_removed_tenant(config: AnyConfig, index: int) -> bool:
+    """Whether :func:`parse` accepts the valid file of ``config`` without its tenant
+    ``index``: nothing in it may name the Flux Kustomizations of that tenant (version
+    1's dependsOn lists; :func:`gitopsgen.consistency.depends_on_problems`), and the
+    file keeps a tenant (the editor rewrites an emptied list). Conservative, like
+    :func:`accepts_added_tenant`."""
+    if len(config.tenants) < 2:
+        return False
+    names = TenantNames(config.tenants[index].name)
+    flux = config.defaults.flux
+    wanted = {*flux.vcluster_depends_on, *flux.routes_depends_on, *flux.network_policies_depends_on}
+    return not wanted & {names.vcluster, names.tenant}

@@ -12,9 +12,16 @@ is edited line by line from the node positions the reader records: add-tenant
 inserts two lines after the last tenant in the file's own indentation, and
 remove-tenant deletes exactly the tenant's lines plus the comments heading it.
 That keeps the rest of the file byte for byte and costs a single parse, even
-for thousands of tenants. Any other layout (``tenants: []``, a flow sequence, no
-``tenants`` key) goes through ruamel.yaml's round-trip mode, which keeps comments
-and key order too. Either way the result is validated by parsing it again.
+for thousands of tenants: the edited file is not parsed again. Its model and
+positions are the old ones plus the new tenant (its two to six lines composed
+alone) or minus the removed one, the lines after the edit shifted, and it is
+validated by the rules of :func:`gitopsgen.config.parse` that involve that
+tenant (:func:`gitopsgen.config.accepts_added_tenant`); tests/test_lifecycle.py
+checks both against a full parse over random edits. Only an edit those rules do
+not accept is parsed whole, which words the problems exactly as ``validate``
+does. Any other layout (``tenants: []``, a flow sequence, no ``tenants`` key)
+goes through ruamel.yaml's round-trip mode, which keeps comments and key order
+too, and its result is validated by parsing it again.
 """
 
 from __future__ import annotations
@@ -27,15 +34,21 @@ import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
 
 from gitopsgen import fsio
-from gitopsgen.config import parse
+from gitopsgen.config import accepts_added_tenant, accepts_removed_tenant, parse
 from gitopsgen.errors import ConfigError, GitopsgenError
 from gitopsgen.layout import name_too_long
 from gitopsgen.locking import directory_lock
 from gitopsgen.model import NAME_PATTERN, AnyConfig, Config, ConfigV2, Tenant, TenantV2
-from gitopsgen.reader import Document
+from gitopsgen.reader import Document, read_text
+from gitopsgen.reader import Path as Loc
+
+if TYPE_CHECKING:
+    from gitopsgen.platform import Platform
 
 __all__ = [
     "Edit",
@@ -197,6 +210,88 @@ def _validate(text: str, label: str) -> tuple[AnyConfig, Document]:
         ) from None
 
 
+Positions = dict[Loc, tuple[int, int]]
+
+
+def _shifted(table: Positions, after: int, by: int) -> Positions:
+    """``table`` with every position on a line below ``after`` (1-based) moved ``by``."""
+    if not any(line > after for line, _ in table.values()):
+        return dict(table)
+    return {loc: (line + by if line > after else line, col) for loc, (line, col) in table.items()}
+
+
+def _appended(
+    config: AnyConfig, doc: Document, new: list[str], row: int, item: dict[str, str]
+) -> tuple[AnyConfig, Document] | None:
+    """The model and document of the file with the lines ``new`` (tenant ``item``)
+    inserted before line ``row`` (0-based), as :func:`parse` of it gives them; None
+    when :func:`accepts_added_tenant` does not show the result valid."""
+    if not accepts_added_tenant(config, doc, item):
+        return None
+    try:
+        tenant = (TenantV2 if isinstance(config, ConfigV2) else Tenant).model_validate(item)
+        # The new lines alone, composed where they stand: the item of a block sequence
+        # at the same column, so every column is the file's; lines are off by ``row``.
+        piece = read_text("".join(new), doc.path)
+    except (ValidationError, ConfigError):
+        return None
+    if not isinstance(piece.data, list) or piece.data != [item]:
+        return None  # pragma: no cover - the lines do not say what was meant
+    index = len(config.tenants)
+    values, keys = _shifted(doc.values, row, len(new)), _shifted(doc.keys, row, len(new))
+    for table, part in ((values, piece.values), (keys, piece.keys)):
+        for loc, (line, col) in part.items():
+            if loc:
+                at: Loc = ("tenants", index, *loc[1:])
+                table[at] = (line + row, col)
+    data = {**doc.data, "tenants": [*doc.data["tenants"], item]}
+    specs: list[Any] = [*config.tenants, tenant]
+    return (
+        config.model_copy(update={"tenants": specs}),
+        Document(data, doc.path, values, keys, list(doc.problems)),
+    )
+
+
+def _without_positions(table: Positions, index: int, first: int, stop: int) -> Positions | None:
+    """``table`` without tenant ``index`` and lines ``first+1 .. stop`` (1-based):
+    later tenants renumbered, later lines moved up; None if anything else stood on
+    the removed lines."""
+    count = stop - first
+    out: Positions = {}
+    for loc, (line, col) in table.items():
+        if len(loc) > 1 and loc[0] == "tenants" and isinstance(loc[1], int) and loc[1] >= index:
+            if loc[1] == index:
+                continue
+            loc = ("tenants", loc[1] - 1, *loc[2:])
+        if line > stop:
+            line -= count
+        elif line > first:
+            return None
+        out[loc] = (line, col)
+    return out
+
+
+def _removed(
+    config: AnyConfig, doc: Document, index: int, first: int, stop: int
+) -> tuple[AnyConfig, Document] | None:
+    """The model and document of the file without tenant ``index``, whose lines
+    ``first`` to ``stop`` (0-based, exclusive) were deleted; None when
+    :func:`accepts_removed_tenant` does not show the result valid."""
+    if not accepts_removed_tenant(config, index):
+        return None
+    values = _without_positions(doc.values, index, first, stop)
+    keys = _without_positions(doc.keys, index, first, stop)
+    if values is None or keys is None:
+        return None  # pragma: no cover - a layout the line editor does not make
+    tenants = doc.data["tenants"]
+    data = {**doc.data, "tenants": [*tenants[:index], *tenants[index + 1 :]]}
+    specs: list[Any] = [t for i, t in enumerate(config.tenants) if i != index]
+    return (
+        config.model_copy(update={"tenants": specs}),
+        Document(data, doc.path, values, keys, list(doc.problems)),
+    )
+
+
 # ---------------------------------------------------------------- add
 
 
@@ -226,6 +321,7 @@ def _ip_quote(lines: list[str], doc: Document, index: int) -> str:
 
 def _place(
     config: AnyConfig,
+    platform: Platform,
     doc: Document,
     label: str,
     name: str,
@@ -236,9 +332,7 @@ def _place(
     """The keys to write after ``name``: ``ip`` in version 1; ``cluster``, ``shard``
     (when the cluster has shards) and ``ip`` in version 2, chosen where not given."""
     from gitopsgen.placement import PlacementError, place
-    from gitopsgen.platform import resolve
 
-    platform = resolve(config, ".")
     if isinstance(config, Config) and (cluster is not None or shard is not None):
         raise EditError(
             f"{label} is version 1 (one host cluster): --cluster and --shard need version 2"
@@ -280,7 +374,9 @@ def add_tenant(
     if quota is not None and not isinstance(config, ConfigV2):
         raise EditError(f"{label}: --quota needs a version 2 file (defaults.quotas)")
     _check_name(name, config, doc, label)
-    keys = _place(config, doc, label, name, ip, cluster, shard)
+    from gitopsgen.platform import resolve
+
+    keys = _place(config, resolve(config, "."), doc, label, name, ip, cluster, shard)
     address = dict(keys)["ip"]
     where = ", ".join(v for k, v in keys if k != "ip")
     keys += _extra_keys(hostname, quota)
@@ -307,9 +403,11 @@ def add_tenant(
             head[-1] += newline
             new[-1] = new[-1][: -len(newline)]
         new_text = "".join([*head, *new, *lines[stop:]])
+        fast = _appended(config, doc, new, stop, {"name": name, **dict(keys)})
     else:
         new_text = _roundtrip_add(text, name, keys)
-    new_config, new_doc = _validate(new_text, label)
+        fast = None
+    new_config, new_doc = fast or _validate(new_text, label)
     if not any(t.name == name and t.ip == address for t in new_config.tenants):
         raise AssertionError(f"edited tenants.yaml does not hold tenant {name}")  # pragma: no cover
     summary = f"added tenant {name} ({address}" + (f" in {where}" if where else "") + ")"
@@ -355,9 +453,11 @@ def remove_tenant(text: str, name: str, label: str = "tenants.yaml") -> Edit:
         if stop == len(lines) and kept and not lines[-1].endswith(("\n", "\r")):
             kept[-1] = kept[-1].rstrip("\r\n")  # the file ended without a line break
         new_text = "".join(kept)
+        fast = _removed(config, doc, index, first, stop)
     else:
         new_text = _roundtrip_remove(text, index)
-    new_config, new_doc = _validate(new_text, label)
+        fast = None
+    new_config, new_doc = fast or _validate(new_text, label)
     if any(t.name == name for t in new_config.tenants):
         raise AssertionError(f"edited tenants.yaml still holds {name}")  # pragma: no cover
     message = f"removed tenant {name} ({address})"
