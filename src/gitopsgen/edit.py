@@ -252,10 +252,12 @@ def _appended(
     )
 
 
-def _without_positions(table: Positions, index: int, first: int, stop: int) -> Positions | None:
+def _without_positions(
+    table: Positions, index: int, first: int, stop: int, moved: Positions
+) -> Positions | None:
     """``table`` without tenant ``index`` and lines ``first+1 .. stop`` (1-based):
-    later tenants renumbered, later lines moved up; None if anything else stood on
-    the removed lines."""
+    later tenants renumbered, later lines moved up, the positions in ``moved`` (in
+    the old file's lines) replaced; None if anything else stood on the removed lines."""
     count = stop - first
     out: Positions = {}
     for loc, (line, col) in table.items():
@@ -263,6 +265,7 @@ def _without_positions(table: Positions, index: int, first: int, stop: int) -> P
             if loc[1] == index:
                 continue
             loc = ("tenants", loc[1] - 1, *loc[2:])
+        line, col = moved.get(loc, (line, col))
         if line > stop:
             line -= count
         elif line > first:
@@ -272,15 +275,17 @@ def _without_positions(table: Positions, index: int, first: int, stop: int) -> P
 
 
 def _removed(
-    config: AnyConfig, doc: Document, index: int, first: int, stop: int
+    config: AnyConfig, doc: Document, block: _Block, index: int, first: int, stop: int
 ) -> tuple[AnyConfig, Document] | None:
-    """The model and document of the file without tenant ``index``, whose lines
-    ``first`` to ``stop`` (0-based, exclusive) were deleted; None when
+    """The model and document of the file without tenant ``index`` of ``block``, whose
+    lines ``first`` to ``stop`` (0-based, exclusive) were deleted; None when
     :func:`accepts_removed_tenant` does not show the result valid."""
-    if not accepts_removed_tenant(config, index):
+    if not accepts_removed_tenant(config, index) or len(block.starts) < 2:
         return None
-    values = _without_positions(doc.values, index, first, stop)
-    keys = _without_positions(doc.keys, index, first, stop)
+    # The sequence starts at the '-' of its first item: the second, when the first goes.
+    moved: Positions = {("tenants",): (block.starts[1] + 1, block.dash + 1)} if index == 0 else {}
+    values = _without_positions(doc.values, index, first, stop, moved)
+    keys = _without_positions(doc.keys, index, first, stop, {})
     if values is None or keys is None:
         return None  # pragma: no cover - a layout the line editor does not make
     tenants = doc.data["tenants"]
@@ -453,7 +458,7 @@ def remove_tenant(text: str, name: str, label: str = "tenants.yaml") -> Edit:
         if stop == len(lines) and kept and not lines[-1].endswith(("\n", "\r")):
             kept[-1] = kept[-1].rstrip("\r\n")  # the file ended without a line break
         new_text = "".join(kept)
-        fast = _removed(config, doc, index, first, stop)
+        fast = _removed(config, doc, block, index, first, stop)
     else:
         new_text = _roundtrip_remove(text, index)
         fast = None
