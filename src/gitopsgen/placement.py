@@ -22,7 +22,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 
-from gitopsgen.addresses import allocation
 from gitopsgen.errors import GitopsgenError
 from gitopsgen.ipam import in_pool, parse_address
 from gitopsgen.layout import TenantNames
@@ -91,15 +90,31 @@ def preferred(name: str, choices: Sequence[Choice], *, bounded: bool = True) -> 
     return max(choices, key=lambda c: (score(name, c.key, c.weight), c.key))
 
 
+def _value(ip: str) -> int:
+    """A validated tenant address (dotted quad) as an integer, without the cost of
+    :class:`IPv4Address` parsing it (60 % of placing a tenant among 20,000)."""
+    a, b, c, d = ip.split(".")
+    return (int(a) << 24) | (int(b) << 16) | (int(c) << 8) | int(d)
+
+
+def _held(cluster: Cluster) -> set[int]:
+    """Every address of the cluster held by a platform service or a tenant:
+    :func:`gitopsgen.addresses.allocation`'s held runs."""
+    return {int(a) for a in cluster.reserved.values()} | {_value(t.ip) for t in cluster.tenants}
+
+
 def _free_address(cluster: Cluster) -> IPv4Address | None:
-    edges = {a for r in cluster.pool if "/" in r.text and len(r) > 2 for a in (r.first, r.last)}
-    for run in allocation(cluster):
-        if run.kind != "free":
-            continue
-        for value in range(int(run.first), int(run.last) + 1):
-            address = IPv4Address(value)
-            if address not in edges:
-                return address
+    """The lowest address of the pool neither held nor a CIDR's network or broadcast
+    address: the first of :func:`gitopsgen.addresses.allocation`'s free runs
+    (tests/test_ips.py compares the two)."""
+    edges = {
+        int(a) for r in cluster.pool if "/" in r.text and len(r) > 2 for a in (r.first, r.last)
+    }
+    held = _held(cluster) | edges
+    for rng in sorted(cluster.pool):
+        for value in range(int(rng.first), int(rng.last) + 1):
+            if value not in held:
+                return IPv4Address(value)
     return None
 
 
@@ -184,11 +199,13 @@ def _address(cluster: Cluster, ip: str | None) -> str:
         raise PlacementError(str(exc)) from None
     if not in_pool(address, cluster.pool):
         raise PlacementError(f"{ip} is outside the pool ({pool})")
-    holder = cluster.holders.get(address)
-    if holder is not None and holder.kind == "reserved":
-        raise PlacementError(f"{ip} is reserved for {holder.name}")
+    service = next((s for s, a in cluster.reserved.items() if a == address), None)
+    if service is not None:
+        raise PlacementError(f"{ip} is reserved for {service}")
+    value = int(address)
+    holder = next((t.name for t in cluster.tenants if _value(t.ip) == value), None)
     if holder is not None:
-        raise PlacementError(f"{ip} is already used by tenant {holder.name}", holder.name)
+        raise PlacementError(f"{ip} is already used by tenant {holder}", holder)
     return str(address)
 
 
