@@ -180,3 +180,47 @@ def test_a_partial_plan_is_verified() -> None:
     broken = type(pretend)(pretend.tenants, type(pretend.plan)(files), pretend.covered, ())
     with pytest.raises(ConsistencyError):
         verify_partial(broken, platform, "generated")
+
+
+_SEGMENTS = st.sampled_from(
+    [
+        "clusters",
+        "tenant",
+        "tenants",
+        "vcluster-a",
+        "tenant-a",
+        "tenant-",
+        "vcluster-",
+        "host-cluster",
+        "fleet-a",
+        "eu-1",
+        "a",
+        "b-c",
+        "flux",
+        "vcluster",
+        "workload",
+        "routes",
+        "x.yaml",
+        "tenant-a_kustomization.yaml",
+        "vcluster-b_kustomization.yaml",
+        "infrastructure",
+        "network-policies",
+        "vcluster-a-netpol.yaml",
+        "",
+        "kustomization.yaml",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(paths=st.lists(st.lists(_SEGMENTS, min_size=1, max_size=6).map("/".join), max_size=30))
+def test_owners_of_many_paths_equal_the_owner_of_each(paths: list[str]) -> None:
+    """Layout.owners matches each directory once; it must answer as owner does."""
+    platforms = [_platform(V1), _platform(_v2())]
+    real = [f for p in platforms for f in plan_platform(p, SOURCE)]
+    for platform in platforms:
+        for cluster in platform.clusters:
+            layout = cluster.layout
+            rels = [*paths, *real]
+            expected = {r: o for r in rels if (o := layout.owner(r)) is not None}
+            assert layout.owners(rels) == expected

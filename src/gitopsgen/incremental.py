@@ -74,8 +74,10 @@ def plan_partial(
     kept: list[str] = []
     rest = [rel for rel in old_manifest if rel != MANIFEST]
     owners: dict[str, str] = {}
-    for cluster in platform.clusters:
-        owners.update(cluster.layout.owners(r for r in rest if r not in owners))
+    # The first cluster that places a path wins: later answers are overwritten. Each
+    # layout passes over another cluster's paths at the cost of one prefix test.
+    for cluster in reversed(platform.clusters):
+        owners.update(cluster.layout.owners(rest))
     for rel in rest:
         owner = owners.get(rel)
         if owner is None or owner in named or owner not in present:

@@ -13,6 +13,7 @@ path, with the namespace and target its objects land in.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -261,14 +262,40 @@ class Layout:
     def owners(self, rels: Iterable[str]) -> dict[str, str]:
         """:meth:`owner` of many paths at once (the paths of no tenant left out): an
         incremental build reads a whole manifest back."""
+        # A directory location's suffix ends with '/' and a file name has none, so
+        # whether a file lies below one depends on its directory alone: each
+        # directory is matched once (321,000 paths of 20,000 tenants lie in 80,000
+        # directories). A file location is matched on the whole path; the first
+        # location in order wins, as in :meth:`owner`.
         places = self._places()
+        common = os.path.commonprefix([p.prefix for p in places])  # noqa: RUF071 (strings)
+        files = [(i, p) for i, p in enumerate(places) if not p.is_dir]
+        dirs = [(i, p) for i, p in enumerate(places) if p.is_dir]
+        by_dir: dict[str, tuple[int, str] | None] = {}
         found: dict[str, str] = {}
         for rel in rels:
-            for place in places:
+            if not rel.startswith(common):
+                continue
+            directory, slash, base = rel.rpartition("/")
+            hit: tuple[int, str] | None = None
+            if slash and base:
+                if directory in by_dir:
+                    hit = by_dir[directory]
+                else:
+                    probe = directory + "/x"
+                    hit = next(((i, n) for i, p in dirs if (n := p.match(probe)) is not None), None)
+                    by_dir[directory] = hit
+            else:
+                hit = next(((i, n) for i, p in dirs if (n := p.match(rel)) is not None), None)
+            for i, place in files:
+                if hit is not None and hit[0] < i:
+                    break
                 name = place.match(rel)
                 if name is not None:
-                    found[rel] = name
+                    hit = (i, name)
                     break
+            if hit is not None:
+                found[rel] = hit[1]
         return found
 
 
