@@ -224,3 +224,4 @@ def test_owners_of_many_paths_equal_the_owner_of_each(paths: list[str]) -> None:
             rels = [*paths, *real]
             expected = {r: o for r in rels if (o := layout.owner(r)) is not None}
             assert layout.owners(rels) == expected
+            assert layout.owners(sorted(rels), ordered=True) == expected

@@ -70,21 +70,21 @@ def plan_partial(
                 rendered += render_tenant_files(ctx, cluster, t)
         rendered += render_cluster_files(ctx, cluster)
     files: dict[str, PlannedFile] = emit_outputs(ctx, rendered, source)
-    covered = set(files)
-    kept: list[str] = []
-    rest = [rel for rel in old_manifest if rel != MANIFEST]
+    # Sorted once: each layout reads only its own run of it, and what is kept stays
+    # in order for the new manifest.
+    rest = sorted(rel for rel in old_manifest if rel != MANIFEST)
     owners: dict[str, str] = {}
     # The first cluster that places a path wins: later answers are overwritten. Each
     # layout passes over another cluster's paths at the cost of one prefix test.
     for cluster in reversed(platform.clusters):
-        owners.update(cluster.layout.owners(rest))
-    for rel in rest:
-        owner = owners.get(rel)
-        if owner is None or owner in named or owner not in present:
-            covered.add(rel)
-        else:
-            kept.append(rel)
-    manifest = tuple(sorted({*kept, *files}))
+        owners.update(cluster.layout.owners(rest, ordered=True))
+    # Kept: the files of a tenant that is still there and not named; covered: the
+    # rest (cluster-level files, the named tenants', those of tenants gone).
+    keep = present - named
+    kept = [rel for rel in rest if owners.get(rel) in keep]
+    covered = set(files).union(set(rest).difference(kept))
+    # kept is in order: sorting is a merge; a path is listed once.
+    manifest = tuple(dict.fromkeys(sorted([*kept, *files])))
     files[MANIFEST] = manifest_file(manifest, source)
     return PartialPlan(named, Plan(dict(sorted(files.items()))), frozenset(covered), manifest)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -259,9 +260,10 @@ class Layout:
         found = self.locate(rel)
         return found.tenant if found is not None else None
 
-    def owners(self, rels: Iterable[str]) -> dict[str, str]:
+    def owners(self, rels: Iterable[str], *, ordered: bool = False) -> dict[str, str]:
         """:meth:`owner` of many paths at once (the paths of no tenant left out): an
-        incremental build reads a whole manifest back."""
+        incremental build reads a whole manifest back. ``ordered``: ``rels`` is a
+        sorted list, and only the run of it below this layout's locations is read."""
         # A directory location's suffix ends with '/' and a file name has none, so
         # whether a file lies below one depends on its directory alone: each
         # directory is matched once (321,000 paths of 20,000 tenants lie in 80,000
@@ -273,20 +275,26 @@ class Layout:
         dirs = [(i, p) for i, p in enumerate(places) if p.is_dir]
         by_dir: dict[str, tuple[int, str] | None] = {}
         found: dict[str, str] = {}
-        for rel in rels:
-            if not rel.startswith(common):
-                continue
+        if not common:
+            mine: Iterable[str] = rels
+        elif ordered and isinstance(rels, list) and common[-1] != chr(0x10FFFF):
+            # Every path starting with ``common`` sorts between it and ``common``
+            # with its last character raised by one.
+            above = common[:-1] + chr(ord(common[-1]) + 1)
+            mine = rels[bisect_left(rels, common) : bisect_left(rels, above)]
+        else:
+            mine = [r for r in rels if r.startswith(common)]
+        for rel in mine:
             directory, slash, base = rel.rpartition("/")
-            hit: tuple[int, str] | None = None
-            if slash and base:
-                if directory in by_dir:
-                    hit = by_dir[directory]
-                else:
-                    probe = directory + "/x"
-                    hit = next(((i, n) for i, p in dirs if (n := p.match(probe)) is not None), None)
-                    by_dir[directory] = hit
-            else:
+            hit: tuple[int, str] | None
+            if not (slash and base):
                 hit = next(((i, n) for i, p in dirs if (n := p.match(rel)) is not None), None)
+            elif directory in by_dir:
+                hit = by_dir[directory]
+            else:
+                probe = directory + "/x"
+                hit = next(((i, n) for i, p in dirs if (n := p.match(probe)) is not None), None)
+                by_dir[directory] = hit
             for i, place in files:
                 if hit is not None and hit[0] < i:
                     break
