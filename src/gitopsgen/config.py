@@ -1460,10 +1460,11 @@ def accepts_added_tenant(config: AnyConfig, doc: Document, item: dict[str, Any])
     """Whether :func:`parse` accepts the file of the valid ``config`` and ``doc`` with
     ``item`` (plain data of name, ip, cluster, shard, hostname, quota) appended to
     its tenants, without parsing that file: the rules of :func:`parse` that involve
-    the new last tenant (the earlier ones are checked as before: nothing they see
-    changes). Conservative: False means "not shown here; parse the new text", which
-    also words the problems. tests/test_lifecycle.py compares the verdict with a
-    full parse over random edits, valid and invalid."""
+    the new last tenant (the earlier tenants are checked before it, so only the
+    route-hostname and capacity rules see it, and those are checked here too).
+    Conservative: False means "not shown here; parse the new text", which also words
+    the problems. tests/test_edit_incremental.py compares the verdict with a full
+    parse over random edits, valid and invalid."""
     allowed = {"name", "ip", "cluster", "shard", "hostname", "quota"}
     if not set(item) <= allowed or not all(isinstance(v, str) for v in item.values()):
         return False

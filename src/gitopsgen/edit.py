@@ -16,7 +16,7 @@ for thousands of tenants: the edited file is not parsed again. Its model and
 positions are the old ones plus the new tenant (its two to six lines composed
 alone) or minus the removed one, the lines after the edit shifted, and it is
 validated by the rules of :func:`gitopsgen.config.parse` that involve that
-tenant (:func:`gitopsgen.config.accepts_added_tenant`); tests/test_lifecycle.py
+tenant (:func:`gitopsgen.config.accepts_added_tenant`); tests/test_edit_incremental.py
 checks both against a full parse over random edits. Only an edit those rules do
 not accept is parsed whole, which words the problems exactly as ``validate``
 does. Any other layout (``tenants: []``, a flow sequence, no ``tenants`` key)
