@@ -20,6 +20,7 @@ writes. :func:`gitopsgen.report.render` prints any result in any format.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,6 +131,7 @@ def build(
     from gitopsgen.errors import OutputError
     from gitopsgen.plan import PlanStream
     from gitopsgen.platform import resolve
+    from gitopsgen.reader import Document
     from gitopsgen.tree import lock, prepare, write_stream
 
     path = config_path(config)
@@ -185,6 +187,13 @@ def build(
                         len(project.config.tenants),
                     )
             probe = cache.lookup(str(path), allow_outside, values_schema)
+            # Validated: the build needs the model, not the text's positions (at
+            # 20,000 tenants the Document is some 40 MB).
+            known = None
+            del first
+            project = dataclasses.replace(
+                project, document=Document(data=None, path=project.document.path)
+            )
             # Streamed: each file is rendered, verified, compared and (to a temporary)
             # written as it comes; the renames wait for the verdict on the whole plan.
             stream = PlanStream(
