@@ -43,6 +43,7 @@ import shutil
 import subprocess
 import sys
 from array import array
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -95,6 +96,7 @@ class _Flux(NamedTuple):
     """What the walk reads of a Flux Kustomization (``spec``), the same for hand-kept
     and generated ones: the raw values, tested where the walk uses them."""
 
+    name: str
     spec: bool  # spec is a mapping: else neither followed nor its dependsOn read
     ref: tuple[Any, Any, Any] | None  # sourceRef kind, name, namespace; None: not a mapping
     path: Any  # spec.path or "./"
@@ -104,13 +106,10 @@ class _Flux(NamedTuple):
     depends: tuple[tuple[str, str | None], ...]  # dependsOn: name, namespace when set
 
 
-_NO_SPEC = _Flux(False, None, None, False, None, None, ())
-
-
-def _flux_of(data: dict[str, Any]) -> _Flux:
+def _flux_of(data: dict[str, Any], name: str) -> _Flux:
     spec = data.get("spec")
     if not isinstance(spec, dict):
-        return _NO_SPEC
+        return _Flux(name, False, None, None, False, None, None, ())
     ref = spec.get("sourceRef")
     kube = spec.get("kubeConfig")
     secret = kube.get("secretRef") if isinstance(kube, dict) else None
@@ -121,6 +120,7 @@ def _flux_of(data: dict[str, Any]) -> _Flux:
             ns = dep.get("namespace")
             depends.append((str(dep.get("name", "")), str(ns) if ns else None))
     return _Flux(
+        name,
         True,
         (ref.get("kind"), ref.get("name"), ref.get("namespace")) if isinstance(ref, dict) else None,
         spec.get("path") or "./",
@@ -176,7 +176,8 @@ class RepoFacts:
     """What :func:`check_repository` needs of the generated tree, fed one rendered file
     at a time (:meth:`add`) so that the documents can be dropped after each tenant.
 
-    Kept, compactly: every generated path (and so every directory); what each
+    Kept, compactly: every generated path (directories are found among them, sorted,
+    by bisection); what each
     generated kustomization file lists (interned: tenants' lists are alike); for each
     object a 64-bit hash of its API group, kind and name, its own namespace and its
     document number; for each Flux Kustomization its name and what the walk follows
@@ -196,16 +197,16 @@ class RepoFacts:
 
     def __init__(self) -> None:
         self._files: dict[str, int] = {}  # generated path -> file number, in order of add
-        self._first = array("q")  # file number -> index of its first object
+        self._first = array("i")  # file number -> index of its first object
         self._gkn = array("q")  # object -> _gkn(group, kind, name)
-        self._ns = array("l")  # object -> _CLUSTER_SCOPED, _NO_NAMESPACE or index in _names
-        self._doc = array("l")  # object -> document number in a multi-document file, else 0
+        self._ns = array("i")  # object -> _CLUSTER_SCOPED, _NO_NAMESPACE or index in _names
+        self._doc = array("i")  # object -> document number in a multi-document file, else 0
         self._names: list[str] = [""]
         self._name_index: dict[str, int] = {}
-        self._flux: dict[int, tuple[str, _Flux]] = {}  # object -> name, spec (Flux objects)
+        self._flux: dict[int, _Flux] = {}  # object -> what the walk follows of it
         self._kustomizations: dict[str, _Kustomization] = {}  # kustomization file -> contents
         self._interned: dict[Any, Any] = {}
-        self.dirs: set[str] = {""}
+        self._sorted: list[str] | None = None  # the paths, sorted (made when first needed)
         self._plan_files: Mapping[str, PlannedFile] | None = None
         self._files[MANIFEST] = 0
         self._first.append(0)
@@ -231,15 +232,8 @@ class RepoFacts:
             raise ValueError(f"{rel} was added twice")
         self._files[rel] = len(self._first)
         self._first.append(len(self._gkn))
-        dirs = self.dirs
-        cut = rel.rfind("/")
-        base = rel[cut + 1 :]
-        while cut > 0:
-            parent = rel[:cut]
-            if parent in dirs:
-                break
-            dirs.add(parent)
-            cut = parent.rfind("/")
+        self._sorted = None
+        base = rel[rel.rfind("/") + 1 :]
         docs = out.docs
         if base in KUSTOMIZATION_FILES:
             found = _kustomization_of(docs[0] if docs else None)
@@ -272,9 +266,10 @@ class RepoFacts:
                 self._ns.append(number)
             self._doc.append(index + 1 if multi else 0)
             if kind == "Kustomization" and group == FLUX_GROUP:
-                flux = _flux_of(data)
-                flux = flux._replace(ref=self._intern(flux.ref), depends=self._intern(flux.depends))
-                self._flux[len(self._gkn) - 1] = (name, self._intern(flux))
+                flux = _flux_of(data, name)
+                depends = self._intern(tuple(self._intern(d) for d in flux.depends))
+                flux = flux._replace(ref=self._intern(flux.ref), depends=depends)
+                self._flux[len(self._gkn) - 1] = flux
 
     @classmethod
     def from_plan(cls, plan: Plan) -> RepoFacts:
@@ -286,6 +281,28 @@ class RepoFacts:
             facts.add(rel, planned.output)
         facts._plan_files = plan.files
         return facts
+
+    def paths(self) -> list[str]:
+        """Every generated path, sorted."""
+        if self._sorted is None:
+            self._sorted = sorted(self._files)
+        return self._sorted
+
+    def below(self, rel: str) -> list[str]:
+        """The generated paths below directory ``rel`` ("" for all), sorted."""
+        paths = self.paths()
+        if not rel:
+            return paths
+        start = bisect_left(paths, rel + "/")
+        return paths[start : bisect_left(paths, rel + "0", start)]  # "0" follows "/"
+
+    def is_dir(self, rel: str) -> bool:
+        """Whether ``rel`` is a directory of the generated tree ("": its top)."""
+        if not rel:
+            return True
+        paths = self.paths()
+        at = bisect_left(paths, rel + "/")
+        return at < len(paths) and paths[at].startswith(rel + "/")
 
     def span(self, number: int) -> range:
         """The objects of file ``number``."""
@@ -366,7 +383,7 @@ class _Obj:
 
     def spec(self) -> _Flux:
         if self.flux is None:
-            self.flux = _flux_of(self.data)
+            self.flux = _flux_of(self.data, self.name)
         return self.flux
 
     def where_doc(self) -> str:
@@ -505,7 +522,7 @@ class _Checker:
 
     def is_dir(self, path: str) -> bool:
         rel = self._generated_rel(path)
-        if rel is not None and rel in self.facts.dirs:
+        if rel is not None and self.facts.is_dir(rel):
             return True
         return os.path.isdir(path)
 
@@ -586,11 +603,11 @@ class _Checker:
 
     def flux_obj(self, batch: _Batch, index: int) -> _Obj:
         """Generated Flux Kustomization ``index`` of ``batch``, as the walk needs it."""
-        name, flux = self.facts._flux[index]
+        flux = self.facts._flux[index]
         number = self.facts._ns[index]
         namespace = None if number < 0 else batch.override or self.facts.own_namespace(index)
         doc = self.facts._doc[index] or None
-        identity = (FLUX_GROUP, "Kustomization", name)
+        identity = (FLUX_GROUP, "Kustomization", flux.name)
         return _Obj(batch.file, doc, None, _EMPTY, True, HOST, namespace, "", identity, flux)
 
     def stand_in(self, file: str, index: int, cluster: str, namespace: str, via: str) -> _Obj:
@@ -634,11 +651,10 @@ class _Checker:
 
     def _flux_generated(self, directory: str) -> Iterator[str]:
         rel = self._generated_rel(directory)
-        if rel is not None and rel in self.facts.dirs:
+        if rel is not None and self.facts.is_dir(rel):
             prefix = rel + "/" if rel else ""
             subdirs: set[str] = set()
-            below = sorted(p for p in self.facts._files if p.startswith(prefix))
-            for path in below:
+            for path in self.facts.below(rel):
                 if path.endswith(MANIFEST):
                     continue
                 rest = path[len(prefix) :]
