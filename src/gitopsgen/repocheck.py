@@ -528,7 +528,7 @@ class _Checker:
 
     def is_file(self, path: str) -> bool:
         rel = self._generated_rel(path)
-        if rel is not None and rel in self.facts:
+        if rel is not None and rel in self.facts._files:
             return True
         return os.path.isfile(path)
 
@@ -1002,7 +1002,7 @@ def check_repository(
             if follow is not None:
                 queue.append(follow)
 
-    gkn, flux_of = facts._gkn, facts._flux
+    gkn, flux_of, own, names = facts._gkn, facts._flux, facts._ns, facts._names
     visited: set[tuple[str, str, str | None]] = set()
     while queue:
         directory, ks, cluster, target_ns = queue.popleft()
@@ -1036,7 +1036,8 @@ def check_repository(
                         _namespaced(made, target_ns)
                     visit(made)
                     continue
-                ns = checker.namespace_of(i, override)
+                number = own[i]  # as checker.namespace_of(i, override)
+                ns = "" if number < 0 else override or (names[number] if number else "")
                 key = _key(cluster, ns, gkn[i])
                 hand = seen.hand.get(key)
                 if hand is not None:
