@@ -206,3 +206,19 @@ def test_facts_hold_no_documents(tmp_path: Path) -> None:
         RepoFacts.from_plan(plan_project(project, lean=True))
     with pytest.raises(ValueError, match="added twice"):
         facts.add("clusters/eu-1/kustomization.yaml", RenderedFile("x", ()))
+
+
+def test_facts_as_a_plan_stream_sink(tmp_path: Path) -> None:
+    """How a streaming check collects them: ``PlanStream(..., sinks=[facts.add])``."""
+    from gitopsgen.plan import PlanStream
+    from gitopsgen.platform import resolve
+
+    project = load(FLEET / "tenants.yaml")
+    facts = RepoFacts()
+    stream = PlanStream(resolve(project.config, project.flux_root), sinks=[facts.add])
+    for _ in stream:
+        pass
+    stream.finish()
+    plan = plan_project(project)
+    assert len(facts) == len(plan)
+    assert check_repository(project, facts) == check_repository(project, plan) == []
