@@ -68,6 +68,7 @@ __all__ = [
     "check_repository",
     "find_kustomize",
     "read_documents",
+    "walks",
 ]
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -948,6 +949,12 @@ class _Walk:
             if len(found) == len(keys):
                 break
         return found
+
+
+def walks(project: Project) -> bool:
+    """Whether :func:`check_repository` walks anything for ``project`` (it has an
+    entry point): else a check need not collect :class:`RepoFacts`."""
+    return bool(_entries(project))
 
 
 def check_repository(

@@ -38,6 +38,7 @@ __all__ = [
     "JOURNAL",
     "Comparison",
     "compare",
+    "compare_stream",
     "lock",
     "read_manifest",
     "scan",
@@ -264,6 +265,49 @@ def _obstacle(
     if path is None:
         result.missing.append(rel)
     return path
+
+
+def _differs(
+    rel: str, data: bytes, state: DiskState, result: Comparison, blocked: dict[str, str]
+) -> bool:
+    """Classify the planned file ``rel`` (``data``) against the disk into ``result``:
+    True when it must be written (missing, or changed and gitopsgen's to overwrite)."""
+    path = _obstacle(rel, state, result, blocked)
+    if path is None:  # missing (to write), or in conflict
+        return bool(result.missing) and result.missing[-1] == rel
+    disk = _read(path)
+    if disk == data:
+        result.unchanged.append(rel)
+        return False
+    if not _owned(rel, disk, state):
+        result.conflicts.append(rel)
+        result.reasons[rel] = "a file gitopsgen did not write"
+        return False
+    result.changed.append(rel)
+    result.old[rel] = disk
+    return True
+
+
+def compare_stream(
+    stream: PlanStream, root: Path
+) -> tuple[Comparison, dict[str, bytes], list[Any]]:
+    """:func:`compare` of the plan ``stream`` yields, file by file, keeping no file's
+    bytes but those of the changed ones: the comparison, the planned bytes of the
+    changed files (for the caller to show) and the stream's consistency problems."""
+    state = scan(root)
+    result = Comparison(state=state)
+    blocked: dict[str, str] = {}
+    planned: dict[str, bytes] = {}
+    for out, data in stream:
+        if _differs(out.path, data, state, result, blocked) and out.path in result.old:
+            planned[out.path] = data
+    problems, manifest = stream.finish()
+    if _differs(MANIFEST, manifest.data, state, result, blocked) and MANIFEST in result.old:
+        planned[MANIFEST] = manifest.data
+    for found in (result.missing, result.changed, result.unchanged):
+        found.sort()
+    _leftovers(state, stream.paths, blocked, result)
+    return result, planned, problems
 
 
 def _owned(rel: str, data: bytes, state: DiskState) -> bool:
@@ -657,17 +701,9 @@ def write_stream(
     try:
         for out, data in stream:
             rel = out.path
-            path = _obstacle(rel, state, result, blocked)
-            if path is not None:
-                disk = _read(path)
-                if disk == data:
-                    result.unchanged.append(rel)
-                    continue
-                if not _owned(rel, disk, state):
-                    result.conflicts.append(rel)
-                    result.reasons[rel] = "a file gitopsgen did not write"
-                    continue
-                result.changed.append(rel)
+            if not _differs(rel, data, state, result, blocked):
+                continue
+            result.old.pop(rel, None)  # a build keeps no old bytes
             if result.conflicts:
                 continue  # refused at the end; nothing more is written meanwhile
             if not _is_relative(rel):
