@@ -23,6 +23,8 @@ both trees must hold the same YAML paths, else the ratio is n/a. run_peers.py, n
 script, checks that the objects are equal (``--verify-n``, kubectl kustomize).
 
 When the harness or an installed peer is missing, the rows are n/a with the reason.
+At 1,000 and 5,000 tenants this takes 5-11 minutes on the shared 2-core machine (growing
+the seed repository to 1,000 tenants alone 80-100 s).
 """
 
 from __future__ import annotations
