@@ -26,6 +26,7 @@ import stat
 from collections.abc import Callable, Container, Iterable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from sys import intern
 from typing import Any
 
 from gitopsgen import fsio
@@ -163,7 +164,7 @@ def scan(root: Path) -> DiskState:
         subdirs: list[tuple[str, str]] = []
         for entry in entries:
             name = entry.name
-            rel = base + name
+            rel = intern(base + name)  # one string per path: the plan's and the manifest's
             try:
                 is_dir = entry.is_dir()
             except OSError:
@@ -195,7 +196,7 @@ def _manifest_paths(path: str) -> set[str]:
         # Only plain relative paths: a line such as "../x" or "/x" (a hand-edited
         # or forged manifest) must never let build touch anything outside root.
         if line and not line.startswith("#") and _is_relative(line):
-            found.add(line)
+            found.add(intern(line))
     return found
 
 
@@ -341,8 +342,9 @@ def compare_stream(
     blocked: dict[str, str] = {}
     planned: dict[str, bytes] = {}
     for out, data in stream:
-        if _differs(out.path, data, state, result, blocked) and out.path in result.old:
-            planned[out.path] = data
+        rel = intern(out.path)  # the stream's own string (gitopsgen.plan)
+        if _differs(rel, data, state, result, blocked) and rel in result.old:
+            planned[rel] = data
     problems, manifest = stream.finish()
     if _differs(MANIFEST, manifest.data, state, result, blocked) and MANIFEST in result.old:
         planned[MANIFEST] = manifest.data
@@ -742,7 +744,7 @@ def write_stream(
 
     try:
         for out, data in stream:
-            rel = out.path
+            rel = intern(out.path)  # the stream's own string (gitopsgen.plan)
             if not _differs(rel, data, state, result, blocked):
                 continue
             result.old.pop(rel, None)  # a build keeps no old bytes
