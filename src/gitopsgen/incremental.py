@@ -22,6 +22,7 @@ A plain ``build`` and ``check`` still render and compare every file.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -72,7 +73,10 @@ def plan_partial(
     files: dict[str, PlannedFile] = emit_outputs(ctx, rendered, source)
     # Sorted once: each layout reads only its own run of it, and what is kept stays
     # in order for the new manifest.
-    rest = sorted(rel for rel in old_manifest if rel != MANIFEST)
+    rest = sorted(old_manifest)
+    at = bisect_left(rest, MANIFEST)
+    if rest[at : at + 1] == [MANIFEST]:
+        del rest[at]
     owners: dict[str, str] = {}
     # The first cluster that places a path wins: later answers are overwritten. Each
     # layout passes over another cluster's paths at the cost of one prefix test.

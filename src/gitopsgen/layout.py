@@ -211,6 +211,14 @@ class Layout:
     workload_namespace: str
 
     def _places(self) -> tuple[_Place, ...]:
+        """The per-tenant locations, made once per layout (a fleet build asks for
+        them for every tenant's every file)."""
+        places: tuple[_Place, ...] | None = self.__dict__.get("_made_places")
+        if places is None:
+            places = self.__dict__["_made_places"] = self._make_places()
+        return places
+
+    def _make_places(self) -> tuple[_Place, ...]:
         raise NotImplementedError
 
     @property
@@ -355,7 +363,7 @@ class SeedLayout(Layout):
     def _netpol_place(self) -> _Place:
         return _Place(f"{self.netpol_dir}/{VCLUSTER}", "-netpol.yaml", False, "{vcluster}")
 
-    def _places(self) -> tuple[_Place, ...]:
+    def _make_places(self) -> tuple[_Place, ...]:
         # Most specific first: the workload and routes directories are inside the
         # tenant's directory.
         return (
@@ -456,7 +464,7 @@ class FleetLayout(Layout):
     def _home(self, suffix: str, namespace: str | None, in_vcluster: bool = False) -> _Place:
         return _Place(f"{self.tenants_dir()}/", suffix, True, namespace, in_vcluster)
 
-    def _places(self) -> tuple[_Place, ...]:
+    def _make_places(self) -> tuple[_Place, ...]:
         return (
             self._home("/flux/", self.flux_namespace),
             self._home("/vcluster/", "{vcluster}"),
