@@ -34,7 +34,7 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
@@ -46,7 +46,14 @@ from gitopsgen.model import AnyConfig, ConfigV2
 from gitopsgen.platform import Platform, Tenant, resolve
 from gitopsgen.reader import Document
 from gitopsgen.reader import Path as RawPath
-from gitopsgen.render import Context, RenderedFile, render_platform, workloads
+from gitopsgen.render import (
+    Context,
+    RenderedFile,
+    render_cluster_files,
+    render_platform,
+    render_tenant_files,
+    workloads,
+)
 
 __all__ = [
     "RISKS",
@@ -368,19 +375,88 @@ def compare_configs(
     old_root = flux_root_of(old)
     new_root = new_root or flux_root_of(new)
     only = changed_tenants(old, new, old_root, new_root)
-    old_side = side_from_config(old_label, old, old_root, only)
-    new_side = side_from_config(new_label, new, new_root, only)
+    if only is None:
+        old_side = side_from_config(old_label, old, old_root)
+        new_side = side_from_config(new_label, new, new_root)
+        clusters = {
+            name: str(attrs.get("cluster"))
+            for side in (old_side, new_side)
+            for name, attrs in (side.attributes or {}).items()
+        }
+    else:
+        old_side, new_side, clusters = _changed_sides(
+            old_label, old, old_root, new_label, new, new_root, only
+        )
     if old.version == 1 and new.version == 2:
         _as_named_cluster(old_side, new)
     result = compare_sides(old_side, new_side)
-    clusters = {
-        name: str(attrs.get("cluster"))
-        for side in (old_side, new_side)
-        for name, attrs in (side.attributes or {}).items()
-    }
-    result.inputs = input_changes(old, new, old_doc, new_doc)
+    result.inputs = input_changes(old, new, old_doc, new_doc, only)
     count_inputs(result, result.inputs, clusters)
     return result
+
+
+def _changed_sides(
+    old_label: str,
+    old: AnyConfig,
+    old_root: str,
+    new_label: str,
+    new: AnyConfig,
+    new_root: str,
+    only: set[str],
+) -> tuple[Side, Side, dict[str, str]]:
+    """Both sides when only the tenants ``only`` differ (:func:`changed_tenants`).
+
+    Rendering is a pure function of the resolved tenant and its cluster (the
+    renderers of :mod:`gitopsgen.render` see nothing else), so the files of a
+    tenant equal on both sides are equal, and so are the cluster-wide files of a
+    cluster whose tenants are all equal on both sides. Only the own files of the
+    tenants in ``only`` and the cluster-wide files of the clusters they are in (on
+    either side) are rendered; every tenant's name is kept, the attributes of the
+    tenants in ``only`` only (the others' are equal). Also returns the cluster of
+    each tenant of those clusters (for :func:`count_inputs`)."""
+    homes = (_home_cluster(old), _home_cluster(new))
+    affected = {
+        home(t)
+        for config, home in zip((old, new), homes, strict=True)
+        for t in config.tenants
+        if t.name in only
+    }
+    clusters: dict[str, str] = {}
+    sides = []
+    for label, config, home, root in zip(
+        (old_label, new_label), (old, new), homes, (old_root, new_root), strict=True
+    ):
+        # The tenants of the other clusters are left out before resolving: a
+        # tenant's resolution depends on it and its cluster only (platform.resolve).
+        kept = [t for t in config.tenants if home(t) in affected]
+        platform = resolve(config.model_copy(update={"tenants": kept}), root)
+        ctx = Context(platform)
+        attributes: dict[str, dict[str, Any]] = {}
+        outputs: list[RenderedFile] = []
+        for cluster in platform.clusters:
+            if cluster.name not in affected:
+                continue
+            for t in cluster.tenants:
+                clusters[t.name] = t.cluster
+                if t.name in only:
+                    attributes[t.name] = tenant_attributes(t)
+                    outputs += render_tenant_files(ctx, cluster, t)
+            outputs += render_cluster_files(ctx, cluster)
+        names = {t.name for t in config.tenants}
+        sides.append(side_from_outputs(label, outputs, names, attributes))
+    return sides[0], sides[1], clusters
+
+
+def _home_cluster(config: AnyConfig) -> Callable[[Any], str]:
+    """The cluster a tenant of ``config`` is placed on, as :func:`platform.resolve`
+    places it: version 1 has one cluster; version 2 the tenant's ``cluster``, which
+    may be left out when there is one cluster only."""
+    from gitopsgen.platform import V1_CLUSTER
+
+    if not isinstance(config, ConfigV2):
+        return lambda t: V1_CLUSTER
+    single = config.clusters[0].name if len(config.clusters) == 1 else None
+    return lambda t: str(t.cluster or single)
 
 
 def _as_named_cluster(side: Side, new: AnyConfig) -> None:
@@ -625,7 +701,11 @@ def compare_sides(old: Side, new: Side) -> DiffResult:
             op = "added"
         else:
             op = "changed"
-            if old.attributes is not None and new.attributes is not None:
+            if (
+                old.attributes is not None
+                and new.attributes is not None
+                and (name in old.attributes or name in new.attributes)
+            ):
                 attrs = _attribute_changes(
                     old.attributes.get(name, {}), new.attributes.get(name, {})
                 )
@@ -1006,12 +1086,14 @@ def input_changes(
     new: AnyConfig,
     old_doc: Document | None = None,
     new_doc: Document | None = None,
+    only: set[str] | None = None,
 ) -> list[KeyChange]:
     """Key by key, what differs between two tenants.yaml files, with the effective
-    values (defaults filled in), and where each key stands in the file."""
+    values (defaults filled in), and where each key stands in the file.
+
+    ``only`` (:func:`changed_tenants`) says that everything but the tenants of
+    those names is equal: the same keys are found by walking just those tenants."""
     out: list[KeyChange] = []
-    a = old.model_dump(by_alias=True, mode="json")
-    b = new.model_dump(by_alias=True, mode="json")
 
     def where(change: KeyChange, opath: RawPath | None, npath: RawPath | None) -> None:
         for doc, path, side in ((new_doc, npath, "head"), (old_doc, opath, "base")):
@@ -1116,7 +1198,32 @@ def input_changes(
             return
         emit(key, "changed", x, y, opath, npath, scope)
 
-    walk(a, b, "", (), (), ("all", None))
+    if only is None:
+        a = old.model_dump(by_alias=True, mode="json")
+        b = new.model_dump(by_alias=True, mode="json")
+        walk(a, b, "", (), (), ("all", None))
+        return out
+    # As the walk of the whole files would: the other keys and tenants are equal, and
+    # the tenants list is matched by name (new order, then the removed ones).
+    before = {t.name: i for i, t in enumerate(old.tenants)}
+    after = {t.name: i for i, t in enumerate(new.tenants)}
+    order = [*after, *(n for n in before if n not in after)]
+    for name in order:
+        if name not in only:
+            continue
+        sub, scope = f"tenants[{name}]", ("tenant", name)
+        i, j = before.get(name), after.get(name)
+        if i is None:
+            assert j is not None
+            item = new.tenants[j].model_dump(by_alias=True, mode="json")
+            emit(sub, "added", None, item, None, ("tenants", j), scope)
+        elif j is None:
+            item = old.tenants[i].model_dump(by_alias=True, mode="json")
+            emit(sub, "removed", item, None, ("tenants", i), None, scope)
+        else:
+            x = old.tenants[i].model_dump(by_alias=True, mode="json")
+            y = new.tenants[j].model_dump(by_alias=True, mode="json")
+            walk(x, y, sub, ("tenants", i), ("tenants", j), scope)
     return out
 
 
