@@ -356,7 +356,12 @@ def changed_tenants(
         return None
     before = {t.name: t for t in old.tenants}
     after = {t.name: t for t in new.tenants}
-    return {n for n in before.keys() | after.keys() if before.get(n) != after.get(n)}
+    # ``is`` first: a base spliced from the head's text shares the head's tenants
+    return {
+        n
+        for n in before.keys() | after.keys()
+        if (a := before.get(n)) is not (b := after.get(n)) and a != b
+    }
 
 
 def compare_configs(
@@ -1289,6 +1294,7 @@ def diff_git(
     the repository's other files (:func:`diff_tree`)."""
     from gitopsgen import gitutil
     from gitopsgen.config import load
+    from gitopsgen.diffbase import load_sides
 
     config_path = Path(config_path)
     where = config_path.resolve().parent if config_path.exists() else Path.cwd()
@@ -1300,10 +1306,9 @@ def diff_git(
         side_name = f"base ({base.short}:{rel})"
     raw = gitutil.read_blob(base.commit, rel, top)
     label = f"{rel} at {base.label}"
-    parsed = None if raw is None else parse_side(raw, rel, side_name)
-    project = _head_project(config_path, load)
     head_label = f"{rel} (working tree)"
-    if parsed is None:
+    if raw is None:
+        project = _head_project(config_path, load)
         root_rel = _top_relative(project.repository_root, top)
         files = gitutil.list_tree(base.commit, root_rel, top) or []
         result = _tree_diff(project, top, base.commit, base.label, root_rel, files)
@@ -1315,7 +1320,7 @@ def diff_git(
             result.notes.append(f"{rel} does not exist at {base.label}: everything is added")
         result.base_commit = base.commit
         return result
-    old_config, old_doc = parsed
+    old_config, old_doc, project = load_sides(raw, rel, side_name, config_path)
     result = compare_configs(
         label,
         old_config,
@@ -1664,7 +1669,7 @@ def _head_project(config_path: Path, load: Any) -> Any:
 
 def diff_files(base_path: Path, config_path: Path, option: str = "--base") -> DiffResult:
     """Another tenants.yaml (``--base PATH`` / ``--base-file PATH``) against ``config_path``."""
-    from gitopsgen.config import load
+    from gitopsgen.diffbase import load_sides
     from gitopsgen.fsio import read_limited
     from gitopsgen.reader import MAX_BYTES
 
@@ -1674,8 +1679,7 @@ def diff_files(base_path: Path, config_path: Path, option: str = "--base") -> Di
         raise GitopsgenError(f"{option} {base_path}: {exc}") from None
     except OSError as exc:
         raise GitopsgenError(f"{option} {base_path}: cannot read: {exc.strerror}") from None
-    old, old_doc = parse_side(raw, str(base_path), f"base ({base_path})")
-    project = _head_project(Path(config_path), load)
+    old, old_doc, project = load_sides(raw, str(base_path), f"base ({base_path})", config_path)
     head_label = f"{config_path} (working tree)"
     return compare_configs(
         str(base_path),
