@@ -329,3 +329,24 @@ def test_crlf_and_an_invalid_base(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     broken = base.text().replace(base.tenants[4].ip, base.tenants[2].ip)
     assert _compare(tmp_path, broken, head.text(), monkeypatch) == "error"
     assert _compare(tmp_path, broken, broken, monkeypatch) == "error"
+
+
+def test_fleet_relative_paths_are_relpath() -> None:
+    """render/fleet.py's _relative (the bucket indexes' entries, made without
+    os.getcwd) is posixpath.relpath for every pair of relative paths."""
+    import posixpath
+
+    from hypothesis import given, settings
+
+    from gitopsgen.render.fleet import _relative
+
+    parts = st.lists(st.sampled_from(["a", "b", "c", ".", "..", ""]), min_size=1, max_size=5)
+
+    @settings(max_examples=500, deadline=None)
+    @given(parts, parts)
+    def check(start: list[str], path: list[str]) -> None:
+        a, b = "/".join(start), "/".join(path)
+        if a and b and not a.startswith("/") and not b.startswith("/"):
+            assert _relative(a, b) == posixpath.relpath(b, a)
+
+    check()
