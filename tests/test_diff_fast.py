@@ -31,6 +31,8 @@ from gitopsgen.diff import (
 from gitopsgen.diffreport import to_json_data, to_markdown, to_text
 from gitopsgen.errors import GitopsgenError
 
+real_validated_before = diffbase.validated_before
+
 pytestmark = pytest.mark.skipif(not diffbase.PARALLEL, reason="os.fork is not available")
 
 CLUSTERS = {"a": ("10.40", ("s1", "s2")), "b": ("10.41", ())}
@@ -217,18 +219,33 @@ def _outcome(run: Any) -> tuple[str, Any]:
 
 
 class Spy:
-    """Counts how the base was obtained: spliced from the head, or not."""
+    """Counts how the base was obtained: spliced from the head with the child's
+    answer (``spliced``) or from a shortened text (``shortened``), or not."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.spliced = 0
-        real = diffbase._splice
+        self.spliced = self.shortened = 0
+        splice, shorten = diffbase._splice, diffbase._splice_text
 
-        def splice(*args: Any) -> Any:
-            out = real(*args)
+        def spy_splice(*args: Any) -> Any:
+            out = splice(*args)
             self.spliced += out is not None
             return out
 
-        monkeypatch.setattr(diffbase, "_splice", splice)
+        def spy_shorten(*args: Any) -> Any:
+            out = shorten(*args)
+            self.shortened += out is not None
+            return out
+
+        monkeypatch.setattr(diffbase, "_splice", spy_splice)
+        monkeypatch.setattr(diffbase, "_splice_text", spy_shorten)
+
+
+def _valid(raw: bytes) -> bool:
+    try:
+        parse(raw)
+    except GitopsgenError:
+        return False
+    return True
 
 
 def _compare(tmp: Path, base_text: str, head_text: str, monkeypatch: pytest.MonkeyPatch) -> str:
@@ -237,9 +254,15 @@ def _compare(tmp: Path, base_text: str, head_text: str, monkeypatch: pytest.Monk
     head.write_text(head_text)
     monkeypatch.setattr(diffbase, "PARALLEL", True)
     fast = _outcome(lambda: diff_files(base, head))
+    # as when validate/check/build accepted the base text before (the command cache)
+    monkeypatch.setattr(diffbase, "validated_before", lambda raw, path: _valid(raw))
+    known = _outcome(lambda: diff_files(base, head))
+    monkeypatch.setattr(diffbase, "validated_before", lambda raw, path: False)
     monkeypatch.setattr(diffbase, "PARALLEL", False)
     plain = _outcome(lambda: diff_files(base, head))
+    monkeypatch.setattr(diffbase, "validated_before", real_validated_before)
     assert fast == plain
+    assert known == plain
     if fast[0] == "ok":
         assert fast == _outcome(lambda: reference(base, head))
     return fast[0]
@@ -277,8 +300,9 @@ def test_fast_path_reports_exactly_the_full_comparison(
 
     check()
     assert "ok" in outcomes
-    # not vacuous: the splice was taken (one-tenant edits are the common draw)
+    # not vacuous: both splices were taken (one-tenant edits are the common draw)
     assert spy.spliced > 0
+    assert spy.shortened > 0
 
 
 def test_one_tenant_edit_of_a_large_file_is_spliced(
@@ -291,7 +315,7 @@ def test_one_tenant_edit_of_a_large_file_is_spliced(
     head.tenants[90].auth = True
     head.tenants.insert(10, dataclasses.replace(_tenant(150, "b"), ip="10.41.0.250"))
     assert _compare(tmp_path, base.text(), head.text(), monkeypatch) == "ok"
-    assert spy.spliced == 1
+    assert (spy.spliced, spy.shortened) == (1, 1)
 
 
 def _alias(f: Fleet) -> None:
@@ -318,7 +342,7 @@ def test_what_the_splice_refuses_is_compared_in_full(
     base.alias = change is _anchor
     change(head)
     assert _compare(tmp_path, base.text(), head.text(), monkeypatch) == "ok"
-    assert spy.spliced == 0
+    assert (spy.spliced, spy.shortened) == (0, 0)
 
 
 def test_crlf_and_an_invalid_base(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -350,3 +374,47 @@ def test_fleet_relative_paths_are_relpath() -> None:
             assert _relative(a, b) == posixpath.relpath(b, a)
 
     check()
+
+
+def test_a_base_that_validate_accepted_is_not_parsed_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """diff --base HEAD after ``validate`` of the committed text: the command cache
+    vouches for the base, which is read from its changed tenants only; the report
+    is the one without the cache."""
+    import os
+    import subprocess
+
+    from conftest import GIT_ENV, invoke
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    config = repo / "tenants.yaml"
+    fleet = _fleet(40)
+
+    def git(*args: str) -> None:
+        env = {**os.environ, **GIT_ENV}
+        subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True)
+
+    git("init", "-q", "-b", "main")
+    (repo / ".gitignore").write_text("generated/\n")
+    config.write_text(fleet.text())
+    git("add", ".")
+    git("commit", "-q", "-m", "base")
+    fleet.tenants[17].ip = _free_ip(fleet, fleet.tenants[17].cluster, 5)
+    config.write_text(fleet.text())
+
+    spy = Spy(monkeypatch)
+    monkeypatch.setenv("GITOPSGEN_NO_CACHE", "1")
+    uncached = invoke("diff", "-c", str(config), "--base", "HEAD", "--format", "json", cwd=repo)
+    assert (uncached.code, spy.shortened) == (0, 0)
+    monkeypatch.delenv("GITOPSGEN_NO_CACHE")
+    cold = invoke("diff", "-c", str(config), "--base", "HEAD", "--format", "json", cwd=repo)
+    assert (cold.out, spy.shortened) == (uncached.out, 0)  # nothing vouches for the base yet
+
+    config.write_text(_fleet(40).text())  # the committed text, validated at this path
+    assert invoke("validate", "-c", str(config), cwd=repo).code == 0
+    config.write_text(fleet.text())
+    warm = invoke("diff", "-c", str(config), "--base", "HEAD", "--format", "json", cwd=repo)
+    assert (warm.out, spy.shortened) == (uncached.out, 1)
+    assert '"tenants[t17].ip"' in warm.out

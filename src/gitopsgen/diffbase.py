@@ -1,30 +1,33 @@
-"""The two sides of ``gitopsgen diff``, validated without parsing the base twice over.
+"""The two sides of ``gitopsgen diff``, without parsing the base twice over.
 
 ``diff`` compiles tenants.yaml as it is at the base and as it is in the working
-tree. Both texts are validated in full, the base's problems reported first (an
-invalid base is refused, exit 2), exactly as two calls of
-:func:`gitopsgen.config.parse` would. What differs is how the base's *model* is
-obtained when the two texts differ in a few tenants only (the common pull request):
+tree. Both texts are valid or the diff is refused, the base's problems first (exit
+2), exactly as two calls of :func:`gitopsgen.config.parse` would decide. What
+differs is how the base's *model* is obtained when the two texts differ in a few
+tenants only (the common pull request): the lines both texts share at the start
+and at the end are compared, and the tenants whose text lies entirely in those
+shared lines are the working tree's tenants (the same text in the same place of
+the same sequence is the same model). Only the base's other tenants are read from
+the base:
 
-* the base is validated in a forked child process while this process loads the
-  working tree's file (two cores: the two parses take the time of one);
-* the child does not send the whole base back (pickling 20,000 tenants costs more
-  than half a parse), only what differs: the lines both texts share at the start
-  and at the end are compared, the tenants whose text lies entirely in those shared
-  lines are the working tree's tenants (same text in the same place of the same
-  sequence: the same model), and the child sends the base's other tenants, its
-  settings outside ``tenants`` and the positions of those tenants' keys.
+* when ``validate``, ``check`` or ``build`` already accepted exactly this base text
+  (the command cache, :mod:`gitopsgen.cache`; ``GITOPSGEN_NO_CACHE=1`` turns it
+  off), by parsing just the base's settings and those tenants as a file of their
+  own;
+* else the base is validated in full in a forked child process while this process
+  loads the working tree's file (on two cores the two parses take the time of
+  one), and the child sends back only those tenants, the base's settings and the
+  positions of those tenants' keys: pickling 20,000 tenants would cost more than
+  half a parse. The child is this process's own fork; what it sends (a pickle
+  through a pipe) is read by this process only, never stored.
 
 The shared tenants are only taken over when nothing can make equal text mean
-something else: line breaks are plain ``\\n``, every tenant item starts with ``- ``
-on its own line, and neither the changed tenants nor the nodes around the
-sequence hold an anchor or alias (``&``, ``*``). Anything else, and a platform
-without ``fork``, falls back to the plain sequence: parse the base, load the head.
-The result is the same either way; tests/test_diff_fast.py compares the two on
-random edits.
-
-The child is this process's own fork, and what it sends (a pickle through a pipe)
-is read by this process only, never stored.
+something else: line breaks are plain ``\\n``, every tenant item starts with
+``- `` on its own line in one column, and neither the changed tenants nor the lines
+before the sequence hold an anchor or alias (``&``, ``*``). Anything else, and a
+platform without ``fork``, takes the plain sequence: parse the base, load the head.
+The result is the same every way; tests/test_diff_fast.py compares them on random
+edits.
 """
 
 from __future__ import annotations
@@ -85,6 +88,15 @@ class _Items:
     lines: int
     first: int
     stop: int
+    end: int  # the line after the last item (the next top-level key, or the end)
+    column: int  # 1-based column of the items' mappings
+
+    @property
+    def middle(self) -> tuple[int, int]:
+        """The lines of the items ``[first, stop)``."""
+        return self.starts[self.first], self.starts[self.stop] if self.stop < len(
+            self.starts
+        ) else self.end
 
 
 def _items(doc: Document, lines: list[bytes], prefix: int, suffix: int) -> _Items | None:
@@ -97,6 +109,7 @@ def _items(doc: Document, lines: list[bytes], prefix: int, suffix: int) -> _Item
     if not isinstance(tenants, list) or not tenants or key is None:
         return None
     starts: list[int] = []
+    column = doc.values.get(("tenants", 0), (0, 0))[1]
     for i in range(len(tenants)):
         pos = doc.values.get(("tenants", i))
         if pos is None:
@@ -105,6 +118,8 @@ def _items(doc: Document, lines: list[bytes], prefix: int, suffix: int) -> _Item
         text = lines[line] if line < len(lines) else b""
         # "- " right before the item, only blanks before that: one item per line.
         if col < 2 or text[col - 2 : col] != b"- " or text[: col - 2] != b" " * (col - 2):
+            return None
+        if pos[1] != column:
             return None
         if starts and line <= starts[-1]:
             return None
@@ -131,7 +146,7 @@ def _items(doc: Document, lines: list[bytes], prefix: int, suffix: int) -> _Item
     middle = lines[starts[first] : middle_end]
     if any(mark in line for part in (head, middle) for line in part for mark in _MARKS):
         return None
-    return _Items(starts, len(lines), first, stop)
+    return _Items(starts, len(lines), first, stop, end, column)
 
 
 @dataclass(frozen=True)
@@ -261,7 +276,20 @@ def load_sides(
             return _sequential(raw, source, side, config_path)
         return project.config, project.document, project
     texts = _Texts.of(raw, head_raw)
-    if not PARALLEL or texts is None:
+    if texts is None:
+        return _sequential(raw, source, side, config_path)
+    if validated_before(raw, config_path):
+        try:
+            project = _load_head(config_path, head_raw)
+        except GitopsgenError:
+            return _sequential(raw, source, side, config_path)
+        known = _splice_text(source, texts, project)
+        if known is None:
+            from gitopsgen.diff import parse_side
+
+            return (*parse_side(raw, source, side), project)
+        return known[0], known[1], project
+    if not PARALLEL:
         return _sequential(raw, source, side, config_path)
     child = _Child(raw, source, texts)
     try:
@@ -307,3 +335,72 @@ def _splice(base: _Base, project: Any, texts: _Texts) -> AnyConfig | None:
     head = project.config.tenants
     tenants = [*head[:first], *base.tenants, *head[mine.stop :]]
     return base.config.model_copy(update={"tenants": tenants})
+
+
+def validated_before(raw: bytes, config_path: Path) -> bool:
+    """Whether ``validate``, ``check`` or ``build`` accepted exactly this text as
+    ``config_path`` with this code (:mod:`gitopsgen.cache`): only a text that
+    :func:`gitopsgen.config.parse` accepted is ever recorded, and parsing reads the
+    text only."""
+    from gitopsgen import cache
+
+    if not cache.enabled():
+        return False
+    name = str(config_path)
+    return any(cache.load_entry(cache.key_for(name, raw, flag)) for flag in (False, True))
+
+
+def _splice_text(
+    source: str, texts: _Texts, project: Any
+) -> tuple[AnyConfig, Document] | None:
+    """The base's config and document (complete for its changed tenants) from a
+    base text known to be valid, without parsing all of it: its settings and the
+    items where the two texts differ are parsed as a file of their own (the
+    lines before the first tenant, those items, the lines after the tenants);
+    every other tenant is the head's. None when that shortened file does not
+    read as those items inside ``tenants``."""
+    from gitopsgen.config import parse
+
+    mine = _items(project.document, texts.head, texts.prefix, texts.suffix)
+    if mine is None:
+        return None
+    shift = len(texts.base) - len(texts.head)
+    lo, hi = mine.middle
+    # Before ``lo`` and from ``hi`` on, the base's lines are the head's (shifted).
+    header = texts.base[: mine.starts[0]]
+    middle = texts.base[lo : hi + shift]
+    trailer = texts.base[mine.end + shift :]
+    if any(mark in line for line in middle for mark in _MARKS):
+        return None
+    try:
+        config, doc = parse(b"\n".join([*header, *middle, *trailer]), source)
+    except GitopsgenError:
+        return None
+    items = doc.data.get("tenants") if isinstance(doc.data, dict) else None
+    if not isinstance(items, list) or doc.keys.get(("tenants",)) != project.document.keys.get(
+        ("tenants",)
+    ):
+        return None
+    inside = range(len(header), len(header) + len(middle))
+    for k in range(len(items)):
+        pos = doc.values.get(("tenants", k))
+        if pos is None or pos[0] - 1 not in inside or pos[1] != mine.column:
+            return None
+    for key in doc.data:
+        pos = doc.keys.get((key,))
+        if key != "tenants" and (pos is None or pos[0] - 1 in inside):
+            return None
+    head = project.config.tenants
+    tenants = [*head[: mine.first], *config.tenants, *head[mine.stop :]]
+    offset = lo - len(header)  # a line of the shortened file -> of the base
+
+    def moved(path: tuple[Any, ...]) -> tuple[Any, ...]:
+        return ("tenants", mine.first + path[1], *path[2:])
+
+    own = range(len(items))
+    values = {moved(p): (ln + offset, c) for p, (ln, c) in doc.values.items() if _inside(p, own)}
+    keys = {moved(p): (ln + offset, c) for p, (ln, c) in doc.keys.items() if _inside(p, own)}
+    data: list[Any] = [None] * len(tenants)
+    data[mine.first : mine.first + len(items)] = items
+    partial = Document({"tenants": data}, doc.path, values, keys)
+    return config.model_copy(update={"tenants": tenants}), partial
