@@ -696,7 +696,13 @@ def compare_sides(old: Side, new: Side) -> DiffResult:
         by_tenant.setdefault(change.tenant, []).append(change)
 
     result = DiffResult(old.label, new.label)
-    for name in sorted(old.tenants | new.tenants | {n for n in by_tenant if n is not None}):
+    names = {n for n in by_tenant if n is not None} | (old.tenants ^ new.tenants)
+    if old.attributes is not None and new.attributes is not None:
+        # a tenant on both sides without objects or attributes to compare is no change
+        names |= old.attributes.keys() | new.attributes.keys()
+    else:
+        names |= old.tenants | new.tenants
+    for name in sorted(names):
         objects = by_tenant.get(name, [])
         attrs: list[FieldChange] = []
         op: Op
