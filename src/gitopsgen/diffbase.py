@@ -35,6 +35,7 @@ from __future__ import annotations
 import os
 import pickle
 import signal
+import threading
 from bisect import bisect_left
 from dataclasses import dataclass
 from pathlib import Path
@@ -289,7 +290,9 @@ def load_sides(
 
             return (*parse_side(raw, source, side), project)
         return known[0], known[1], project
-    if not PARALLEL:
+    # fork only a single-threaded process: another thread may hold a lock the
+    # child would need (gitopsgen used as a library)
+    if not PARALLEL or threading.active_count() > 1:
         return _sequential(raw, source, side, config_path)
     child = _Child(raw, source, texts)
     try:
