@@ -349,13 +349,16 @@ def validated_before(raw: bytes, config_path: Path) -> bool:
 
     if not cache.enabled():
         return False
-    name = str(config_path)
-    return any(cache.load_entry(cache.key_for(name, raw, flag)) for flag in (False, True))
+    # An entry is keyed by the path as that command was given it: -c PATH, or the
+    # absolute path found without -c.
+    absolute = os.path.abspath(config_path)
+    names = dict.fromkeys([str(config_path), absolute, os.path.relpath(absolute)])
+    return any(
+        cache.load_entry(cache.key_for(name, raw, flag)) for name in names for flag in (False, True)
+    )
 
 
-def _splice_text(
-    source: str, texts: _Texts, project: Any
-) -> tuple[AnyConfig, Document] | None:
+def _splice_text(source: str, texts: _Texts, project: Any) -> tuple[AnyConfig, Document] | None:
     """The base's config and document (complete for its changed tenants) from a
     base text known to be valid, without parsing all of it: its settings and the
     items where the two texts differ are parsed as a file of their own (the
