@@ -19,6 +19,7 @@ writes. :func:`gitopsgen.report.render` prints any result in any format.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,10 +126,11 @@ def build(
     used while the file still holds its text (no parse again)."""
     from gitopsgen import cache
     from gitopsgen.config import Project, locate, parse, read_config
-    from gitopsgen.consistency import verify
+    from gitopsgen.consistency import verify_problems
     from gitopsgen.errors import OutputError
-    from gitopsgen.plan import plan_project
-    from gitopsgen.tree import lock, prepare, write
+    from gitopsgen.plan import PlanStream
+    from gitopsgen.platform import resolve
+    from gitopsgen.tree import lock, prepare, write_stream
 
     path = config_path(config)
     known = (
@@ -155,47 +157,59 @@ def build(
     # if the file changed in between.
     first = current()
     output = first.output_dir
-    if not output.exists():
-        # A first build: refuse an inconsistent plan before creating the directory.
-        verify(plan_project(first, lean=True), first)
+    # A first build creates the output directory (and missing parents) before its
+    # lock; a refused one removes them again (nothing was written).
+    made = [p for p in (output, *output.parents) if not p.exists()]
     prepare(output)
-    with lock(output):
-        project = current()
-        if project.output_dir != output:
-            raise OutputError(
-                f"{path}: output changed from {output} to {project.output_dir} while "
-                "waiting for the build lock; run build again"
-            )
-        if tenants:
-            from gitopsgen.incremental import build_partial
-
-            partial = build_partial(project, tenants)
-            if partial is not None:
-                done, files = partial
-                return BuildResult(
-                    project.output_dir,
-                    done.written,
-                    done.unchanged,
-                    done.removed,
-                    done.foreign,
-                    files,
-                    len(project.config.tenants),
+    try:
+        with lock(output):
+            project = current()
+            if project.output_dir != output:
+                raise OutputError(
+                    f"{path}: output changed from {output} to {project.output_dir} while "
+                    "waiting for the build lock; run build again"
                 )
-        probe = cache.lookup(str(path), allow_outside, values_schema)
-        # Lean: verified while made, tenant by tenant, without keeping the documents.
-        plan = plan_project(project, lean=True)
-        verify(plan, project)
-        result = write(plan, project.output_dir, locked=True)
-        # After the tree: the cache's own file operations come last.
-        if probe.entry is None or probe.entry.digests is None:
-            cache.remember(probe, project, plan)
+            if tenants:
+                from gitopsgen.incremental import build_partial
+
+                partial = build_partial(project, tenants)
+                if partial is not None:
+                    done, files = partial
+                    return BuildResult(
+                        project.output_dir,
+                        done.written,
+                        done.unchanged,
+                        done.removed,
+                        done.foreign,
+                        files,
+                        len(project.config.tenants),
+                    )
+            probe = cache.lookup(str(path), allow_outside, values_schema)
+            # Streamed: each file is rendered, verified, compared and (to a temporary)
+            # written as it comes; the renames wait for the verdict on the whole plan.
+            stream = PlanStream(
+                resolve(project.config, project.flux_root),
+                project.source_name,
+                digests=cache.MAX_DIGESTS,
+            )
+            result = write_stream(
+                stream, project.output_dir, lambda problems: verify_problems(problems, project)
+            )
+            # After the tree: the cache's own file operations come last.
+            if probe.entry is None or probe.entry.digests is None:
+                cache.remember(probe, project, files=len(stream.paths), digests=stream.digests)
+    except BaseException:
+        for directory in made:
+            with contextlib.suppress(OSError):
+                directory.rmdir()  # only while empty: a refused first build
+        raise
     return BuildResult(
         project.output_dir,
         result.written,
         result.unchanged,
         result.removed,
         result.foreign,
-        len(plan) - 1,
+        len(stream.paths),
         len(project.config.tenants),
     )
 

@@ -316,9 +316,18 @@ def lookup(config: str, allow_outside: bool, values_schema: str | None = None) -
     return Probe(config, key, raw, load_entry(key))
 
 
-def remember(probe: Probe, project: Project, plan: Mapping[str, Any] | None = None) -> None:
+def remember(
+    probe: Probe,
+    project: Project,
+    plan: Mapping[str, Any] | None = None,
+    *,
+    files: int | None = None,
+    digests: dict[str, str] | None = None,
+) -> None:
     """Record what a successful command learnt about the file ``probe`` read
-    (``plan``: the verified plan); nothing if the file changed since."""
+    (``plan``: the verified plan; or, from a streamed one, the number of its content
+    ``files`` and the ``digests`` of its files, manifest included, when at most
+    :data:`MAX_DIGESTS`); nothing if the file changed since."""
     if not probe.key or not enabled():
         return
     if project.config.defaults.vcluster.values_schema is not None:
@@ -327,12 +336,11 @@ def remember(probe: Probe, project: Project, plan: Mapping[str, Any] | None = No
         return
     from gitopsgen.wiring import links
 
-    digests = None
-    files = None
     if plan is not None:
         files = len(plan) - 1
-        if len(plan) <= MAX_DIGESTS:
-            digests = {rel: digest(f.data) for rel, f in plan.items()}
+        digests = (
+            {rel: digest(f.data) for rel, f in plan.items()} if len(plan) <= MAX_DIGESTS else None
+        )
     clusters = getattr(project.config, "clusters", None)
     wiring = getattr(project.config, "wiring", None)
     host = getattr(wiring, "host_cluster", None)

@@ -349,5 +349,10 @@ def verify(plan: Plan, project: Project) -> None:
         problems = find_inconsistencies(
             plan, flux_root=project.flux_root, external=flux.external, flux_namespace=flux.namespace
         )
+    verify_problems(problems, project)
+
+
+def verify_problems(problems: list[Inconsistency], project: Project) -> None:
+    """Raise :class:`ConsistencyError` for ``problems`` of the plan of ``project``."""
     if problems:
         raise ConsistencyError(problems, str(project.output_dir))

@@ -29,11 +29,14 @@ __all__ = [
     "JOURNAL_HEADER",
     "TMP_MARK",
     "Journal",
+    "commit_temporary",
     "read_limited",
     "replace_file",
     "rewrite_in_place",
+    "temporary_path",
     "temporary_token",
     "write_atomic",
+    "write_temporary",
 ]
 
 TMP_MARK = ".gitopsgen-tmp-"
@@ -134,6 +137,31 @@ def write_atomic(
     """Replace ``path`` with ``data`` atomically, keeping its permission bits (or
     ``mode``; 0644 for a new file). A link at ``path`` is replaced, never followed.
     ``durable`` fsyncs the data before the rename (a power loss keeps old or new)."""
+    tmp = write_temporary(
+        path, data, token=token, mode=mode, durable=durable, label=label, error=error
+    )
+    commit_temporary(tmp, path, label=label, error=error)
+
+
+def temporary_path(path: Path, token: str) -> Path:
+    """Where :func:`write_temporary` puts the new version of ``path``."""
+    return path.with_name(f".{path.name}{TMP_MARK}{token}")
+
+
+def write_temporary(
+    path: Path,
+    data: str | bytes,
+    *,
+    token: str | None = None,
+    mode: int | None = None,
+    durable: bool = True,
+    label: str | None = None,
+    error: type[GitopsgenError] = GitopsgenError,
+) -> Path:
+    """The first half of :func:`write_atomic`: ``data`` in a new temporary file next to
+    ``path`` (created exclusively, never through a link), with ``path``'s permission
+    bits (or ``mode``); :func:`commit_temporary` renames it over ``path``. A build
+    writes every file's temporary before it renames any (gitopsgen.tree)."""
     raw = data.encode() if isinstance(data, str) else data
     shown = label or str(path)
     if mode is None:
@@ -144,7 +172,7 @@ def write_atomic(
             mode = 0o644
         except OSError as exc:
             raise error(f"{shown}: cannot write: {exc.strerror or exc}") from None
-    tmp = path.with_name(f".{path.name}{TMP_MARK}{token or temporary_token()}")
+    tmp = temporary_path(path, token or temporary_token())
     created = False
     try:
         step("write", shown)  # inside the try: tests raise OSError here for a full disk
@@ -157,8 +185,6 @@ def write_atomic(
                 handle.flush()
                 os.fsync(handle.fileno())
         os.chmod(tmp, mode)
-        step("rename", shown)
-        os.replace(tmp, path)
     except OSError as exc:
         if created:
             with contextlib.suppress(OSError):
@@ -168,6 +194,29 @@ def write_atomic(
         if created:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
+        raise
+    return tmp
+
+
+def commit_temporary(
+    tmp: Path,
+    path: Path,
+    *,
+    label: str | None = None,
+    error: type[GitopsgenError] = GitopsgenError,
+) -> None:
+    """Rename the temporary file ``tmp`` over ``path`` (removing ``tmp`` on failure)."""
+    shown = label or str(path)
+    try:
+        step("rename", shown)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise error(f"{shown}: cannot write: {exc.strerror or exc}") from None
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
         raise
 
 

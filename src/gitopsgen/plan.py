@@ -6,7 +6,7 @@ compares two, so what ``check`` compares is exactly what ``build`` writes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MANIFEST",
     "Plan",
+    "PlanStream",
     "PlannedFile",
     "emit_outputs",
     "header_line",
@@ -210,54 +211,121 @@ def plan_project(project: Project, *, lean: bool = False) -> Plan:
 
 
 def plan_lean(platform: Platform, source: str = "tenants.yaml") -> Plan:
-    """The plan of ``platform`` made tenant by tenant: each tenant's files are
-    rendered, emitted and verified (:class:`gitopsgen.consistency.Verifier`), then
-    their documents are dropped; only the bytes, the paths and the verifier's
-    compact facts stay. The same bytes as :func:`plan_platform` (the property and
-    golden tests compare them): a file made only of shared parts (Context.part,
-    alive for the whole build) is emitted once, as there."""
-    from gitopsgen.consistency import Verifier
-    from gitopsgen.emit import Shared
-    from gitopsgen.progress import current
-    from gitopsgen.render import Context, RenderedFile, render_cluster_files, render_tenant_files
+    """The plan of ``platform`` made tenant by tenant (:class:`PlanStream`): each
+    file's documents are dropped once emitted and verified; only the bytes, the
+    paths and the verifier's compact facts stay. The same bytes as
+    :func:`plan_platform` (the property and golden tests compare them)."""
+    from gitopsgen.render import RenderedFile
 
-    flux = platform.config.defaults.flux
-    verifier = Verifier(
-        flux_root=platform.flux_root, external=flux.external, flux_namespace=flux.namespace
-    )
-    ctx = Context(platform)
-    header = header_line(source)
-    parts = Shared(set())
-    part_ids: set[int] = set()
-    known = 0
-    emitted: dict[tuple[tuple[int, ...], tuple[str | None, ...] | None], bytes] = {}
+    stream = PlanStream(platform, source)
     files: dict[str, PlannedFile] = {}
-    progress = current()
-
-    def take(rendered: list[RenderedFile]) -> None:
-        nonlocal known
-        made = ctx.shared_objects()
-        if len(made) != known:  # parts made since: shared from now on (they stay alive)
-            fresh = made[known:]
-            known = len(made)
-            parts.ids |= _containers(fresh)
-            part_ids.update(id(value) for value in fresh)
-        for out in sorted(rendered, key=lambda o: o.path):
-            if out.path in files:
-                raise AssertionError(f"two renderers produce {out.path}")
-            data = _emit_once(out, header, parts, part_ids, emitted)
-            verifier.add(out.path, out)
-            lean = RenderedFile(out.path, (), out.tenant, out.namespace, out.target)
-            files[out.path] = PlannedFile(lean, data)
-
-    total = sum(len(c.tenants) for c in platform.clusters)
-    done = 0
-    for cluster in platform.clusters:
-        for t in cluster.tenants:
-            take(render_tenant_files(ctx, cluster, t))
-            done += 1
-            progress.count("tenants rendered", done, total)
-        take(render_cluster_files(ctx, cluster))
-    problems = verifier.finish(files)
-    files[MANIFEST] = manifest_file(files, source)
+    for out, data in stream:
+        lean = RenderedFile(out.path, (), out.tenant, out.namespace, out.target)
+        files[out.path] = PlannedFile(lean, data)
+    problems, manifest = stream.finish()
+    files[MANIFEST] = manifest
     return Plan(dict(sorted(files.items())), verified=tuple(problems))
+
+
+class PlanStream:
+    """The plan of ``platform``, file by file, for a consumer that keeps only what it
+    needs (``build`` writes each file as it comes, ``check`` compares it): peak
+    memory is the model plus one tenant's documents, not the whole tree.
+
+    Iterating yields ``(RenderedFile, bytes)``: each tenant's files, then its
+    cluster's, each group sorted by path; every file is fed to the consistency
+    :class:`~gitopsgen.consistency.Verifier` (and to each of ``sinks``) before it is
+    yielded. :meth:`finish`, after the last file, gives the verifier's verdict and
+    the manifest. The bytes are those of :func:`plan_platform`: a file made only of
+    shared parts (Context.part, alive for the whole stream) is emitted once, as
+    there."""
+
+    def __init__(
+        self,
+        platform: Platform,
+        source: str = "tenants.yaml",
+        sinks: Iterable[Callable[[str, RenderedFile], None]] = (),
+        digests: int = 0,
+    ) -> None:
+        from gitopsgen.consistency import Verifier
+
+        flux = platform.config.defaults.flux
+        self.platform = platform
+        self.source = source
+        self.sinks = list(sinks)
+        self.verifier = Verifier(
+            flux_root=platform.flux_root, external=flux.external, flux_namespace=flux.namespace
+        )
+        self.paths: set[str] = set()
+        # rel path -> gitopsgen.cache.digest of its bytes, manifest included, kept
+        # while the plan has at most ``digests`` files (None past that, and when 0)
+        self.digests: dict[str, str] | None = {} if digests else None
+        self._limit = digests
+        self._done = False
+
+    def __iter__(self) -> Iterator[tuple[RenderedFile, bytes]]:
+        from gitopsgen.cache import digest
+        from gitopsgen.emit import Shared
+        from gitopsgen.progress import current
+        from gitopsgen.render import Context, render_cluster_files, render_tenant_files
+
+        if self._done:
+            raise RuntimeError("a PlanStream is iterated once")
+        self._done = True
+        platform = self.platform
+        ctx = Context(platform)
+        header = header_line(self.source)
+        parts = Shared(set())
+        part_ids: set[int] = set()
+        known = 0
+        emitted: dict[tuple[tuple[int, ...], tuple[str | None, ...] | None], bytes] = {}
+        paths = self.paths
+        verifier = self.verifier
+        sinks = self.sinks
+        progress = current()
+
+        def take(rendered: list[RenderedFile]) -> Iterator[tuple[RenderedFile, bytes]]:
+            nonlocal known
+            made = ctx.shared_objects()
+            if len(made) != known:  # parts made since: shared from now on (they stay alive)
+                fresh = made[known:]
+                known = len(made)
+                parts.ids |= _containers(fresh)
+                part_ids.update(id(value) for value in fresh)
+            for out in sorted(rendered, key=lambda o: o.path):
+                if out.path in paths:
+                    raise AssertionError(f"two renderers produce {out.path}")
+                paths.add(out.path)
+                data = _emit_once(out, header, parts, part_ids, emitted)
+                verifier.add(out.path, out)
+                for sink in sinks:
+                    sink(out.path, out)
+                if self.digests is not None:
+                    if len(self.digests) < self._limit:
+                        self.digests[out.path] = digest(data)
+                    else:
+                        self.digests = None
+                yield out, data
+
+        total = sum(len(c.tenants) for c in platform.clusters)
+        done = 0
+        for cluster in platform.clusters:
+            for t in cluster.tenants:
+                yield from take(render_tenant_files(ctx, cluster, t))
+                done += 1
+                progress.count("tenants rendered", done, total)
+            yield from take(render_cluster_files(ctx, cluster))
+
+    def finish(self) -> tuple[list[Inconsistency], PlannedFile]:
+        """The broken rules and the manifest, once every file was yielded."""
+        if not self._done:
+            raise RuntimeError("PlanStream.finish before the stream was read")
+        manifest = manifest_file(self.paths, self.source)
+        if self.digests is not None:
+            if len(self.digests) < self._limit:
+                from gitopsgen.cache import digest
+
+                self.digests[MANIFEST] = digest(manifest.data)
+            else:
+                self.digests = None
+        return self.verifier.finish(self.paths), manifest

@@ -23,14 +23,15 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from gitopsgen import fsio
 from gitopsgen.errors import LockedError, OutputError
 from gitopsgen.locking import directory_lock
-from gitopsgen.plan import HEADER_PREFIX, MANIFEST, Plan
+from gitopsgen.plan import HEADER_PREFIX, MANIFEST, Plan, PlanStream
 from gitopsgen.progress import current
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "scan",
     "scan_paths",
     "write",
+    "write_stream",
 ]
 
 _HEADER = HEADER_PREFIX.encode()
@@ -233,46 +235,48 @@ def _parents(rel: str) -> list[str]:
     return ["/".join(parts[:i]) for i in range(1, len(parts))]
 
 
-def compare(plan: Plan, root: Path, state: DiskState | None = None) -> Comparison:
-    """How the directory differs from the plan. Reads, never writes."""
-    state = scan(root) if state is None else state
-    result = Comparison(state=state)
-    blocked: set[str] = set()  # files standing where a planned path needs a directory
-    for rel, planned in plan.items():
-        link = _through_link(rel, state.links) if state.links else None
-        if link is not None:
-            if link not in result.reasons:
-                result.conflicts.append(link)
-                result.reasons[link] = "a symbolic link; gitopsgen never writes through one"
-            continue
-        if rel in state.dirs:
-            result.conflicts.append(rel)
-            result.reasons[rel] = "a directory stands where build must write a file"
-            continue
-        in_the_way = next((p for p in _parents(rel) if p in state.files), None)
-        if in_the_way is not None:
-            if in_the_way not in blocked:
-                blocked.add(in_the_way)
-                result.conflicts.append(in_the_way)
-                result.reasons[in_the_way] = (
-                    f"a file stands where build needs a directory (for {rel})"
-                )
-            continue
-        path = state.files.get(rel)
-        if path is None:
-            result.missing.append(rel)
-            continue
-        data = _read(path)
-        if data == planned.data:
-            result.unchanged.append(rel)
-        elif rel in state.manifest or data.startswith(_HEADER) or rel == MANIFEST:
-            result.changed.append(rel)
-            result.old[rel] = data
-        else:
-            result.conflicts.append(rel)
-            result.reasons[rel] = "a file gitopsgen did not write"
+def _obstacle(
+    rel: str, state: DiskState, result: Comparison, blocked: dict[str, str]
+) -> str | None:
+    """Where the file ``rel`` stands on disk (its OS path), or None: then it is
+    recorded in ``result`` as missing, or as a conflict (a symbolic link on its way,
+    a directory in its place, a file where one of its directories must be)."""
+    link = _through_link(rel, state.links) if state.links else None
+    if link is not None:
+        if link not in result.reasons:
+            result.conflicts.append(link)
+            result.reasons[link] = "a symbolic link; gitopsgen never writes through one"
+        return None
+    if rel in state.dirs:
+        result.conflicts.append(rel)
+        result.reasons[rel] = "a directory stands where build must write a file"
+        return None
+    in_the_way = next((p for p in _parents(rel) if p in state.files), None)
+    if in_the_way is not None:
+        first = blocked.get(in_the_way)
+        if first is None:
+            result.conflicts.append(in_the_way)
+        if first is None or rel < first:  # named by the first path it blocks
+            blocked[in_the_way] = rel
+            result.reasons[in_the_way] = f"a file stands where build needs a directory (for {rel})"
+        return None
+    path = state.files.get(rel)
+    if path is None:
+        result.missing.append(rel)
+    return path
+
+
+def _owned(rel: str, data: bytes, state: DiskState) -> bool:
+    """Whether the file ``rel`` holding ``data`` is gitopsgen's to overwrite."""
+    return rel in state.manifest or data.startswith(_HEADER) or rel == MANIFEST
+
+
+def _leftovers(
+    state: DiskState, planned: Container[str], blocked: Container[str], result: Comparison
+) -> None:
+    """The files on disk that are not planned: stale (ours) or foreign (left alone)."""
     for rel, path in state.files.items():
-        if rel in plan or rel in blocked:
+        if rel in planned or rel in blocked or rel == MANIFEST:
             continue
         if rel in state.manifest or _starts_with_header(path):
             result.stale.append(rel)
@@ -282,6 +286,27 @@ def compare(plan: Plan, root: Path, state: DiskState | None = None) -> Compariso
     result.conflicts.sort()
     result.stale.sort()
     result.foreign.sort()
+
+
+def compare(plan: Plan, root: Path, state: DiskState | None = None) -> Comparison:
+    """How the directory differs from the plan. Reads, never writes."""
+    state = scan(root) if state is None else state
+    result = Comparison(state=state)
+    blocked: dict[str, str] = {}  # files standing where a planned path needs a directory
+    for rel, planned in plan.items():
+        path = _obstacle(rel, state, result, blocked)
+        if path is None:
+            continue
+        data = _read(path)
+        if data == planned.data:
+            result.unchanged.append(rel)
+        elif _owned(rel, data, state):
+            result.changed.append(rel)
+            result.old[rel] = data
+        else:
+            result.conflicts.append(rel)
+            result.reasons[rel] = "a file gitopsgen did not write"
+    _leftovers(state, plan, blocked, result)
     return result
 
 
@@ -330,65 +355,21 @@ def _write_files(root: Path, rels: list[str], plan: Plan, token: str) -> None:
     files, by a pool of writer threads when there are many. A failure stops the
     pool (files not yet started are not written) and is raised; every file is its
     old or its new version, as when written in order."""
-    progress = current()
     if len(rels) < POOL_MIN_FILES:
-        for done, rel in enumerate(rels, 1):
-            _atomic_write(root, rel, plan[rel].data, token)
-            progress.count("files written", done, len(rels))
+        _in_pool(rels, lambda rel: _atomic_write(root, rel, plan[rel].data, token), "files written")
         return
     for directory in sorted({rel.rpartition("/")[0] for rel in rels} - {""}):
         try:
             os.makedirs(root / directory, exist_ok=True)
         except OSError as exc:
             raise OutputError(f"{root / directory}: cannot create: {exc.strerror}") from None
-    import threading
-
-    # Each writer takes every WRITERS-th file: no queue, no per-file future (300,000
-    # futures would cost ~150 MB and a wait() over all of them ten times a second).
-    stop = threading.Event()
-    failures: list[BaseException] = []
-    written = [0]
-    guard = threading.Lock()
-
-    def work(part: list[str]) -> None:
-        for rel in part:
-            if stop.is_set():
-                return
-            try:
-                _atomic_write(root, rel, plan[rel].data, token, False)
-            except BaseException as exc:  # raised again on the main thread
-                with guard:
-                    failures.append(exc)
-                stop.set()
-                return
-            with guard:
-                written[0] += 1
-
-    threads = [
-        threading.Thread(target=work, args=(rels[i::WRITERS],), name=f"gitopsgen-writer-{i}")
-        for i in range(WRITERS)
-    ]
-    for thread in threads:
-        thread.start()
-    try:
-        alive = threads
-        while alive:
-            alive[0].join(0.1)
-            progress.count("files written", written[0], len(rels))
-            alive = [thread for thread in alive if thread.is_alive()]
-    except BaseException:
-        stop.set()  # interrupted: the writers stop after their current file
-        for thread in threads:
-            thread.join()
-        raise
-    for thread in threads:
-        thread.join()
-    if failures:
-        raise failures[0]
+    _in_pool(
+        rels, lambda rel: _atomic_write(root, rel, plan[rel].data, token, False), "files written"
+    )
 
 
-def _manifest_bytes(plan: Plan, paths: set[str]) -> bytes:
-    head = [line for line in plan[MANIFEST].data.decode().splitlines() if line.startswith("#")]
+def _manifest_bytes(manifest: bytes, paths: set[str]) -> bytes:
+    head = [line for line in manifest.decode().splitlines() if line.startswith("#")]
     return ("\n".join([*head, *sorted(paths)]) + "\n").encode()
 
 
@@ -484,7 +465,7 @@ def _write_locked(plan: Plan, root: Path, scope: frozenset[str] | None) -> Write
         # Widen the ownership record first: it covers every file about to exist.
         wide = (state.manifest | planned) - {MANIFEST}
         if wide != state.manifest:
-            _atomic_write(root, MANIFEST, _manifest_bytes(plan, wide), token)
+            _atomic_write(root, MANIFEST, _manifest_bytes(plan[MANIFEST].data, wide), token)
     _write_files(root, to_write, plan, token)
     for rel in result.stale:
         try:
@@ -508,6 +489,285 @@ def _write_locked(plan: Plan, root: Path, scope: frozenset[str] | None) -> Write
     return WriteResult(
         written=sorted(to_write),
         unchanged=unchanged,
+        removed=result.stale,
+        foreign=result.foreign,
+    )
+
+
+# --------------------------------------------------------------- the streaming build
+
+
+class _Writers:
+    """Writer threads fed through a bounded queue: at most ``bound`` files' bytes wait
+    in memory. The first failure stops the pool and is raised by :meth:`put` or
+    :meth:`close`; files not yet taken are not written."""
+
+    def __init__(self, work: Callable[[str, bytes], None], threads: int, bound: int) -> None:
+        import queue
+        import threading
+
+        self._work = work
+        self._queue: queue.Queue[tuple[str, bytes] | None] = queue.Queue(maxsize=bound)
+        self._stop = threading.Event()
+        self.failures: list[BaseException] = []
+        self.done = 0
+        self._guard = threading.Lock()
+        self._threads = [
+            threading.Thread(target=self._run, name=f"gitopsgen-writer-{i}", daemon=True)
+            for i in range(threads)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if self._stop.is_set():
+                continue  # drain: a failure or an interrupt stopped the pool
+            try:
+                self._work(*item)
+            except BaseException as exc:  # raised again on the main thread
+                with self._guard:
+                    self.failures.append(exc)
+                self._stop.set()
+                continue
+            with self._guard:
+                self.done += 1
+
+    def put(self, rel: str, data: bytes) -> None:
+        if self.failures:
+            raise self.failures[0]
+        self._queue.put((rel, data))
+
+    def close(self, abort: bool = False) -> None:
+        if abort:
+            self._stop.set()
+        for _ in self._threads:
+            self._queue.put(None)
+        for thread in self._threads:
+            thread.join()
+        if self.failures and not abort:
+            raise self.failures[0]
+
+
+def _in_pool(rels: list[str], work: Callable[[str], None], what: str) -> None:
+    """``work`` for each of ``rels``: in order on this thread when there are few, else
+    by WRITERS threads, each taking every WRITERS-th one (no queue, no futures)."""
+    progress = current()
+    if len(rels) < POOL_MIN_FILES:
+        for done, rel in enumerate(rels, 1):
+            work(rel)
+            progress.count(what, done, len(rels))
+        return
+    import threading
+
+    stop = threading.Event()
+    failures: list[BaseException] = []
+    finished = [0]
+    guard = threading.Lock()
+
+    def run(part: list[str]) -> None:
+        for rel in part:
+            if stop.is_set():
+                return
+            try:
+                work(rel)
+            except BaseException as exc:  # raised again on the main thread
+                with guard:
+                    failures.append(exc)
+                stop.set()
+                return
+            with guard:
+                finished[0] += 1
+
+    threads = [
+        threading.Thread(target=run, args=(rels[i::WRITERS],), name=f"gitopsgen-writer-{i}")
+        for i in range(WRITERS)
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        alive = threads
+        while alive:
+            alive[0].join(0.1)
+            progress.count(what, finished[0], len(rels))
+            alive = [thread for thread in alive if thread.is_alive()]
+    except BaseException:
+        stop.set()  # interrupted: the writers stop after their current file
+        for thread in threads:
+            thread.join()
+        raise
+    if failures:
+        raise failures[0]
+
+
+def write_stream(
+    stream: PlanStream,
+    root: Path,
+    accept: Callable[[list[Any]], None] = lambda problems: None,
+) -> WriteResult:
+    """Make the directory match the plan ``stream`` yields, keeping only one file's
+    bytes at a time (and a bounded queue of files waiting for a writer): the caller
+    holds :func:`lock` on ``root``, which exists.
+
+    The same result and the same guarantees as :func:`write`, in two phases. While
+    the stream runs, each file is compared with the disk as it comes; a changed or
+    missing one is written to a journalled temporary file next to its place (its
+    directory created if need be), nothing is renamed. After the last file,
+    ``accept`` judges the stream's consistency problems (it raises to refuse).
+    Anything in the way (a foreign file, a directory, a symbolic link, as
+    :func:`compare` says), a path outside the directory or a refusal removes the
+    temporaries and the directories made for them, and raises: nothing was written.
+    Otherwise the manifest is widened, the temporaries are renamed into place, stale
+    files are removed and the manifest is narrowed, as :func:`write` does; killed at
+    any point, every file is its old or its new version."""
+    state = scan(root)
+    result = Comparison(state=state)
+    blocked: dict[str, str] = {}
+    journal = fsio.Journal(root / JOURNAL, OutputError)
+    journal.remove_leftovers(state.temporaries, state.tokens)
+    token = journal.token
+    began = False
+    pending: list[str] = []  # files written to temporaries, in the order written
+    escaping: list[str] = []
+    known_dirs = set(state.dirs)
+    made_dirs: list[str] = []  # directories this build created, parents first
+
+    def temporary(rel: str, data: bytes) -> None:
+        # No fsync: a build is rerun after a power loss (README "Safety").
+        fsio.write_temporary(root / rel, data, token=token, durable=False, error=OutputError)
+
+    writers: _Writers | None = None
+    progress = current()
+
+    def rollback() -> None:
+        if writers is not None:
+            writers.close(abort=True)
+        for rel in pending:
+            with contextlib.suppress(OSError):
+                os.unlink(fsio.temporary_path(root / rel, token))
+        for directory in reversed(made_dirs):
+            with contextlib.suppress(OSError):
+                os.rmdir(root / directory)
+        if began and not state.journal:
+            journal.finish()
+
+    try:
+        for out, data in stream:
+            rel = out.path
+            path = _obstacle(rel, state, result, blocked)
+            if path is not None:
+                disk = _read(path)
+                if disk == data:
+                    result.unchanged.append(rel)
+                    continue
+                if not _owned(rel, disk, state):
+                    result.conflicts.append(rel)
+                    result.reasons[rel] = "a file gitopsgen did not write"
+                    continue
+                result.changed.append(rel)
+            if result.conflicts:
+                continue  # refused at the end; nothing more is written meanwhile
+            if not _is_relative(rel):
+                escaping.append(rel)
+                continue
+            if not began:
+                journal.begin()  # before the first temporary file exists
+                began = True
+            parent = rel.rpartition("/")[0]
+            if parent and parent not in known_dirs:
+                parts = parent.split("/")
+                for i in range(1, len(parts) + 1):
+                    sub = "/".join(parts[:i])
+                    if sub in known_dirs:
+                        continue
+                    try:
+                        os.mkdir(root / sub)
+                    except FileExistsError:
+                        pass
+                    except OSError as exc:
+                        raise OutputError(
+                            f"{root / sub}: cannot create: {exc.strerror or exc}"
+                        ) from None
+                    else:
+                        made_dirs.append(sub)
+                    known_dirs.add(sub)
+            pending.append(rel)
+            if writers is None and len(pending) >= POOL_MIN_FILES:
+                writers = _Writers(temporary, WRITERS, bound=4 * POOL_MIN_FILES)
+            if writers is not None:
+                writers.put(rel, data)
+            else:
+                temporary(rel, data)
+        if writers is not None:
+            pool, writers = writers, None
+            pool.close()
+        if result.conflicts:
+            lines = [
+                f"  {rel} ({result.reasons.get(rel, 'in the way')})"
+                for rel in sorted(result.conflicts)
+            ]
+            raise OutputError(
+                f"{root}: {len(result.conflicts)} thing(s) that gitopsgen did not write stand "
+                "where it must write; move them away (nothing was written):\n" + "\n".join(lines)
+            )
+        if escaping:  # a renderer bug or a name validation missed: never write there
+            raise OutputError(f"{root}: refusing to write outside the output directory: {escaping}")
+        problems, manifest = stream.finish()
+        accept(problems)
+    except BaseException:
+        rollback()
+        raise
+    planned = stream.paths
+    _leftovers(state, planned, blocked, result)
+    final = manifest.data
+    manifest_path = state.files.get(MANIFEST)
+    manifest_differs = manifest_path is None or _read(manifest_path) != final
+    busy = bool(pending or result.stale or manifest_differs)
+
+    def commit(rel: str) -> None:
+        target = root / rel
+        fsio.commit_temporary(fsio.temporary_path(target, token), target, error=OutputError)
+
+    try:
+        if busy and not began:
+            journal.begin()
+        if pending or result.stale:
+            # Widen the ownership record first: it covers every file about to exist.
+            wide = (state.manifest | planned) - {MANIFEST}
+            if wide != state.manifest:
+                _atomic_write(root, MANIFEST, _manifest_bytes(manifest.data, wide), token)
+        _in_pool(pending, commit, "files written")
+    except BaseException:
+        # Failed or interrupted before or while renaming: the files not renamed keep
+        # their old version, and their temporaries go (for a build killed here, the
+        # journal names them to the next one).
+        for rel in pending:
+            with contextlib.suppress(OSError):
+                os.unlink(fsio.temporary_path(root / rel, token))
+        raise
+    progress.clear()
+    for rel in result.stale:
+        try:
+            _step("remove", rel)
+            (root / rel).unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise OutputError(f"{root / rel}: cannot remove: {exc.strerror}") from None
+    gone = sorted(state.manifest - planned - set(result.stale) - {MANIFEST})
+    _remove_empty_dirs(root, result.stale + gone, state.links)
+    if manifest_differs or pending or result.stale:
+        current_manifest = root / MANIFEST
+        if not current_manifest.exists() or current_manifest.read_bytes() != final:
+            _atomic_write(root, MANIFEST, final, token)
+    if busy or state.journal:
+        journal.finish()
+    return WriteResult(
+        written=sorted(pending),
+        unchanged=sorted(result.unchanged),
         removed=result.stale,
         foreign=result.foreign,
     )
