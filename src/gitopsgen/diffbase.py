@@ -200,8 +200,9 @@ class _Child:
             try:
                 os.close(read)
                 payload = pickle.dumps(_base_answer(raw, source, texts), pickle.HIGHEST_PROTOCOL)
-                with os.fdopen(write, "wb") as out:
-                    out.write(payload)
+                view = memoryview(payload)  # into the pipe: no file is written
+                while view:
+                    view = view[os.write(write, view) :]
             finally:
                 os._exit(0)
         os.close(write)
