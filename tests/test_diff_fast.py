@@ -253,6 +253,7 @@ def _compare(tmp: Path, base_text: str, head_text: str, monkeypatch: pytest.Monk
     base.write_text(base_text)
     head.write_text(head_text)
     monkeypatch.setattr(diffbase, "PARALLEL", True)
+    monkeypatch.setattr(diffbase, "PARALLEL_MIN_BYTES", 0)  # these files are small
     fast = _outcome(lambda: diff_files(base, head))
     # as when validate/check/build accepted the base text before (the command cache)
     monkeypatch.setattr(diffbase, "validated_before", lambda raw, path: _valid(raw))

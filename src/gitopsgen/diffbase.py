@@ -14,18 +14,20 @@ the base:
   (the command cache, :mod:`gitopsgen.cache`; ``GITOPSGEN_NO_CACHE=1`` turns it
   off), by parsing just the base's settings and those tenants as a file of their
   own;
-* else the base is validated in full in a forked child process while this process
-  loads the working tree's file (on two cores the two parses take the time of
-  one), and the child sends back only those tenants, the base's settings and the
-  positions of those tenants' keys: pickling 20,000 tenants would cost more than
-  half a parse. The child is this process's own fork; what it sends (a pickle
-  through a pipe) is read by this process only, never stored.
+* else, for a base of at least :data:`PARALLEL_MIN_BYTES`, it is validated in full in
+  a forked child process while this process loads the working tree's file (on two
+  cores the two parses take the time of one), and the child sends back only those
+  tenants, the base's settings and the positions of those tenants' keys: pickling
+  20,000 tenants would cost more than half a parse. The child is this process's own
+  fork; what it sends (a pickle through a pipe) is read by this process only, never
+  stored.
 
 The shared tenants are only taken over when nothing can make equal text mean
 something else: line breaks are plain ``\\n``, every tenant item starts with
 ``- `` on its own line in one column, and neither the changed tenants nor the lines
-before the sequence hold an anchor or alias (``&``, ``*``). Anything else, and a
-platform without ``fork``, takes the plain sequence: parse the base, load the head.
+before the sequence hold an anchor or alias (``&``, ``*``). Anything else, a smaller
+base and a platform without ``fork`` take the plain sequence: parse the base, load
+the head.
 The result is the same every way; tests/test_diff_fast.py compares them on random
 edits.
 """
@@ -54,6 +56,9 @@ _ODD_BYTES = (b"\r", b"\x00", b"\xc2\x85", b"\xe2\x80\xa8", b"\xe2\x80\xa9")
 _MARKS = (b"&", b"*")
 # Set to False to always take the plain sequence (tests compare the two).
 PARALLEL = hasattr(os, "fork")
+# A smaller base is parsed here: its parse (0.2 s at about 3,000 tenants) is not
+# worth a process that a loaded machine may not run alongside this one.
+PARALLEL_MIN_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -293,7 +298,7 @@ def load_sides(
         return known[0], known[1], project
     # fork only a single-threaded process: another thread may hold a lock the
     # child would need (gitopsgen used as a library)
-    if not PARALLEL or threading.active_count() > 1:
+    if not PARALLEL or len(raw) < PARALLEL_MIN_BYTES or threading.active_count() > 1:
         return _sequential(raw, source, side, config_path)
     child = _Child(raw, source, texts)
     try:
