@@ -419,3 +419,22 @@ def test_a_base_that_validate_accepted_is_not_parsed_again(
     warm = invoke("diff", "-c", str(config), "--base", "HEAD", "--format", "json", cwd=repo)
     assert (warm.out, spy.shortened) == (uncached.out, 1)
     assert '"tenants[t17].ip"' in warm.out
+
+
+def test_a_base_file_that_validate_accepted_is_not_parsed_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from conftest import invoke
+
+    spy = Spy(monkeypatch)
+    base, head = tmp_path / "base.yaml", tmp_path / "tenants.yaml"
+    fleet = _fleet(30)
+    base.write_text(fleet.text())
+    fleet.tenants[4].auth = True
+    head.write_text(fleet.text())
+    args = ("diff", "-c", str(head), "--base-file", str(base), "--format", "json")
+    cold = invoke(*args, cwd=tmp_path)
+    assert (cold.code, spy.shortened) == (0, 0)
+    assert invoke("validate", "-c", str(base), cwd=tmp_path).code == 0
+    warm = invoke(*args, cwd=tmp_path)
+    assert (warm.out, spy.shortened) == (cold.out, 1)

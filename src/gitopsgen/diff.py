@@ -1685,7 +1685,9 @@ def diff_files(base_path: Path, config_path: Path, option: str = "--base") -> Di
         raise GitopsgenError(f"{option} {base_path}: {exc}") from None
     except OSError as exc:
         raise GitopsgenError(f"{option} {base_path}: cannot read: {exc.strerror}") from None
-    old, old_doc, project = load_sides(raw, str(base_path), f"base ({base_path})", config_path)
+    old, old_doc, project = load_sides(
+        raw, str(base_path), f"base ({base_path})", config_path, Path(base_path)
+    )
     head_label = f"{config_path} (working tree)"
     return compare_configs(
         str(base_path),

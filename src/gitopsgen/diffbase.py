@@ -260,10 +260,11 @@ def _load_head(config_path: Path, raw: bytes | None) -> Any:
 
 
 def load_sides(
-    raw: bytes, source: str, side: str, config_path: Path
+    raw: bytes, source: str, side: str, config_path: Path, base_path: Path | None = None
 ) -> tuple[AnyConfig, Document, Any]:
     """The base's config and document (from its text ``raw``, named ``source`` in
-    messages, ``side`` in front of them) and the working tree's project.
+    messages, ``side`` in front of them; read from the file ``base_path`` if any)
+    and the working tree's project.
 
     The base document is complete only where the texts differ: it is what
     :func:`gitopsgen.diff.input_changes` looks positions up in, for keys that
@@ -285,7 +286,8 @@ def load_sides(
     texts = _Texts.of(raw, head_raw)
     if texts is None:
         return _sequential(raw, source, side, config_path)
-    if validated_before(raw, config_path):
+    places = [config_path] if base_path is None else [config_path, Path(base_path)]
+    if any(validated_before(raw, place) for place in places):
         try:
             project = _load_head(config_path, head_raw)
         except GitopsgenError:
