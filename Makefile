@@ -71,7 +71,7 @@ test: lint typecheck
 	$(BIN)/python -m pytest
 
 bench: $(TEST_STAMP)
-	$(BIN)/python benchmarks/run.py --fleet 2000,20000
+	$(BIN)/python benchmarks/run.py --fleet 2000,20000 --peers
 
 # The seed's muscle memory: make add-tenant TENANT_NAME=d [TENANT_IP=172.18.0.215]
 add-tenant: $(RUNTIME_STAMP)

@@ -8,7 +8,10 @@ authDelegator, a custom hostname) and, for each N, times:
 - ``check`` with nothing changed, and with one tenant's address changed;
 - ``add-tenant`` on the N-tenant file, and ``diff --base HEAD`` with one tenant changed;
 - the floor: ``cp -r`` of the produced tree into an empty directory, and ``cat`` of
-  all its files.
+  all its files;
+- with ``--peers`` (``make bench``), the peers of issue 17 in the same run: the seed's
+  bash script's add and the hand-written Jinja2 generator, cold and changed-only, from
+  ``../shared/bench-peers`` (see ``benchmarks/peers.py``).
 
 Each figure is the median of several runs of ``.venv/bin/gitopsgen`` as a
 subprocess; peak RSS comes from ``os.wait4`` of that very process. A command
@@ -37,6 +40,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import peers  # noqa: E402
 from fleet import change_one_fleet_tenant, fleet_yaml, kustomize_paths  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "latest.json"
@@ -347,7 +351,16 @@ def machine() -> dict[str, Any]:
         "cpu": cpu,
         "python": platform.python_version(),
         "platform": platform.platform(),
+        "load": load_average(),
     }
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages (other jobs on a shared machine)."""
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "unknown"
 
 
 def bench_fleet(exe: str, n: int, repeat: int) -> list[Row]:
@@ -450,10 +463,34 @@ def bench_fleet(exe: str, n: int, repeat: int) -> list[Row]:
     return rows
 
 
-PEERS = "../shared/bench-peers/run_peers.py (the peers are not run by this script)"
+NO_PEERS = "the peers were not run (pass --peers; make bench does)"
+PEER_TARGETS = 1.0  # cold and no-change build vs the Jinja2 generator
+BASH_TARGET = 5.0  # add-tenant vs the bash script's add
 
 
-def verdicts(rows: list[Row], sizes: Sequence[int], fleet: Sequence[int] = ()) -> list[str]:
+def peer_rows(pairs: list[peers.Pair]) -> list[Row]:
+    """gitopsgen's row (with the per-round ratio to the peer) and the peer's row."""
+    rows: list[Row] = []
+    for pair in pairs:
+        for op, timed in ((pair.op, pair.gitopsgen), (pair.peer_op, pair.peer)):
+            row = Row(pair.n, op, note=timed.note or pair.note)
+            if timed.runs:
+                row.seconds = statistics.median(timed.runs)
+                row.runs = timed.runs
+                row.rss_mb = round(timed.rss_kb / 1024, 1)
+            rows.append(row)
+        rows[-2].floor = pair.label
+        ratio = pair.ratio
+        rows[-2].ratio = round(ratio, 2) if ratio is not None else None
+    return rows
+
+
+def verdicts(
+    rows: list[Row],
+    sizes: Sequence[int],
+    fleet: Sequence[int] = (),
+    peers_note: str = NO_PEERS,
+) -> list[str]:
     """Every target of issue 17, ok / MISS / n/a (with why)."""
     lines: list[str] = []
     by = {(r.n, r.op): r for r in rows}
@@ -483,7 +520,16 @@ def verdicts(rows: list[Row], sizes: Sequence[int], fleet: Sequence[int] = ()) -
         else "not measured in this run (pass --fleet ...,20000)"
     )
     seconds("add-tenant at 1,000", by.get((1000, "add-tenant")), 0.5, no_v1)
-    na("add-tenant at 1,000 vs the bash script's add (<= 5x)", PEERS)
+
+    def peer_missing(n: int) -> str:
+        return peers_note or f"not measured in this run (pass --peer-sizes ...,{n})"
+
+    ratio(
+        "add-tenant at 1,000 vs the bash script's add, per round",
+        by.get((1000, peers.ADD)),
+        BASH_TARGET,
+        peer_missing(1000),
+    )
     seconds("add-tenant at 20,000 (fleet)", by.get((20000, "fleet add-tenant")), 1.5, no_fleet)
     seconds("validate at 10", by.get((10, "validate")), SMALL_LIMIT, "pass --sizes 10,...")
     seconds("check at 10", by.get((10, "check-nochange")), SMALL_LIMIT, "pass --sizes 10,...")
@@ -511,8 +557,21 @@ def verdicts(rows: list[Row], sizes: Sequence[int], fleet: Sequence[int] = ()) -
         )
     else:
         na("per-tenant cost from 1,000 to 20,000", "needs two --fleet sizes")
-    na("cold build vs the Jinja2 generator at 1,000 and 5,000 (<= 1.0x)", PEERS)
-    na("no-change build vs the Jinja2 generator writing only changed files (<= 1.0x)", PEERS)
+    for n in (1000, 5000):
+        ratio(
+            f"cold build at {n:,} vs the Jinja2 generator, per round",
+            by.get((n, peers.COLD)),
+            PEER_TARGETS,
+            peer_missing(n),
+        )
+    for n in (1000, 5000):
+        ratio(
+            f"no-change build at {n:,} vs the Jinja2 generator writing only changed files, "
+            "per round",
+            by.get((n, peers.NOCHANGE)),
+            PEER_TARGETS,
+            peer_missing(n),
+        )
     for f in fleet:
         row = by.get((f, "fleet kustomize max"))
         if row is not None and row.seconds is not None:
@@ -568,6 +627,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         "make bench passes 2000,20000",
     )
     parser.add_argument("--repeat", type=int, default=5, help="runs per figure (default 5)")
+    parser.add_argument(
+        "--peers",
+        action="store_true",
+        help="also time the seed's bash script and the Jinja2 generator of "
+        "../shared/bench-peers in this run (n/a with the reason when they are not there); "
+        "make bench passes it",
+    )
+    parser.add_argument(
+        "--peer-sizes",
+        type=lambda s: [int(x) for x in s.split(",") if x],
+        default=list(peers.PEER_SIZES),
+        help="tenant counts of the peer comparison (default 1000,5000; the bash script "
+        f"up to {peers.BASH_MAX})",
+    )
+    parser.add_argument(
+        "--peers-dir",
+        type=Path,
+        default=peers.PEERS_DIR,
+        help="the bench-peers directory (default ../shared/bench-peers)",
+    )
+    parser.add_argument(
+        "--peers-python",
+        type=Path,
+        default=peers.SCRATCH / "venv-tools/bin/python",
+        help="a python with jinja2 and PyYAML, for gen.py (default: setup.sh's, "
+        "$PEERS_SCRATCH/venv-tools/bin/python)",
+    )
     parser.add_argument("--quick", action="store_true", help="sizes 10,100 and 3 runs: a smoke run")
     parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON")
     parser.add_argument(
@@ -587,7 +673,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     missing = {cmd: command_missing(exe, cmd) for cmd in ("add-tenant", "diff")}
     info = machine()
     print(
-        f"gitopsgen benchmark: {info['cpus']} x {info['cpu']}, Python {info['python']}", flush=True
+        f"gitopsgen benchmark: {info['cpus']} x {info['cpu']}, Python {info['python']}, "
+        f"load average {info['load']}",
+        flush=True,
     )
     rows = bench_startup(exe, repeat)
     for n in sizes:
@@ -602,8 +690,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         started = time.perf_counter()
         rows += bench_fleet(exe, n, runs)
         print(f"  fleet N={n}: {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    peers_note = NO_PEERS
+    if args.peers:
+        peers_note = ""
+        started = time.perf_counter()
+        # 3 runs per figure, as run_peers.py's --repeat-large at N >= 1000.
+        pairs = peers.bench_peers(
+            exe,
+            args.peer_sizes,
+            max(1, min(repeat, 3)),
+            args.peers_dir,
+            args.peers_python,
+            lambda msg: print(msg, file=sys.stderr, flush=True),
+        )
+        rows += peer_rows(pairs)
+        print(f"  peers: {time.perf_counter() - started:.1f} s", file=sys.stderr)
     print(table(rows))
-    for line in verdicts(rows, sizes, args.fleet):
+    lines = verdicts(rows, sizes, args.fleet, peers_note)
+    for line in lines:
         print(line)
     result = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -613,11 +717,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "repeat": repeat,
         "rows": [asdict(r) for r in rows],
         "fleet": args.fleet,
-        "verdicts": verdicts(rows, sizes, args.fleet),
+        "peers": {"run": args.peers, "dir": str(args.peers_dir), "sizes": args.peer_sizes},
+        "load_at_end": load_average(),
+        "verdicts": lines,
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.output}")
+    print(f"load average at the end {result['load_at_end']}; wrote {args.output}")
     shutil.rmtree(cache_dir, ignore_errors=True)
     return 0
 

@@ -20,6 +20,7 @@ writes. :func:`gitopsgen.report.render` prints any result in any format.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,6 +131,7 @@ def build(
     from gitopsgen.errors import OutputError
     from gitopsgen.plan import PlanStream
     from gitopsgen.platform import resolve
+    from gitopsgen.reader import Document
     from gitopsgen.tree import lock, prepare, write_stream
 
     path = config_path(config)
@@ -185,6 +187,13 @@ def build(
                         len(project.config.tenants),
                     )
             probe = cache.lookup(str(path), allow_outside, values_schema)
+            # Validated: the build needs the model, not the text's positions (at
+            # 20,000 tenants the Document is some 40 MB).
+            known = None
+            del first
+            project = dataclasses.replace(
+                project, document=Document(data=None, path=project.document.path)
+            )
             # Streamed: each file is rendered, verified, compared and (to a temporary)
             # written as it comes; the renames wait for the verdict on the whole plan.
             stream = PlanStream(
@@ -271,11 +280,13 @@ def check(
         if cached is not None:
             return cached
     from gitopsgen.config import load
-    from gitopsgen.consistency import ConsistencyError, verify
-    from gitopsgen.plan import plan_project
-    from gitopsgen.repocheck import check_repository
+    from gitopsgen.consistency import ConsistencyError, verify_problems
+    from gitopsgen.plan import PlanStream
+    from gitopsgen.platform import resolve
+    from gitopsgen.reader import Document
+    from gitopsgen.repocheck import RepoFacts, check_repository, walks
     from gitopsgen.report import check_report, consistency_report, invalid_report
-    from gitopsgen.tree import compare
+    from gitopsgen.tree import compare_stream
     from gitopsgen.wiring import check_wiring
 
     try:
@@ -284,26 +295,36 @@ def check(
         return invalid_report("check", str(path), exc, _paths(path, absolute))
     paths = Paths(str(project.repository_root), absolute)
     label = paths.show(path)
-    plan = plan_project(project)
+    # Streamed: each file is rendered, verified and compared with the disk as it
+    # comes; only the changed files' bytes and the repository walk's compact facts
+    # (gitopsgen.repocheck.RepoFacts) stay. The check needs the model, not the text.
+    project = dataclasses.replace(project, document=Document(data=None, path=str(path)))
+    facts = RepoFacts() if walks(project) else None
+    stream = PlanStream(
+        resolve(project.config, project.flux_root),
+        project.source_name,
+        sinks=[facts.add] if facts is not None else [],
+        digests=cache.MAX_DIGESTS,
+    )
+    result, planned, problems = compare_stream(stream, project.output_dir)
     try:
-        verify(plan, project)
+        verify_problems(problems, project)
     except ConsistencyError as exc:
         head = exc.lines()[0]
         return consistency_report(
             "check", label, str(project.output_dir), exc.problems, head, paths
         )
     if probe.entry is None or probe.entry.digests is None:
-        cache.remember(probe, project, plan)
-    result = compare(plan, project.output_dir)
+        cache.remember(probe, project, files=len(stream.paths), digests=stream.digests)
     return check_report(
         config=label,
         output=project.output_dir,
-        files=len(plan) - 1,
+        files=len(stream.paths),
         tenants=len(project.config.tenants),
         comparison=result,
-        planned={rel: plan[rel].data for rel in result.changed},
+        planned=planned,
         wiring=check_wiring(project),
-        repository=check_repository(project, plan),
+        repository=check_repository(project, facts) if facts is not None else [],
         paths=paths,
     )
 

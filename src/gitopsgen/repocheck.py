@@ -23,10 +23,14 @@ otherwise); hand-kept documents the generated tree also defines; Kustomization p
 that do not exist or do not build; ``dependsOn`` targets no reached Kustomization
 defines.
 
-Fast by construction: files of the generated tree are taken from the plan, already
-parsed; a hand-kept kustomization that only lists ``resources`` (and sets
-``namespace``) is read natively through :mod:`gitopsgen.reader`; anything else
-(patches, generators, components, remote bases, ...) is built by a real
+Fast and compact by construction: the generated tree is known by its
+:class:`RepoFacts`, collected file by file while the plan is rendered (or from a
+whole plan, :meth:`RepoFacts.from_plan`) and holding no documents: its paths, what
+its kustomization files list, what the walk follows of its Flux Kustomizations, and a
+64-bit hash of every object's identity. A hand-kept kustomization that only lists
+``resources`` (and sets ``namespace``) is read natively through
+:mod:`gitopsgen.reader`; anything else (patches, generators, components, remote
+bases, ...) is built by a real
 ``kubectl kustomize`` (or ``kustomize build``). Without one, the check names the
 kustomization it could not verify and fails.
 """
@@ -38,11 +42,13 @@ import re
 import shutil
 import subprocess
 import sys
+from array import array
+from bisect import bisect_left
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from gitopsgen.config import Project
 from gitopsgen.errors import ConfigError
@@ -51,12 +57,18 @@ from gitopsgen.model import ConfigV2, Flux
 from gitopsgen.plan import MANIFEST, Plan
 from gitopsgen.reader import read_text
 
+if TYPE_CHECKING:
+    from gitopsgen.plan import PlannedFile
+    from gitopsgen.render import RenderedFile
+
 __all__ = [
     "NATIVE_KEYS",
+    "RepoFacts",
     "RepoFinding",
     "check_repository",
     "find_kustomize",
     "read_documents",
+    "walks",
 ]
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -81,15 +93,248 @@ class RepoFinding:
     severity: str = "error"
 
 
+class _Flux(NamedTuple):
+    """What the walk reads of a Flux Kustomization (``spec``), the same for hand-kept
+    and generated ones: the raw values, tested where the walk uses them."""
+
+    name: str
+    spec: bool  # spec is a mapping: else neither followed nor its dependsOn read
+    ref: tuple[Any, Any, Any] | None  # sourceRef kind, name, namespace; None: not a mapping
+    path: Any  # spec.path or "./"
+    kube: bool  # kubeConfig is a mapping
+    secret: Any  # its secretRef.name
+    target: str | None  # targetNamespace, when a non-empty string
+    depends: tuple[tuple[str, str | None], ...]  # dependsOn: name, namespace when set
+
+
+def _flux_of(data: dict[str, Any], name: str) -> _Flux:
+    spec = data.get("spec")
+    if not isinstance(spec, dict):
+        return _Flux(name, False, None, None, False, None, None, ())
+    ref = spec.get("sourceRef")
+    kube = spec.get("kubeConfig")
+    secret = kube.get("secretRef") if isinstance(kube, dict) else None
+    target = spec.get("targetNamespace")
+    depends: list[tuple[str, str | None]] = []
+    for dep in spec.get("dependsOn") or ():
+        if isinstance(dep, dict):
+            ns = dep.get("namespace")
+            depends.append((str(dep.get("name", "")), str(ns) if ns else None))
+    return _Flux(
+        name,
+        True,
+        (ref.get("kind"), ref.get("name"), ref.get("namespace")) if isinstance(ref, dict) else None,
+        spec.get("path") or "./",
+        isinstance(kube, dict),
+        secret.get("name") if isinstance(secret, dict) else None,
+        target if isinstance(target, str) and target else None,
+        tuple(depends),
+    )
+
+
+class _Kustomization(NamedTuple):
+    """What a build reads of a kustomization file: its first document."""
+
+    mapping: bool  # the document is a mapping (else: not a kustomization)
+    unknown: tuple[str, ...]  # its keys outside NATIVE_KEYS, sorted (kustomize builds it)
+    resources: tuple[Any, ...]  # resources + bases
+    namespace: Any
+
+
+_NOT_MAPPING = _Kustomization(False, (), (), None)
+
+
+def _kustomization_of(data: Any) -> _Kustomization:
+    if not isinstance(data, dict):
+        return _NOT_MAPPING
+    resources: list[Any] = []
+    for key in ("resources", "bases"):
+        value = data.get(key)
+        if isinstance(value, list):
+            resources += value
+    unknown = tuple(sorted(str(k) for k in set(data) - NATIVE_KEYS))
+    return _Kustomization(True, unknown, tuple(resources), data.get("namespace"))
+
+
+# Own namespace of a generated object, in RepoFacts._ns: cluster-scoped (never
+# namespaced), namespaced without one of its own, else an index in RepoFacts._names.
+_CLUSTER_SCOPED = -1
+_NO_NAMESPACE = 0
+
+
+def _gkn(group: str, kind: str, name: str) -> int:
+    return hash((group, kind, name))
+
+
+def _key(cluster: str, namespace: str, gkn: int) -> int:
+    """The 64-bit hash of an object's identity where Flux applies it (cluster, API
+    group, kind, namespace, name): the one key both the hand-kept and the generated
+    objects are compared by."""
+    return hash((cluster, namespace, gkn))
+
+
+class RepoFacts:
+    """What :func:`check_repository` needs of the generated tree, fed one rendered file
+    at a time (:meth:`add`) so that the documents can be dropped after each tenant.
+
+    Kept, compactly: every generated path (directories are found among them, sorted,
+    by bisection); what each
+    generated kustomization file lists (interned: tenants' lists are alike); for each
+    object a 64-bit hash of its API group, kind and name, its own namespace and its
+    document number; for each Flux Kustomization its name and what the walk follows
+    (path, sourceRef, targetNamespace, kubeConfig, dependsOn). Where an object lands
+    depends on the directories the walk builds it from, so the identity is finished
+    during the walk (:func:`_key`). Two equal identities always have equal hashes;
+    two different ones share one with odds of about 1 in 10^8 at a million objects
+    (as :class:`gitopsgen.consistency.Verifier`), which could only misreport a
+    hand-kept object as defined by the generated tree. Generated-vs-generated
+    duplicates are the plan's own consistency check's to report (it refuses them
+    before the repository is checked), so the walk only needs them to skip the
+    second copy, which a hash does exactly.
+
+    :meth:`from_plan` builds the facts of a whole plan (and keeps the plan's documents
+    for the ``trace`` of :func:`check_repository`).
+    """
+
+    def __init__(self) -> None:
+        self._files: dict[str, int] = {}  # generated path -> file number, in order of add
+        self._first = array("i")  # file number -> index of its first object
+        self._gkn = array("q")  # object -> _gkn(group, kind, name)
+        self._ns = array("i")  # object -> _CLUSTER_SCOPED, _NO_NAMESPACE or index in _names
+        self._doc = array("i")  # object -> document number in a multi-document file, else 0
+        self._names: list[str] = [""]
+        self._name_index: dict[str, int] = {}
+        self._flux: dict[int, _Flux] = {}  # object -> what the walk follows of it
+        self._kustomizations: dict[str, _Kustomization] = {}  # kustomization file -> contents
+        self._interned: dict[Any, Any] = {}
+        self._sorted: list[str] | None = None  # the paths, sorted (made when first needed)
+        self._plan_files: Mapping[str, PlannedFile] | None = None
+        self._files[MANIFEST] = 0
+        self._first.append(0)
+
+    def __len__(self) -> int:
+        return len(self._files)
+
+    def __contains__(self, rel: object) -> bool:
+        return rel in self._files
+
+    def _intern(self, value: Any) -> Any:
+        try:
+            return self._interned.setdefault(value, value)
+        except TypeError:  # holds a mapping or list (not from gitopsgen's renderers)
+            return value
+
+    def add(self, rel: str, out: RenderedFile) -> None:
+        """Take the generated file ``rel`` (relative to the output directory); ``out``
+        (its documents) is not kept."""
+        if rel in self._files:
+            if rel == MANIFEST and not out.docs:
+                return  # known from the start: every plan has one
+            raise ValueError(f"{rel} was added twice")
+        self._files[rel] = len(self._first)
+        self._first.append(len(self._gkn))
+        self._sorted = None
+        base = rel[rel.rfind("/") + 1 :]
+        docs = out.docs
+        if base in KUSTOMIZATION_FILES:
+            found = _kustomization_of(docs[0] if docs else None)
+            resources = tuple(self._intern(r) for r in found.resources)
+            self._kustomizations[rel] = self._intern(found._replace(resources=resources))
+        multi = len(docs) > 1
+        for index, data in enumerate(docs):
+            # As _Checker.file_objects reads a hand-kept file, but documents of the
+            # generated tree are all mappings with a kind.
+            api = str(data.get("apiVersion", ""))
+            if api.startswith(KUSTOMIZE_API):
+                continue
+            meta = data.get("metadata")
+            meta = meta if isinstance(meta, dict) else {}
+            kind = str(data.get("kind", ""))
+            group = api.rpartition("/")[0]
+            name = str(meta.get("name", ""))
+            self._gkn.append(_gkn(group, kind, name))
+            own = meta.get("namespace")
+            if kind in CLUSTER_SCOPED:
+                self._ns.append(_CLUSTER_SCOPED)
+            elif own is None:
+                self._ns.append(_NO_NAMESPACE)
+            else:
+                text = str(own)
+                number = self._name_index.get(text)
+                if number is None:
+                    number = self._name_index[text] = len(self._names)
+                    self._names.append(text)
+                self._ns.append(number)
+            self._doc.append(index + 1 if multi else 0)
+            if kind == "Kustomization" and group == FLUX_GROUP:
+                flux = _flux_of(data, name)
+                depends = self._intern(tuple(self._intern(d) for d in flux.depends))
+                flux = flux._replace(ref=self._intern(flux.ref), depends=depends)
+                self._flux[len(self._gkn) - 1] = flux
+
+    @classmethod
+    def from_plan(cls, plan: Plan) -> RepoFacts:
+        """The facts of every file of ``plan`` (a plan that holds its documents)."""
+        if plan.verified is not None:
+            raise ValueError("a lean plan holds no documents: collect RepoFacts while planning")
+        facts = cls()
+        for rel, planned in plan.files.items():
+            facts.add(rel, planned.output)
+        facts._plan_files = plan.files
+        return facts
+
+    def paths(self) -> list[str]:
+        """Every generated path, sorted."""
+        if self._sorted is None:
+            self._sorted = sorted(self._files)
+        return self._sorted
+
+    def below(self, rel: str) -> list[str]:
+        """The generated paths below directory ``rel`` ("" for all), sorted."""
+        paths = self.paths()
+        if not rel:
+            return paths
+        start = bisect_left(paths, rel + "/")
+        return paths[start : bisect_left(paths, rel + "0", start)]  # "0" follows "/"
+
+    def is_dir(self, rel: str) -> bool:
+        """Whether ``rel`` is a directory of the generated tree ("": its top)."""
+        if not rel:
+            return True
+        paths = self.paths()
+        at = bisect_left(paths, rel + "/")
+        return at < len(paths) and paths[at].startswith(rel + "/")
+
+    def span(self, number: int) -> range:
+        """The objects of file ``number``."""
+        end = self._first[number + 1] if number + 1 < len(self._first) else len(self._gkn)
+        return range(self._first[number], end)
+
+    def own_namespace(self, index: int) -> str | None:
+        number = self._ns[index]
+        return self._names[number] if number > 0 else None
+
+    def identity(self, rel: str, index: int) -> tuple[str, str, str]:
+        """API group, kind and name of object ``index`` of ``rel`` (from_plan only)."""
+        if self._plan_files is None:
+            raise ValueError("the facts hold no documents (made by from_plan, they do)")
+        docs = self._plan_files[rel].output.docs
+        data = docs[max(self._doc[index], 1) - 1]
+        meta = data.get("metadata")
+        name = meta.get("name", "") if isinstance(meta, dict) else ""
+        api = str(data.get("apiVersion", ""))
+        return api.rpartition("/")[0], str(data.get("kind", "")), str(name)
+
+
 class _Obj:
-    """An object as Flux would apply it; identity parts computed once (a check at
-    1000 tenants makes some 50,000 of these)."""
+    """An object as Flux would apply it; identity parts computed once."""
 
     __slots__ = (
         "cluster",
         "data",
         "doc",
         "file",
+        "flux",
         "generated",
         "group",
         "kind",
@@ -110,6 +355,7 @@ class _Obj:
         namespace: str | None = None,
         via: str = "",  # the Flux Kustomization that applies it
         identity: tuple[str, str, str] | None = None,
+        flux: _Flux | None = None,  # what the walk follows of a Flux Kustomization
     ) -> None:
         self.file, self.doc, self.line, self.data = file, doc, line, data
         self.generated, self.cluster, self.namespace, self.via = generated, cluster, namespace, via
@@ -122,6 +368,7 @@ class _Obj:
                 str(name),
             )
         self.group, self.kind, self.name = identity
+        self.flux = flux
 
     @property
     def own_namespace(self) -> str | None:
@@ -129,8 +376,16 @@ class _Obj:
         ns = meta.get("namespace") if isinstance(meta, dict) else None
         return str(ns) if ns is not None else None
 
-    def key(self) -> tuple[str, str, str, str, str]:
-        return (self.cluster, self.group, self.kind, self.namespace or "", self.name)
+    def key(self) -> int:
+        return _key(self.cluster, self.namespace or "", _gkn(self.group, self.kind, self.name))
+
+    def is_flux(self) -> bool:
+        return self.kind == "Kustomization" and self.group == FLUX_GROUP
+
+    def spec(self) -> _Flux:
+        if self.flux is None:
+            self.flux = _flux_of(self.data, self.name)
+        return self.flux
 
     def where_doc(self) -> str:
         return f" (document {self.doc})" if self.doc is not None else ""
@@ -139,6 +394,21 @@ class _Obj:
         ns = f"{self.namespace}/" if self.namespace else ""
         where = "" if self.cluster == HOST else f" (in the cluster of kubeConfig {self.cluster})"
         return f"{self.kind} {ns}{self.name}{where}"
+
+
+class _Batch:
+    """The objects of one generated file as one build reaches them: all those of the
+    file but ``drop`` (removed as duplicates of a hand-kept object), in the namespace
+    ``override`` when a kustomization or Flux gives one. Its Flux Kustomizations are
+    made into :class:`_Obj` where the walk meets them (:meth:`_Checker.flux_obj`)."""
+
+    __slots__ = ("drop", "file", "number", "override", "rel")
+    generated = True
+
+    def __init__(self, file: str, rel: str, number: int) -> None:
+        self.file, self.rel, self.number = file, rel, number
+        self.override: str | None = None
+        self.drop: set[int] | None = None
 
 
 def read_documents(raw: bytes | str, path: str) -> list[tuple[Any, int]]:
@@ -192,18 +462,44 @@ def _shown(path: str | Path) -> str:
     return str(path) if rel.startswith("..") else rel
 
 
+_EMPTY: dict[str, Any] = {}
+
+
+class _Seen:
+    """The objects a build (or the whole walk) has met, by :func:`_key`: the hand-kept
+    ones and the generated :class:`_Obj` (Flux Kustomizations, files of the output
+    directory that the plan does not have) with where they are, the other generated
+    ones (most of the tree) as hashes only: where one of them is matters only when a
+    hand-kept object turns out to be it, and is looked up then."""
+
+    __slots__ = ("generated", "hand", "plain")
+
+    def __init__(self) -> None:
+        self.hand: dict[int, _Obj] = {}
+        self.generated: dict[int, _Obj] = {}
+        self.plain: set[int] = set()
+
+    def first(self, key: int) -> _Obj | None:
+        found = self.hand.get(key)
+        return found if found is not None else self.generated.get(key)
+
+    def keep(self, key: int, obj: _Obj) -> None:
+        (self.generated if obj.generated else self.hand)[key] = obj
+
+
+Reached = _Obj | _Batch
+
+
 @dataclass
 class _Checker:
     project: Project
-    plan: Plan
+    facts: RepoFacts
     kustomize: list[str] | None
     findings: list[RepoFinding] = field(default_factory=list)
     output: Path = field(init=False)
-    plan_dirs: set[str] = field(init=False)
     built: int = 0
     _cache: dict[str, list[tuple[Any, int]] | None] = field(default_factory=dict)
     _kfiles: dict[str, str | None] = field(default_factory=dict)
-    _idents: dict[int, tuple[bool, tuple[str, str, str], str | None]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.output = self.project.output_dir
@@ -211,12 +507,6 @@ class _Checker:
         # prefix test tells a generated path (os.path.relpath costs 20 us a call).
         self._out = str(self.output)
         self._out_prefix = self._out + os.sep
-        dirs: set[str] = {""}
-        for rel in self.plan.files:
-            parts = rel.split("/")
-            for i in range(1, len(parts)):
-                dirs.add("/".join(parts[:i]))
-        self.plan_dirs = dirs
 
     # --- files ----------------------------------------------------------------------
 
@@ -228,24 +518,24 @@ class _Checker:
             return rel if os.sep == "/" else rel.replace(os.sep, "/")
         return "" if text == self._out else None
 
+    def generated_path(self, rel: str) -> str:
+        return self._out_prefix + (rel if os.sep == "/" else rel.replace("/", os.sep))
+
     def is_dir(self, path: str) -> bool:
         rel = self._generated_rel(path)
-        if rel is not None and rel in self.plan_dirs:
+        if rel is not None and self.facts.is_dir(rel):
             return True
         return os.path.isdir(path)
 
     def is_file(self, path: str) -> bool:
         rel = self._generated_rel(path)
-        if rel is not None and rel in self.plan.files:
+        if rel is not None and rel in self.facts._files:
             return True
         return os.path.isfile(path)
 
     def docs(self, path: str, culprit: str) -> list[tuple[Any, int]] | None:
-        """The documents of ``path`` (from the plan when generated); None after
-        reporting why it cannot be read."""
-        rel = self._generated_rel(path)
-        if rel is not None and rel in self.plan.files:
-            return [(d, 0) for d in self.plan.files[rel].output.docs]
+        """The documents of hand-kept ``path``; None after reporting why it cannot be
+        read."""
         if path in self._cache:
             return self._cache[path]
         result: list[tuple[Any, int]] | None
@@ -262,6 +552,19 @@ class _Checker:
             result = None
         self._cache[path] = result
         return result
+
+    def kustomization(self, kfile: str) -> _Kustomization | None:
+        """What ``kfile`` lists (from the facts when generated); None after reporting
+        why it cannot be read."""
+        rel = self._generated_rel(kfile)
+        if rel is not None:
+            found = self.facts._kustomizations.get(rel)
+            if found is not None:
+                return found
+        docs = self.docs(kfile, kfile)
+        if docs is None:
+            return None
+        return _kustomization_of(docs[0][0] if docs else None)
 
     def kustomization_in(self, directory: str) -> str | None:
         try:
@@ -287,16 +590,56 @@ class _Checker:
     ) -> None:
         self.findings.append(RepoFinding(Path(file), doc, line, rule, message))
 
+    # --- generated objects ----------------------------------------------------------
+
+    def namespace_of(self, index: int, override: str | None) -> str:
+        """Where generated object ``index`` lands ("" for none) when ``override``
+        (a kustomization's namespace or Flux's targetNamespace) applies."""
+        number = self.facts._ns[index]
+        if number < 0:
+            return ""
+        if override:
+            return override
+        return self.facts._names[number] if number else ""
+
+    def flux_obj(self, batch: _Batch, index: int) -> _Obj:
+        """Generated Flux Kustomization ``index`` of ``batch``, as the walk needs it."""
+        flux = self.facts._flux[index]
+        number = self.facts._ns[index]
+        namespace = None if number < 0 else batch.override or self.facts.own_namespace(index)
+        doc = self.facts._doc[index] or None
+        identity = (FLUX_GROUP, "Kustomization", flux.name)
+        return _Obj(batch.file, doc, None, _EMPTY, True, HOST, namespace, "", identity, flux)
+
+    def stand_in(self, file: str, index: int, cluster: str, namespace: str, via: str) -> _Obj:
+        """Generated object ``index`` as a finding names it (file, document, via)."""
+        doc = self.facts._doc[index] or None
+        return _Obj(file, doc, None, _EMPTY, True, cluster, namespace, via, ("", "", ""))
+
+    def identities(self, objs: list[Reached]) -> set[Ident]:
+        """API group, kind, namespace, name of ``objs`` (for the trace)."""
+        found: set[Ident] = set()
+        for obj in objs:
+            if type(obj) is _Batch:
+                for i in self.facts.span(obj.number):
+                    if obj.drop is None or i not in obj.drop:
+                        group, kind, name = self.facts.identity(obj.rel, i)
+                        found.add((group, kind, self.namespace_of(i, obj.override), name))
+            else:
+                assert isinstance(obj, _Obj)
+                found.add((obj.group, obj.kind, obj.namespace or "", obj.name))
+        return found
+
     # --- building -------------------------------------------------------------------
 
-    def build_flux(self, directory: str, ks: _Obj | None) -> list[_Obj] | None:
+    def build_flux(self, directory: str, ks: _Obj | None) -> list[Reached] | None:
         """What kustomize-controller builds at ``directory`` for Flux Kustomization
         ``ks`` (None for the entry point)."""
         kfile = self.kustomization_in(directory)
         if kfile is not None:
             return self.build_dir(directory, (directory,))
         # No kustomization file: the one Flux generates.
-        objs: list[_Obj] = []
+        objs: list[Reached] = []
         for entry in self._flux_generated(directory):
             if self.is_dir(entry):
                 more = self.build_dir(entry, (directory, entry))
@@ -309,11 +652,11 @@ class _Checker:
 
     def _flux_generated(self, directory: str) -> Iterator[str]:
         rel = self._generated_rel(directory)
-        if rel is not None and rel in self.plan_dirs:
+        if rel is not None and self.facts.is_dir(rel):
             prefix = rel + "/" if rel else ""
             subdirs: set[str] = set()
-            for path in self.plan.files:
-                if not path.startswith(prefix) or path.endswith(MANIFEST):
+            for path in self.facts.below(rel):
+                if path.endswith(MANIFEST):
                     continue
                 rest = path[len(prefix) :]
                 if any(rest.startswith(s + "/") for s in subdirs):
@@ -340,44 +683,17 @@ class _Checker:
                 if name.endswith((".yaml", ".yml")):
                     yield os.path.join(here, name)
 
-    def _generated_objects(self, path: str, docs: tuple[dict[str, Any], ...]) -> list[_Obj]:
-        """The objects of a generated file, straight from the plan. Documents are
-        shared between tenants (Context.shared) and live as long as the plan, so
-        their identity is computed once per document object."""
-        objs: list[_Obj] = []
-        multi = len(docs) > 1
-        cache = self._idents
-        for index, data in enumerate(docs):
-            ident = cache.get(id(data))
-            if ident is None:
-                meta = data.get("metadata")
-                meta = meta if isinstance(meta, dict) else {}
-                api = str(data.get("apiVersion", ""))
-                kind = str(data.get("kind", ""))
-                own = meta.get("namespace")
-                ident = cache[id(data)] = (
-                    api.startswith(KUSTOMIZE_API),
-                    (api.rpartition("/")[0], kind, str(meta.get("name", ""))),
-                    None if own is None or kind in CLUSTER_SCOPED else str(own),
-                )
-            skip, names, namespace = ident
-            if skip:
-                continue
-            doc = index + 1 if multi else None
-            objs.append(_Obj(path, doc, None, data, True, HOST, namespace, "", names))
-        return objs
-
-    def file_objects(self, path: str) -> list[_Obj] | None:
+    def file_objects(self, path: str) -> list[Reached] | None:
         rel = self._generated_rel(path)
         if rel is not None:
-            planned = self.plan.files.get(rel)
-            if planned is not None:
-                return self._generated_objects(path, planned.output.docs)
+            number = self.facts._files.get(rel)
+            if number is not None:
+                return [_Batch(path, rel, number)] if self.facts.span(number) else []
         docs = self.docs(path, path)
         if docs is None:
             return None
-        generated = self._generated_rel(path) is not None
-        objs: list[_Obj] = []
+        generated = rel is not None
+        objs: list[Reached] = []
         for index, (data, line) in enumerate(docs):
             if not isinstance(data, dict) or "kind" not in data:
                 continue
@@ -390,7 +706,7 @@ class _Checker:
             objs.append(obj)
         return objs
 
-    def build_dir(self, directory: str, stack: tuple[str, ...]) -> list[_Obj] | None:
+    def build_dir(self, directory: str, stack: tuple[str, ...]) -> list[Reached] | None:
         """kustomize build of ``directory`` (which must have a kustomization)."""
         self.built += 1
         if self.built > _MAX_DIRS:
@@ -404,25 +720,17 @@ class _Checker:
                 f"cannot build {_shown(stack[0])}",
             )
             return None
-        docs = self.docs(kfile, kfile)
-        if docs is None:
+        found = self.kustomization(kfile)
+        if found is None:
             return None
-        data = docs[0][0] if docs else None
-        if not isinstance(data, dict):
+        if not found.mapping:
             self.error(kfile, "build", "is not a kustomization (not a mapping)")
             return None
-        resources: list[Any] = []
-        for key in ("resources", "bases"):
-            value = data.get(key)
-            if isinstance(value, list):
-                resources += value
-        native = set(data) <= NATIVE_KEYS and all(
-            isinstance(r, str) and not _remote(r) for r in resources
-        )
+        resources = found.resources
+        native = not found.unknown and all(isinstance(r, str) and not _remote(r) for r in resources)
         if not native:
-            return self.external(directory, kfile, data)
-        objs: list[_Obj] = []
-        seen: dict[tuple[str, str, str, str, str], _Obj] = {}
+            return self.external(directory, kfile, found.unknown)
+        objs: list[Reached] = []
         for entry in resources:
             target = os.path.normpath(os.path.join(directory, entry))
             if self.is_file(target):
@@ -443,27 +751,79 @@ class _Checker:
             if more is None:
                 return None
             objs += more
-        namespace = data.get("namespace")
+        namespace = found.namespace
         if isinstance(namespace, str) and namespace:
             objs = [_namespaced(o, namespace) for o in objs]
         # kustomize refuses the same object twice in one build (resmap Append:
         # "may not add resource with an already registered id").
         if all(o.generated for o in objs):
             return objs  # the plan's consistency check already refuses duplicates
-        unique: list[_Obj] = []
-        for obj in objs:
-            ident = obj.key()
-            first = seen.get(ident)
-            if first is None:
-                seen[ident] = obj
+        return self.unique(objs, f"kubectl kustomize {_shown(directory)} fails")
+
+    def unique(self, objs: list[Reached], consequence: str) -> list[Reached]:
+        """``objs`` without the second of two equal objects (reported when one of them
+        is hand-kept); a duplicate inside a generated file is dropped from its batch."""
+        seen = _Seen()
+        unique: list[Reached] = []
+        facts = self.facts
+        for pos, obj in enumerate(objs):
+            if type(obj) is _Batch:
+                for i in facts.span(obj.number):
+                    if obj.drop is not None and i in obj.drop:
+                        continue
+                    if i in facts._flux:
+                        if not self._keep(seen, self.flux_obj(obj, i), consequence, objs[:pos]):
+                            obj.drop = (obj.drop or set()) | {i}
+                        continue
+                    ns = self.namespace_of(i, obj.override)
+                    key = _key(HOST, ns, facts._gkn[i])
+                    first = seen.hand.get(key)
+                    if first is not None:
+                        self.duplicate(first, self.stand_in(obj.file, i, HOST, ns, ""), consequence)
+                    elif key not in seen.plain and key not in seen.generated:
+                        seen.plain.add(key)
+                        continue
+                    obj.drop = (obj.drop or set()) | {i}
                 unique.append(obj)
             else:
-                self.duplicate(first, obj, f"kubectl kustomize {_shown(directory)} fails")
+                assert isinstance(obj, _Obj)
+                if self._keep(seen, obj, consequence, objs[:pos]):
+                    unique.append(obj)
         return unique
 
-    def external(self, directory: str, kfile: str, data: dict[str, Any]) -> list[_Obj] | None:
+    def _keep(self, seen: _Seen, obj: _Obj, consequence: str, before: list[Reached]) -> bool:
+        """Whether ``obj`` is the first of its identity in one build (else reported)."""
+        key = obj.key()
+        first = seen.first(key)
+        if first is None and key in seen.plain:
+            if obj.generated:
+                return False  # the plan's consistency check reports it
+            first = self.find(before, key, HOST, "")
+        if first is not None:
+            self.duplicate(first, obj, consequence)
+            return False
+        seen.keep(key, obj)
+        return True
+
+    def find(self, objs: list[Reached], key: int, cluster: str, via: str) -> _Obj:
+        """The first plain generated object of ``objs`` whose identity is ``key``."""
+        facts = self.facts
+        for obj in objs:
+            if type(obj) is not _Batch:
+                continue
+            for i in facts.span(obj.number):
+                if (obj.drop is not None and i in obj.drop) or i in facts._flux:
+                    continue
+                ns = self.namespace_of(i, obj.override)
+                if _key(cluster, ns, facts._gkn[i]) == key:
+                    return self.stand_in(obj.file, i, cluster, ns, via)
+        raise AssertionError("a generated identity seen but not found")  # pragma: no cover
+
+    def external(
+        self, directory: str, kfile: str, unknown: tuple[str, ...]
+    ) -> list[Reached] | None:
         """Build with the real kustomize; its objects are attributed to ``kfile``."""
-        why = sorted(set(data) - NATIVE_KEYS) or ["remote resources"]
+        why = list(unknown) or ["remote resources"]
         if self.kustomize is None:
             self.error(
                 kfile,
@@ -497,7 +857,7 @@ class _Checker:
         except ConfigError as exc:  # pragma: no cover - kustomize writes valid YAML
             self.error(kfile, "build", f"kustomize output unreadable: {exc}")
             return None
-        out: list[_Obj] = []
+        out: list[Reached] = []
         for data_, _ in docs:
             if isinstance(data_, dict) and "kind" in data_:
                 obj = _Obj(kfile, None, None, data_, False)
@@ -533,10 +893,12 @@ class _Checker:
         self.error(hand.file, rule, message, hand.doc, hand.line)
 
 
-def _namespaced(obj: _Obj, namespace: str) -> _Obj:
-    """``obj`` moved to ``namespace`` in place: objects are made afresh for each build
-    (file_objects), so nothing else holds them."""
-    if obj.kind not in CLUSTER_SCOPED:
+def _namespaced(obj: Reached, namespace: str) -> Reached:
+    """``obj`` moved to ``namespace`` in place: objects and batches are made afresh for
+    each build (file_objects), so nothing else holds them."""
+    if isinstance(obj, _Batch):
+        obj.override = namespace
+    elif obj.kind not in CLUSTER_SCOPED:
         obj.namespace = namespace
     return obj
 
@@ -544,32 +906,110 @@ def _namespaced(obj: _Obj, namespace: str) -> _Obj:
 Ident = tuple[str, str, str, str]  # API group, kind, namespace, name
 
 
+class _Walk:
+    """The generated files the walk applied, in order, with where (cluster, Flux
+    Kustomization, namespace): compact (two arrays), for the rare hand-kept object
+    that turns out to be a generated object applied earlier (:meth:`find`)."""
+
+    def __init__(self, checker: _Checker) -> None:
+        self.checker = checker
+        self.numbers = array("q")
+        self.contexts = array("q")
+        self._context: dict[tuple[str, str, str | None], int] = {}
+        self._contexts: list[tuple[str, str, str | None]] = []
+        self._drops: dict[int, set[int]] = {}
+
+    def add(self, batch: _Batch, cluster: str, via: str, override: str | None) -> None:
+        where = (cluster, via, override)
+        number = self._context.get(where)
+        if number is None:
+            number = self._context[where] = len(self._contexts)
+            self._contexts.append(where)
+        if batch.drop:
+            self._drops[len(self.numbers)] = batch.drop
+        self.numbers.append(batch.number)
+        self.contexts.append(number)
+
+    def find(self, keys: set[int]) -> dict[int, _Obj]:
+        """The first plain generated object applied of each identity in ``keys``."""
+        checker, facts = self.checker, self.checker.facts
+        rels = list(facts._files)
+        found: dict[int, _Obj] = {}
+        for pos, number in enumerate(self.numbers):
+            cluster, via, override = self._contexts[self.contexts[pos]]
+            drop = self._drops.get(pos)
+            for i in facts.span(number):
+                if (drop is not None and i in drop) or i in facts._flux:
+                    continue
+                ns = checker.namespace_of(i, override)
+                key = _key(cluster, ns, facts._gkn[i])
+                if key in keys and key not in found:
+                    path = checker.generated_path(rels[number])
+                    found[key] = checker.stand_in(path, i, cluster, ns, via)
+            if len(found) == len(keys):
+                break
+        return found
+
+
+def walks(project: Project) -> bool:
+    """Whether :func:`check_repository` walks anything for ``project`` (it has an
+    entry point): else a check need not collect :class:`RepoFacts`."""
+    return bool(_entries(project))
+
+
 def check_repository(
     project: Project,
-    plan: Plan,
+    facts: RepoFacts | Plan,
     *,
     kustomize: list[str] | bool | None = True,
     trace: dict[Path, set[Ident]] | None = None,
 ) -> list[RepoFinding]:
     """Every problem Flux would meet reconciling the repository from its entry point
     (empty when ``wiring.hostCluster`` is null or its file does not exist: the wiring
-    check reports that). ``trace``, when given, receives the objects built at each
-    directory Flux syncs (before ``targetNamespace``): the tests compare them with
-    ``kubectl kustomize``."""
+    check reports that), given the generated tree's :class:`RepoFacts` (or the whole
+    plan). ``trace``, when given, receives the objects built at each directory Flux
+    syncs (before ``targetNamespace``): the tests compare them with ``kubectl
+    kustomize``; it needs the documents (a plan, or facts made by from_plan)."""
     entries = _entries(project)
     if not entries:
         return []
+    if isinstance(facts, Plan):
+        facts = RepoFacts.from_plan(facts)
     tool = find_kustomize() if kustomize is True else (kustomize or None)
-    checker = _Checker(project, plan, tool)
+    checker = _Checker(project, facts, tool)
     root = project.repository_root
     fluxes = {base: flux for _, base, flux, _ in entries}
     shown_entry = {base: shown for _, base, _, shown in entries}
 
-    seen: dict[tuple[str, str, str, str, str], _Obj] = {}
+    seen = _Seen()
+    walk = _Walk(checker)
+    later: list[tuple[int, _Obj]] = []  # hand-kept objects a generated one applied before
     flux_objs: list[_Obj] = []
     queue: deque[tuple[str, _Obj | None, str, str | None]] = deque(
         (str(directory), None, base, None) for directory, base, _, _ in entries
     )
+
+    def visit(obj: _Obj) -> None:
+        key = obj.key()
+        first = seen.first(key)
+        if first is None and key in seen.plain:
+            if not obj.generated:
+                later.append((key, obj))
+            return
+        if first is not None:
+            checker.duplicate(first, obj, f"{first.via} and {obj.via} both apply it")
+            return
+        seen.keep(key, obj)
+        if obj.is_flux():
+            flux_objs.append(obj)
+            flux = fluxes.get(obj.cluster)
+            if flux is None:
+                return  # applied inside a vcluster: no Flux there reads it
+            follow = _follow(checker, obj, root, flux)
+            if follow is not None:
+                queue.append(follow)
+
+    gkn, flux_of, own, names = facts._gkn, facts._flux, facts._ns, facts._names
     visited: set[tuple[str, str, str | None]] = set()
     while queue:
         directory, ks, cluster, target_ns = queue.popleft()
@@ -580,26 +1020,44 @@ def check_repository(
         if objs is None:
             continue
         if trace is not None:
-            trace[Path(directory)] = {(o.group, o.kind, o.namespace or "", o.name) for o in objs}
+            trace[Path(directory)] = checker.identities(objs)
         via = f"Flux Kustomization {ks.namespace}/{ks.name}" if ks else "the entry point"
         for obj in objs:
-            obj.cluster, obj.via = cluster, via
-            if target_ns is not None:
-                obj = _namespaced(obj, target_ns)
-            key = obj.key()
-            first = seen.get(key)
-            if first is not None:
-                checker.duplicate(first, obj, f"{first.via} and {obj.via} both apply it")
+            if type(obj) is not _Batch:
+                assert isinstance(obj, _Obj)
+                obj.cluster, obj.via = cluster, via
+                if target_ns is not None:
+                    _namespaced(obj, target_ns)
+                visit(obj)
                 continue
-            seen[key] = obj
-            if obj.kind == "Kustomization" and obj.group == FLUX_GROUP:
-                flux_objs.append(obj)
-                flux = fluxes.get(obj.cluster)
-                if flux is None:
-                    continue  # applied inside a vcluster: no Flux there reads it
-                follow = _follow(checker, obj, root, flux)
-                if follow is not None:
-                    queue.append(follow)
+            override = target_ns or obj.override
+            walk.add(obj, cluster, via, override)
+            drop = obj.drop
+            for i in facts.span(obj.number):
+                if drop is not None and i in drop:
+                    continue
+                if i in flux_of:
+                    made = checker.flux_obj(obj, i)
+                    made.cluster, made.via = cluster, via
+                    if target_ns is not None:
+                        _namespaced(made, target_ns)
+                    visit(made)
+                    continue
+                number = own[i]  # as checker.namespace_of(i, override)
+                ns = "" if number < 0 else override or (names[number] if number else "")
+                key = _key(cluster, ns, gkn[i])
+                hand = seen.hand.get(key)
+                if hand is not None:
+                    generated = checker.stand_in(obj.file, i, cluster, ns, via)
+                    checker.duplicate(hand, generated, f"{hand.via} and {via} both apply it")
+                elif key not in seen.plain and key not in seen.generated:
+                    seen.plain.add(key)
+
+    if later:
+        firsts = walk.find({key for key, _ in later})
+        for key, obj in later:
+            first = firsts[key]
+            checker.duplicate(first, obj, f"{first.via} and {obj.via} both apply it")
 
     # dependsOn: every target must be a Flux Kustomization reached from the entry point.
     defined = {(o.cluster, o.namespace or "", o.name) for o in flux_objs}
@@ -607,13 +1065,8 @@ def check_repository(
         flux = fluxes.get(obj.cluster)
         if flux is None:
             continue
-        spec = obj.data.get("spec")
-        deps = spec.get("dependsOn") if isinstance(spec, dict) else None
-        for dep in deps or ():
-            if not isinstance(dep, dict):
-                continue
-            name = str(dep.get("name", ""))
-            ns = str(dep.get("namespace") or obj.namespace or "")
+        for name, dep_ns in obj.spec().depends:
+            ns = str(dep_ns or obj.namespace or "")
             if (obj.cluster, ns, name) in defined:
                 continue
             if ns == flux.namespace and name in flux.external:
@@ -667,25 +1120,25 @@ def _follow(
 ) -> tuple[str, _Obj, str, str | None] | None:
     """Where Flux Kustomization ``obj`` leads: its directory, cluster and target
     namespace; None (after a finding when broken) when it is not followed."""
-    spec = obj.data.get("spec")
-    if not isinstance(spec, dict):
+    spec = obj.spec()
+    if not spec.spec:
         return None
-    ref = spec.get("sourceRef")
-    if isinstance(ref, dict):
-        ref_ns = ref.get("namespace") or obj.namespace
-        same = ref.get("kind") == flux.source_ref.kind and ref.get("name") == flux.source_ref.name
+    if spec.ref is not None:
+        ref_kind, ref_name, ref_namespace = spec.ref
+        ref_ns = ref_namespace or obj.namespace
+        same = ref_kind == flux.source_ref.kind and ref_name == flux.source_ref.name
         # Version 2 with defaults.flux.repository: the workload reads this repository
         # through a GitRepository in its own namespace (lockdown-ready).
         platform = getattr(flux, "repository", None)
         own = (
             platform is not None
-            and ref.get("kind") == "GitRepository"
-            and ref.get("name") == platform.name
+            and ref_kind == "GitRepository"
+            and ref_name == platform.name
             and ref_ns == obj.namespace
         )
         if not own and (not same or ref_ns != flux.namespace):
             return None  # another source: not this repository
-    path = spec.get("path") or "./"
+    path = spec.path
     if not isinstance(path, str):
         return None
     top = str(root)
@@ -715,10 +1168,6 @@ def _follow(
         )
         return None
     cluster = obj.cluster
-    kube = spec.get("kubeConfig")
-    if isinstance(kube, dict):
-        secret = kube.get("secretRef")
-        name = secret.get("name") if isinstance(secret, dict) else None
-        cluster = f"{obj.cluster}: {obj.namespace}/{name}"
-    target = spec.get("targetNamespace")
-    return directory, obj, cluster, target if isinstance(target, str) and target else None
+    if spec.kube:
+        cluster = f"{obj.cluster}: {obj.namespace}/{spec.secret}"
+    return directory, obj, cluster, spec.target
