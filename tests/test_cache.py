@@ -7,6 +7,7 @@ import json
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -218,3 +219,118 @@ def test_a_wired_repository_is_always_walked_by_the_full_check(repo: Path) -> No
     second = invoke("check", cwd=repo)
     assert second.code == 1, second.out + second.err
     assert "extra.yaml" in second.out + second.err
+
+
+# ------------------------------------------------- builds, and trees of any size
+
+
+def _renders(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the plans rendered from now on (gitopsgen.plan.PlanStream iterations)."""
+    import gitopsgen.plan
+
+    seen: list[int] = []
+    real = gitopsgen.plan.PlanStream.__iter__
+
+    def counted(self: gitopsgen.plan.PlanStream) -> Iterator[object]:
+        seen.append(1)
+        return real(self)
+
+    monkeypatch.setattr(gitopsgen.plan.PlanStream, "__iter__", counted)
+    return seen
+
+
+@pytest.fixture(params=["digests", "tree sum"])
+def built(request: pytest.FixtureRequest, project: Callable[..., Path], monkeypatch: Any) -> Path:
+    """A built repository whose cache entry holds per-file digests, or (the plan
+    counted as larger than MAX_DIGESTS) only the TreeSum of the tree."""
+    if request.param == "tree sum":
+        monkeypatch.setattr(cache, "MAX_DIGESTS", 3)
+    cfg = project()
+    (cfg.parent / ".git").mkdir()
+    res = invoke("build", "-q", cwd=cfg.parent)
+    assert res.code == 0, res.err
+    entries = [json.loads(p.read_text()) for p in cache.cache_dir().glob("*.json")]
+    assert len(entries) == 1
+    assert (entries[0]["digests"] is None) == (request.param == "tree sum")
+    assert entries[0]["tree"]
+    return cfg.parent
+
+
+def test_a_no_change_build_says_what_the_full_build_says_without_rendering(
+    built: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (built / "generated" / "README.md").write_text("a foreign file in the tree\n")
+    full = _uncached(monkeypatch, "build", cwd=built)
+    full_check = _uncached(monkeypatch, "check", cwd=built)
+    renders = _renders(monkeypatch)
+    res = invoke("build", cwd=built)
+    assert (res.code, res.out, res.err) == full
+    assert "0 written" in res.out and "1 file(s) not written by gitopsgen" in res.out
+    cached = invoke("check", cwd=built)
+    assert (cached.code, cached.out, cached.err) == full_check
+    assert renders == []  # every file was read and hashed; nothing was rendered
+
+
+@pytest.mark.parametrize("change", ["edit", "delete", "stale", "journal"])
+def test_a_build_after_drift_renders_and_repairs(
+    built: Path, monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    out = built / "generated"
+    some = next(p for p in sorted(out.rglob("*.yaml")) if p.is_file())
+    before = some.read_bytes()
+    if change == "edit":
+        some.write_bytes(before + b"# hand edit\n")
+    elif change == "delete":
+        some.unlink()
+    elif change == "stale":
+        header = before.decode().splitlines()[0]
+        (out / "old.yaml").write_text(header + "\n{}\n")
+    else:  # a killed build's journal: the full build finishes it
+        (out / ".gitopsgen-journal").write_bytes(
+            b"# gitopsgen journal: tokens of temporary files of an unfinished write\n"
+        )
+    renders = _renders(monkeypatch)
+    res = invoke("build", cwd=built)
+    assert res.code == 0, res.err
+    assert renders == [1]
+    assert some.read_bytes() == before
+    assert not (out / "old.yaml").exists() and not (out / ".gitopsgen-journal").exists()
+    assert invoke("check", "-q", cwd=built).code == 0
+
+
+def test_a_fleet_check_is_served_when_it_reads_only_the_generated_tree(
+    project: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Version 2 without fluxInstance or entryPoint: the repository walk reads only
+    the generated tree, which the cached digests vouch for."""
+    text = (Path(__file__).resolve().parents[1] / "examples/fleet/tenants.yaml").read_text()
+    assert "fluxInstance" not in text and "entryPoint" not in text
+    repo = project(text).parent
+    assert invoke("build", "-q", cwd=repo).code == 0
+    full = _uncached(monkeypatch, "check", cwd=repo)
+    assert full[0] == 0, full
+    _model_unavailable(monkeypatch)
+    res = invoke("check", cwd=repo)
+    assert (res.code, res.out, res.err) == full
+    some = next(p for p in sorted((repo / "generated").rglob("*.yaml")) if p.is_file())
+    some.write_text(some.read_text() + "# hand edit\n")
+    drift = invoke("check", cwd=repo)  # the full check runs: it needs the model
+    assert drift.code == 3 and "tenants.yaml was loaded" in drift.err, drift.err
+
+
+def test_tree_sum_is_order_free_and_binds_paths_to_bytes() -> None:
+    files = [("a.yaml", b"one"), ("b/c.yaml", b"two"), ("d.yaml", b"")]
+    sums = set()
+    for order in (files, files[::-1], [files[1], files[0], files[2]]):
+        total = cache.TreeSum()
+        for rel, data in order:
+            total.add(rel, data)
+        sums.add(total.hexdigest())
+    assert len(sums) == 1
+    swapped = cache.TreeSum()
+    for rel, data in (("a.yaml", b"two"), ("b/c.yaml", b"one"), ("d.yaml", b"")):
+        swapped.add(rel, data)
+    fewer = cache.TreeSum()
+    for rel, data in files[:2]:
+        fewer.add(rel, data)
+    assert swapped.hexdigest() not in sums and fewer.hexdigest() not in sums

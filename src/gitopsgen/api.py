@@ -129,7 +129,7 @@ def build(
     from gitopsgen.config import Project, locate, parse, read_config
     from gitopsgen.consistency import verify_problems
     from gitopsgen.errors import OutputError
-    from gitopsgen.plan import PlanStream
+    from gitopsgen.plan import MANIFEST, PlanStream
     from gitopsgen.platform import resolve
     from gitopsgen.reader import Document
     from gitopsgen.tree import lock, prepare, write_stream
@@ -187,6 +187,22 @@ def build(
                         len(project.config.tenants),
                     )
             probe = cache.lookup(str(path), allow_outside, values_schema)
+            if probe.entry is not None:
+                # The same tenants.yaml, options and code as a build that succeeded:
+                # when every file on disk still has the digest of its plan, there is
+                # nothing to write (each file is read and hashed; anything else, a
+                # changed, missing or stale file, runs the full build below).
+                same = cache.compare_cached(probe.entry)
+                if same is not None:
+                    return BuildResult(
+                        project.output_dir,
+                        [],
+                        [rel for rel in same.unchanged if rel != MANIFEST],
+                        [],
+                        same.foreign,
+                        len(same.unchanged) - 1,
+                        len(project.config.tenants),
+                    )
             # Validated: the build needs the model, not the text's positions (at
             # 20,000 tenants the Document is some 40 MB).
             known = None
@@ -200,13 +216,21 @@ def build(
                 resolve(project.config, project.flux_root),
                 project.source_name,
                 digests=cache.MAX_DIGESTS,
+                tree=cache.enabled(),
             )
             result = write_stream(
                 stream, project.output_dir, lambda problems: verify_problems(problems, project)
             )
             # After the tree: the cache's own file operations come last.
-            if probe.entry is None or probe.entry.digests is None:
-                cache.remember(probe, project, files=len(stream.paths), digests=stream.digests)
+            entry = probe.entry
+            if entry is None or (entry.digests is None and entry.tree is None):
+                cache.remember(
+                    probe,
+                    project,
+                    files=len(stream.paths),
+                    digests=stream.digests,
+                    tree=stream.tree.hexdigest() if stream.tree is not None else None,
+                )
     except BaseException:
         for directory in made:
             with contextlib.suppress(OSError):
@@ -305,6 +329,7 @@ def check(
         project.source_name,
         sinks=[facts.add] if facts is not None else [],
         digests=cache.MAX_DIGESTS,
+        tree=cache.enabled(),
     )
     result, planned, problems = compare_stream(stream, project.output_dir)
     try:
@@ -314,8 +339,16 @@ def check(
         return consistency_report(
             "check", label, str(project.output_dir), exc.problems, head, paths
         )
-    if probe.entry is None or probe.entry.digests is None:
-        cache.remember(probe, project, files=len(stream.paths), digests=stream.digests)
+    repository = check_repository(project, facts) if facts is not None else []
+    if probe.entry is None or (probe.entry.digests is None and probe.entry.tree is None):
+        cache.remember(
+            probe,
+            project,
+            files=len(stream.paths),
+            digests=stream.digests,
+            tree=stream.tree.hexdigest() if stream.tree is not None else None,
+            walk_clean=not repository,
+        )
     return check_report(
         config=label,
         output=project.output_dir,
@@ -324,7 +357,7 @@ def check(
         comparison=result,
         planned=planned,
         wiring=check_wiring(project),
-        repository=check_repository(project, facts) if facts is not None else [],
+        repository=repository,
         paths=paths,
     )
 

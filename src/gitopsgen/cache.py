@@ -55,8 +55,11 @@ __all__ = [
     "MAX_DIGESTS",
     "Entry",
     "Probe",
+    "TreeSum",
     "cached_check",
+    "compare_cached",
     "compare_digests",
+    "compare_tree",
     "digest",
     "dirs_fingerprint",
     "enabled",
@@ -69,7 +72,7 @@ __all__ = [
     "store",
 ]
 
-FORMAT = 1
+FORMAT = 2
 MAX_DIGESTS = 5000  # planned files whose digests are cached (about 0.5 MB of JSON)
 MAX_ENTRIES = 64  # entries kept; the oldest go first
 _PACKAGE = Path(__file__).resolve().parent
@@ -170,6 +173,10 @@ class Entry:
     repo_entry: str | None = None
     files: int | None = None  # planned content files (the manifest not counted)
     digests: dict[str, str] | None = None  # rel path -> digest, manifest included
+    # for a plan of any size: the TreeSum of every planned file, manifest included
+    tree: str | None = None
+    # the repository walk of the check that stored this entry found nothing
+    walk_clean: bool = True
 
     def still_valid(self) -> bool:
         """The file system answers the output rules' questions as it did."""
@@ -237,8 +244,8 @@ def compare_digests(entry: Entry) -> Comparison | None:
     if digests is None:
         return None
     state = scan(Path(entry.output_dir))
-    if state.links:
-        return None
+    if state.links or state.journal or state.temporaries:
+        return None  # a link, or a killed build: the full command finishes it
     result = Comparison(state=state)
     for rel, expected in digests.items():
         path = state.files.get(rel)
@@ -260,6 +267,76 @@ def compare_digests(entry: Entry) -> Comparison | None:
         result.foreign.append(rel)
     result.foreign.sort()
     return result
+
+
+class TreeSum:
+    """An order-free digest of a set of files: the sum, modulo 2**256, of the 32-byte
+    BLAKE2b digest of each file's path and bytes (a multiset hash, Bellare and
+    Micciancio's AdHash). Adding the files as a plan streams them, in any order,
+    gives the value :func:`compare_tree` computes from the disk: one number stands
+    for the digests of a 300,000-file tree."""
+
+    def __init__(self) -> None:
+        self.value = 0
+        self.count = 0
+
+    def add(self, rel: str, data: bytes) -> None:
+        h = blake2b(rel.encode("utf-8", "surrogateescape"), digest_size=32)
+        h.update(b"\0")
+        h.update(data)
+        self.value = (self.value + int.from_bytes(h.digest(), "big")) & _MASK
+        self.count += 1
+
+    def hexdigest(self) -> str:
+        return f"{self.count}:{self.value:064x}"
+
+
+_MASK = (1 << 256) - 1
+
+
+def compare_tree(entry: Entry) -> Comparison | None:
+    """The tree against the cached :class:`TreeSum` of the plan, when every planned
+    file is unchanged: the planned paths are the manifest's (the manifest is one of
+    the summed files), each one is read and summed. None for anything else (a
+    missing, changed or stale file, a link, a journal of a killed build): the full
+    command reports that."""
+    from gitopsgen.plan import HEADER_PREFIX, MANIFEST
+    from gitopsgen.tree import Comparison, scan
+
+    if entry.tree is None:
+        return None
+    state = scan(Path(entry.output_dir))
+    if state.links or state.journal or state.temporaries or MANIFEST not in state.files:
+        return None
+    planned = state.manifest | {MANIFEST}
+    total = TreeSum()
+    result = Comparison(state=state)
+    for rel in planned:
+        if rel not in state.files:
+            return None
+        with open(state.files[rel], "rb") as handle:
+            total.add(rel, handle.read())
+        result.unchanged.append(rel)
+    if total.hexdigest() != entry.tree:
+        return None
+    header = HEADER_PREFIX.encode()
+    for rel in state.files:
+        if rel in planned:
+            continue
+        with open(state.files[rel], "rb") as handle:
+            if handle.read(len(header)) == header:
+                return None
+        result.foreign.append(rel)
+    result.unchanged.sort()
+    result.foreign.sort()
+    return result
+
+
+def compare_cached(entry: Entry) -> Comparison | None:
+    """:func:`compare_digests` or, for a large plan, :func:`compare_tree`."""
+    if entry.digests is not None:
+        return compare_digests(entry)
+    return compare_tree(entry)
 
 
 def _prune(directory: Path) -> None:
@@ -323,6 +400,8 @@ def remember(
     *,
     files: int | None = None,
     digests: dict[str, str] | None = None,
+    tree: str | None = None,
+    walk_clean: bool = True,
 ) -> None:
     """Record what a successful command learnt about the file ``probe`` read
     (``plan``: the verified plan; or, from a streamed one, the number of its content
@@ -344,8 +423,15 @@ def remember(
     clusters = getattr(project.config, "clusters", None)
     wiring = getattr(project.config, "wiring", None)
     host = getattr(wiring, "host_cluster", None)
+    # A version 2 check reads files only the model can judge when a cluster names a
+    # FluxInstance (its shards) or a hand-kept entry point (the repository walk goes
+    # through it); else the walk reads the generated tree alone, which the digests
+    # vouch for.
+    needs_model = clusters is not None and any(
+        c.flux_instance is not None or c.entry_point is not None for c in clusters
+    )
     entry = Entry(
-        check_needs_model=clusters is not None,
+        check_needs_model=needs_model,
         repo_entry=os.path.normpath(project.repository_root / host) if host else None,
         tenants=len(project.config.tenants),
         config_path=str(project.config_path),
@@ -356,6 +442,8 @@ def remember(
         links=[[k.key, str(k.root_file), str(k.target), k.line] for k in links(project)],
         files=files,
         digests=digests,
+        tree=tree,
+        walk_clean=walk_clean,
     )
     store(probe.key, entry)
 
@@ -394,11 +482,11 @@ def cached_check(entry: Entry, path: Path, absolute: bool) -> Report | None:
     from gitopsgen.report import Paths, check_report
     from gitopsgen.wiring import check_links
 
-    if entry.check_needs_model or entry.files is None:
+    if entry.check_needs_model or entry.files is None or not entry.walk_clean:
         return None
     if entry.repo_entry is not None and os.path.lexists(entry.repo_entry):
         return None  # the repository check walks from it, with the plan's documents
-    comparison = compare_digests(entry)
+    comparison = compare_cached(entry)
     if comparison is None:
         return None
     paths = Paths(entry.repository_root, absolute)

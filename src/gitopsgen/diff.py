@@ -34,7 +34,7 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
@@ -46,7 +46,14 @@ from gitopsgen.model import AnyConfig, ConfigV2
 from gitopsgen.platform import Platform, Tenant, resolve
 from gitopsgen.reader import Document
 from gitopsgen.reader import Path as RawPath
-from gitopsgen.render import Context, RenderedFile, render_platform, workloads
+from gitopsgen.render import (
+    Context,
+    RenderedFile,
+    render_cluster_files,
+    render_platform,
+    render_tenant_files,
+    workloads,
+)
 
 __all__ = [
     "RISKS",
@@ -349,7 +356,12 @@ def changed_tenants(
         return None
     before = {t.name: t for t in old.tenants}
     after = {t.name: t for t in new.tenants}
-    return {n for n in before.keys() | after.keys() if before.get(n) != after.get(n)}
+    # ``is`` first: a base spliced from the head's text shares the head's tenants
+    return {
+        n
+        for n in before.keys() | after.keys()
+        if (a := before.get(n)) is not (b := after.get(n)) and a != b
+    }
 
 
 def compare_configs(
@@ -368,19 +380,88 @@ def compare_configs(
     old_root = flux_root_of(old)
     new_root = new_root or flux_root_of(new)
     only = changed_tenants(old, new, old_root, new_root)
-    old_side = side_from_config(old_label, old, old_root, only)
-    new_side = side_from_config(new_label, new, new_root, only)
+    if only is None:
+        old_side = side_from_config(old_label, old, old_root)
+        new_side = side_from_config(new_label, new, new_root)
+        clusters = {
+            name: str(attrs.get("cluster"))
+            for side in (old_side, new_side)
+            for name, attrs in (side.attributes or {}).items()
+        }
+    else:
+        old_side, new_side, clusters = _changed_sides(
+            old_label, old, old_root, new_label, new, new_root, only
+        )
     if old.version == 1 and new.version == 2:
         _as_named_cluster(old_side, new)
     result = compare_sides(old_side, new_side)
-    clusters = {
-        name: str(attrs.get("cluster"))
-        for side in (old_side, new_side)
-        for name, attrs in (side.attributes or {}).items()
-    }
-    result.inputs = input_changes(old, new, old_doc, new_doc)
+    result.inputs = input_changes(old, new, old_doc, new_doc, only)
     count_inputs(result, result.inputs, clusters)
     return result
+
+
+def _changed_sides(
+    old_label: str,
+    old: AnyConfig,
+    old_root: str,
+    new_label: str,
+    new: AnyConfig,
+    new_root: str,
+    only: set[str],
+) -> tuple[Side, Side, dict[str, str]]:
+    """Both sides when only the tenants ``only`` differ (:func:`changed_tenants`).
+
+    Rendering is a pure function of the resolved tenant and its cluster (the
+    renderers of :mod:`gitopsgen.render` see nothing else), so the files of a
+    tenant equal on both sides are equal, and so are the cluster-wide files of a
+    cluster whose tenants are all equal on both sides. Only the own files of the
+    tenants in ``only`` and the cluster-wide files of the clusters they are in (on
+    either side) are rendered; every tenant's name is kept, the attributes of the
+    tenants in ``only`` only (the others' are equal). Also returns the cluster of
+    each tenant of those clusters (for :func:`count_inputs`)."""
+    homes = (_home_cluster(old), _home_cluster(new))
+    affected = {
+        home(t)
+        for config, home in zip((old, new), homes, strict=True)
+        for t in config.tenants
+        if t.name in only
+    }
+    clusters: dict[str, str] = {}
+    sides = []
+    for label, config, home, root in zip(
+        (old_label, new_label), (old, new), homes, (old_root, new_root), strict=True
+    ):
+        # The tenants of the other clusters are left out before resolving: a
+        # tenant's resolution depends on it and its cluster only (platform.resolve).
+        kept = [t for t in config.tenants if home(t) in affected]
+        platform = resolve(config.model_copy(update={"tenants": kept}), root)
+        ctx = Context(platform)
+        attributes: dict[str, dict[str, Any]] = {}
+        outputs: list[RenderedFile] = []
+        for cluster in platform.clusters:
+            if cluster.name not in affected:
+                continue
+            for t in cluster.tenants:
+                clusters[t.name] = t.cluster
+                if t.name in only:
+                    attributes[t.name] = tenant_attributes(t)
+                    outputs += render_tenant_files(ctx, cluster, t)
+            outputs += render_cluster_files(ctx, cluster)
+        names = {t.name for t in config.tenants}
+        sides.append(side_from_outputs(label, outputs, names, attributes))
+    return sides[0], sides[1], clusters
+
+
+def _home_cluster(config: AnyConfig) -> Callable[[Any], str]:
+    """The cluster a tenant of ``config`` is placed on, as :func:`platform.resolve`
+    places it: version 1 has one cluster; version 2 the tenant's ``cluster``, which
+    may be left out when there is one cluster only."""
+    from gitopsgen.platform import V1_CLUSTER
+
+    if not isinstance(config, ConfigV2):
+        return lambda t: V1_CLUSTER
+    single = config.clusters[0].name if len(config.clusters) == 1 else None
+    return lambda t: str(t.cluster or single)
 
 
 def _as_named_cluster(side: Side, new: AnyConfig) -> None:
@@ -615,7 +696,13 @@ def compare_sides(old: Side, new: Side) -> DiffResult:
         by_tenant.setdefault(change.tenant, []).append(change)
 
     result = DiffResult(old.label, new.label)
-    for name in sorted(old.tenants | new.tenants | {n for n in by_tenant if n is not None}):
+    names = {n for n in by_tenant if n is not None} | (old.tenants ^ new.tenants)
+    if old.attributes is not None and new.attributes is not None:
+        # a tenant on both sides without objects or attributes to compare is no change
+        names |= old.attributes.keys() | new.attributes.keys()
+    else:
+        names |= old.tenants | new.tenants
+    for name in sorted(names):
         objects = by_tenant.get(name, [])
         attrs: list[FieldChange] = []
         op: Op
@@ -625,7 +712,11 @@ def compare_sides(old: Side, new: Side) -> DiffResult:
             op = "added"
         else:
             op = "changed"
-            if old.attributes is not None and new.attributes is not None:
+            if (
+                old.attributes is not None
+                and new.attributes is not None
+                and (name in old.attributes or name in new.attributes)
+            ):
                 attrs = _attribute_changes(
                     old.attributes.get(name, {}), new.attributes.get(name, {})
                 )
@@ -1006,12 +1097,14 @@ def input_changes(
     new: AnyConfig,
     old_doc: Document | None = None,
     new_doc: Document | None = None,
+    only: set[str] | None = None,
 ) -> list[KeyChange]:
     """Key by key, what differs between two tenants.yaml files, with the effective
-    values (defaults filled in), and where each key stands in the file."""
+    values (defaults filled in), and where each key stands in the file.
+
+    ``only`` (:func:`changed_tenants`) says that everything but the tenants of
+    those names is equal: the same keys are found by walking just those tenants."""
     out: list[KeyChange] = []
-    a = old.model_dump(by_alias=True, mode="json")
-    b = new.model_dump(by_alias=True, mode="json")
 
     def where(change: KeyChange, opath: RawPath | None, npath: RawPath | None) -> None:
         for doc, path, side in ((new_doc, npath, "head"), (old_doc, opath, "base")):
@@ -1116,7 +1209,32 @@ def input_changes(
             return
         emit(key, "changed", x, y, opath, npath, scope)
 
-    walk(a, b, "", (), (), ("all", None))
+    if only is None:
+        a = old.model_dump(by_alias=True, mode="json")
+        b = new.model_dump(by_alias=True, mode="json")
+        walk(a, b, "", (), (), ("all", None))
+        return out
+    # As the walk of the whole files would: the other keys and tenants are equal, and
+    # the tenants list is matched by name (new order, then the removed ones).
+    before = {t.name: i for i, t in enumerate(old.tenants)}
+    after = {t.name: i for i, t in enumerate(new.tenants)}
+    order = [*after, *(n for n in before if n not in after)]
+    for name in order:
+        if name not in only:
+            continue
+        sub, scope = f"tenants[{name}]", ("tenant", name)
+        i, j = before.get(name), after.get(name)
+        if i is None:
+            assert j is not None
+            item = new.tenants[j].model_dump(by_alias=True, mode="json")
+            emit(sub, "added", None, item, None, ("tenants", j), scope)
+        elif j is None:
+            item = old.tenants[i].model_dump(by_alias=True, mode="json")
+            emit(sub, "removed", item, None, ("tenants", i), None, scope)
+        else:
+            x = old.tenants[i].model_dump(by_alias=True, mode="json")
+            y = new.tenants[j].model_dump(by_alias=True, mode="json")
+            walk(x, y, sub, ("tenants", i), ("tenants", j), scope)
     return out
 
 
@@ -1182,6 +1300,7 @@ def diff_git(
     the repository's other files (:func:`diff_tree`)."""
     from gitopsgen import gitutil
     from gitopsgen.config import load
+    from gitopsgen.diffbase import load_sides
 
     config_path = Path(config_path)
     where = config_path.resolve().parent if config_path.exists() else Path.cwd()
@@ -1193,10 +1312,9 @@ def diff_git(
         side_name = f"base ({base.short}:{rel})"
     raw = gitutil.read_blob(base.commit, rel, top)
     label = f"{rel} at {base.label}"
-    parsed = None if raw is None else parse_side(raw, rel, side_name)
-    project = _head_project(config_path, load)
     head_label = f"{rel} (working tree)"
-    if parsed is None:
+    if raw is None:
+        project = _head_project(config_path, load)
         root_rel = _top_relative(project.repository_root, top)
         files = gitutil.list_tree(base.commit, root_rel, top) or []
         result = _tree_diff(project, top, base.commit, base.label, root_rel, files)
@@ -1208,7 +1326,7 @@ def diff_git(
             result.notes.append(f"{rel} does not exist at {base.label}: everything is added")
         result.base_commit = base.commit
         return result
-    old_config, old_doc = parsed
+    old_config, old_doc, project = load_sides(raw, rel, side_name, config_path)
     result = compare_configs(
         label,
         old_config,
@@ -1557,7 +1675,7 @@ def _head_project(config_path: Path, load: Any) -> Any:
 
 def diff_files(base_path: Path, config_path: Path, option: str = "--base") -> DiffResult:
     """Another tenants.yaml (``--base PATH`` / ``--base-file PATH``) against ``config_path``."""
-    from gitopsgen.config import load
+    from gitopsgen.diffbase import load_sides
     from gitopsgen.fsio import read_limited
     from gitopsgen.reader import MAX_BYTES
 
@@ -1567,8 +1685,9 @@ def diff_files(base_path: Path, config_path: Path, option: str = "--base") -> Di
         raise GitopsgenError(f"{option} {base_path}: {exc}") from None
     except OSError as exc:
         raise GitopsgenError(f"{option} {base_path}: cannot read: {exc.strerror}") from None
-    old, old_doc = parse_side(raw, str(base_path), f"base ({base_path})")
-    project = _head_project(Path(config_path), load)
+    old, old_doc, project = load_sides(
+        raw, str(base_path), f"base ({base_path})", config_path, Path(base_path)
+    )
     head_label = f"{config_path} (working tree)"
     return compare_configs(
         str(base_path),

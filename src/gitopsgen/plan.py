@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 # Only what every plan needs at import time: the tree and the cache read MANIFEST
 # and HEADER_PREFIX without importing the model (pydantic) or the renderers.
 if TYPE_CHECKING:
+    from gitopsgen.cache import TreeSum
     from gitopsgen.config import Project
     from gitopsgen.consistency import Inconsistency
     from gitopsgen.emit import Shared
@@ -247,6 +248,7 @@ class PlanStream:
         source: str = "tenants.yaml",
         sinks: Iterable[Callable[[str, RenderedFile], None]] = (),
         digests: int = 0,
+        tree: bool = False,
     ) -> None:
         from gitopsgen.consistency import Verifier
 
@@ -262,6 +264,12 @@ class PlanStream:
         # while the plan has at most ``digests`` files (None past that, and when 0)
         self.digests: dict[str, str] | None = {} if digests else None
         self._limit = digests
+        # the gitopsgen.cache.TreeSum of every file, manifest included (``tree``)
+        self.tree: TreeSum | None = None
+        if tree:
+            from gitopsgen.cache import TreeSum
+
+            self.tree = TreeSum()
         self._done = False
 
     def __iter__(self) -> Iterator[tuple[RenderedFile, bytes]]:
@@ -305,6 +313,8 @@ class PlanStream:
                 verifier.add(rel, out)
                 for sink in sinks:
                     sink(rel, out)
+                if self.tree is not None:
+                    self.tree.add(rel, data)
                 if self.digests is not None:
                     if len(self.digests) < self._limit:
                         self.digests[rel] = digest(data)
@@ -326,6 +336,8 @@ class PlanStream:
         if not self._done:
             raise RuntimeError("PlanStream.finish before the stream was read")
         manifest = manifest_file(self.paths, self.source)
+        if self.tree is not None:
+            self.tree.add(MANIFEST, manifest.data)
         if self.digests is not None:
             if len(self.digests) < self._limit:
                 from gitopsgen.cache import digest

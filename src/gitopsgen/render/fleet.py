@@ -388,7 +388,18 @@ def _bucket_name(shard: str | None, bucket: int) -> str:
 
 
 def _relative(from_dir: str, to_dir: str) -> str:
-    return posixpath.relpath(to_dir, from_dir)
+    """``posixpath.relpath(to_dir, from_dir)`` without its two ``abspath`` calls
+    (``os.getcwd`` each; one bucket index lists every tenant of its bucket) for the
+    normalized relative paths the layout makes; anything else goes to relpath."""
+    start, path = from_dir.split("/"), to_dir.split("/")
+    if {"", ".", ".."} & {*start, *path}:
+        return posixpath.relpath(to_dir, from_dir)
+    same = 0
+    for a, b in zip(start, path, strict=False):
+        if a != b:
+            break
+        same += 1
+    return "/".join([".."] * (len(start) - same) + path[same:]) or "."
 
 
 def render_cluster(ctx: Context, cluster: Cluster) -> list[RenderedFile]:
