@@ -321,6 +321,7 @@ class PlanStream:
                     else:
                         self.digests = None
                 yield out, data
+            verifier.settle()
 
         total = sum(len(c.tenants) for c in platform.clusters)
         done = 0
