@@ -13,7 +13,12 @@ import pytest
 
 from conftest import SEED_TENANTS, invoke
 from gitopsgen.config import parse
-from gitopsgen.consistency import ConsistencyError, Inconsistency, find_inconsistencies
+from gitopsgen.consistency import (
+    ConsistencyError,
+    Inconsistency,
+    Verifier,
+    find_inconsistencies,
+)
 from gitopsgen.plan import Plan, PlannedFile, make_plan
 from support.golden import CASES, valid_cases
 
@@ -26,7 +31,15 @@ def _plan(text: str = SEED_TENANTS) -> Plan:
 
 
 def _check(plan: Plan, external: tuple[str, ...] = EXTERNAL) -> list[Inconsistency]:
-    return find_inconsistencies(plan, flux_root="./generated", external=external)
+    found = find_inconsistencies(plan, flux_root="./generated", external=external)
+    # Settled after every file, as a streamed plan does after every tenant: the same
+    # verdict (Verifier.settle forgets only facts already satisfied).
+    settled = Verifier(flux_root="./generated", external=external)
+    for path, planned in plan.files.items():
+        settled.add(path, planned.output)
+        settled.settle()
+    assert settled.finish(plan.files) == found
+    return found
 
 
 def _edit(plan: Plan, path: str, change: Callable[[list[dict[str, Any]]], None]) -> Plan:

@@ -3,6 +3,8 @@ ruamel.yaml's own VersionedResolver, scalar by scalar and node by node."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from ruamel.yaml import YAML
 from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
@@ -93,3 +95,93 @@ def test_whole_document_tags_match_ruamel(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr(reader, "_yaml", lambda: YAML(typ="safe", pure=False))
     stock = reader.read_text(text, "t.yaml").data
     assert repr(fast) == repr(stock)  # repr: nan != nan
+
+
+# ------------------------------------------------ the event path and the node path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TRICKY = [
+    "",
+    "# only a comment\n",
+    "a: 1\na: 2\n",
+    "a:\n  b: 1\n  b: {c: [1, 2]}\nc: 3\n",
+    "x:\n  y: 1\nx:\n  - {a: 1, a: 2}\n  - [3, 4]\n",
+    "<<: {a: 1}\nb: 2\n",
+    "1: a\nnull: b\ntrue: c\n3.5: d\n'4': e\n",
+    "? [a, b]\n: c\n? {d: e}\n: f\ng: h\n",
+    "? [a, b]\n: {deep: [1, {x: 2}]}\nafter: 1\n",
+    "n: " + "9" * 150 + "\n",
+    "b: !!binary aGVsbG8=\n",
+    "t: !custom x\n",
+    "s: !!str 12\n",
+    "m: !!map {a: 1}\n",
+    "a: &x 1\nb: *x\n",
+    "a: &x {k: v}\n",
+    "---\na: 1\n---\nb: 2\n",
+    "--- a\n",
+    "[1, 2, 3]\n",
+    "- a\n- b: c\n  d: [e, {f: g}]\n",
+    "k:\n",
+    "k: ~\nl: 2026-12-01\nm: 12:30:45\nn: 0o17\no: 0x1F\np: .inf\nq: -.nan\n",
+    "u: \"\\u00e9t\\u00e9\"\nv: 'it''s'\nw: |\n  line\n  two\nx: >-\n  folded\n  text\n",
+    "a: {b: {c: {d: {e: {f: 1}}}}}\n",
+    "a: [[[[[[1]]]]]]\n",
+    "a: 1\n  b: 2\n",
+    'key with spaces: value\n"quoted key": 1\n',
+    "= : 1\n",
+    "a: !!int 12\nb: !!float 1\n",
+    "a: =\n",
+    "a: {b: 1, b: 2}\n",
+    "\ufeffa: 1\n",
+]
+
+
+def _inputs() -> list[tuple[str, str]]:
+    found = [(f"tricky[{i}]", text) for i, text in enumerate(TRICKY)]
+    for path in sorted(
+        [*ROOT.glob("tests/**/*.yaml"), *ROOT.glob("examples/**/*.yaml"), ROOT / "tenants.yaml"]
+    ):
+        try:
+            found.append((str(path.relative_to(ROOT)), path.read_text(encoding="utf-8")))
+        except UnicodeDecodeError:
+            continue
+    return found
+
+
+def _read(text: str) -> object:
+    try:
+        doc = reader.read_text(text, "t.yaml", strict=False)
+    except Exception as exc:  # the same error either way: type and every problem
+        problems = getattr(exc, "problems", None)
+        return ("raised", type(exc).__name__, repr(problems) if problems else str(exc))
+    return (repr(doc.data), doc.values, doc.keys, repr(doc.problems))
+
+
+@pytest.mark.parametrize(("name", "text"), _inputs(), ids=lambda v: v if len(v) < 60 else None)
+def test_the_event_path_reads_what_the_node_path_reads(
+    name: str, text: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fast = _read(text)
+
+    def bail(self: object, events: object) -> None:
+        raise reader._Bail
+
+    monkeypatch.setattr(reader._EventBuilder, "run", bail)
+    assert fast == _read(text), name
+
+
+def test_the_event_path_is_taken_for_plain_documents(monkeypatch: pytest.MonkeyPatch) -> None:
+    composed: list[int] = []
+    real = YAML.compose
+
+    def counted(self: YAML, stream: str) -> object:
+        composed.append(1)
+        return real(self, stream)
+
+    monkeypatch.setattr(YAML, "compose", counted)
+    reader.read_text((ROOT / "tenants.yaml").read_text(), "tenants.yaml")
+    reader.read_text("a: 1\na: 2\n? [x]\n: y\n", "t.yaml", strict=False)
+    assert composed == []
+    reader.read_text("a: &x 1\nb: *x\n", "t.yaml")  # an alias: the node path
+    assert composed == [1]

@@ -131,6 +131,8 @@ class Verifier:
         self._grants: set[tuple[str, str | None, str, str, str, str]] = set()
         # (file, display, cluster, target namespace, route namespace, group, kind, name)
         self._routes: list[tuple[str, str, str, str, str | None, str, str, str]] = []
+        self._settled_depends = 0  # facts before these indexes were settled
+        self._settled_routes = 0
 
     def add(self, path: str, out: RenderedFile) -> None:
         for doc in out.docs:
@@ -219,6 +221,34 @@ class Verifier:
                         str(to.get("name") or ""),
                     )
                 )
+
+    def settle(self) -> None:
+        """Forget the dependsOn and route facts added since the last call that are
+        already satisfied (their Kustomization defined, their grant seen): what
+        :meth:`finish` would find nothing wrong with. A streamed plan calls it after
+        each tenant, so a fleet's facts do not pile up (each tenant's Kustomizations
+        depend on each other); the older unsatisfied facts wait for :meth:`finish`,
+        which sorts every problem, so the verdict is the same."""
+        defined, outside, grants = self._defined, self.outside, self._grants
+        start = self._settled_depends
+        keep = [
+            d
+            for d in self._depends[start:]
+            if (d[2], d[3], d[4]) not in defined and (d[3], d[4]) not in outside
+        ]
+        del self._depends[start:]
+        self._depends.extend(keep)
+        self._settled_depends = len(self._depends)
+        start = self._settled_routes
+        routes = [
+            r
+            for r in self._routes[start:]
+            if (r[2], r[3], r[4], r[5], r[6], "") not in grants
+            and (r[2], r[3], r[4], r[5], r[6], r[7]) not in grants
+        ]
+        del self._routes[start:]
+        self._routes.extend(routes)
+        self._settled_routes = len(self._routes)
 
     def finish(self, paths: Iterable[str]) -> list[Inconsistency]:
         """Every broken rule, given every path of the plan (for directories)."""

@@ -260,6 +260,8 @@ class PlanStream:
             flux_root=platform.flux_root, external=flux.external, flux_namespace=flux.namespace
         )
         self.paths: set[str] = set()
+        # set by the consumer before iterating: share path strings with a scan
+        self.intern_paths = False
         # rel path -> gitopsgen.cache.digest of its bytes, manifest included, kept
         # while the plan has at most ``digests`` files (None past that, and when 0)
         self.digests: dict[str, str] | None = {} if digests else None
@@ -302,10 +304,15 @@ class PlanStream:
                 parts.ids |= _containers(fresh)
                 part_ids.update(id(value) for value in fresh)
             for out in sorted(rendered, key=lambda o: o.path):
-                # Interned: the scan of the disk, the manifest, the verifier and the
-                # sinks then hold one string per path (three copies cost ~50 MB at
-                # 20,000 tenants).
-                rel = intern(out.path)
+                # Interned against a tree on disk: the scan, the manifest, the
+                # verifier and the sinks then hold one string per path (three copies
+                # cost ~50 MB at 20,000 tenants). Into an empty directory there is
+                # nothing to share, and the intern table alone would cost ~30 MB.
+                rel = out.path
+                if self.intern_paths:
+                    rel = intern(rel)
+                    if rel is not out.path:  # the file is the stream's own, just made
+                        object.__setattr__(out, "path", rel)
                 if rel in paths:
                     raise AssertionError(f"two renderers produce {rel}")
                 paths.add(rel)
@@ -321,6 +328,7 @@ class PlanStream:
                     else:
                         self.digests = None
                 yield out, data
+            verifier.settle()
 
         total = sum(len(c.tenants) for c in platform.clusters)
         done = 0

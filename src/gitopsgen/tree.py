@@ -338,11 +338,12 @@ def compare_stream(
     bytes but those of the changed ones: the comparison, the planned bytes of the
     changed files (for the caller to show) and the stream's consistency problems."""
     state = scan(root)
+    stream.intern_paths = bool(state.files)
     result = Comparison(state=state)
     blocked: dict[str, str] = {}
     planned: dict[str, bytes] = {}
     for out, data in stream:
-        rel = intern(out.path)  # the stream's own string (gitopsgen.plan)
+        rel = out.path  # interned by the stream when the tree has files
         if _differs(rel, data, state, result, blocked) and rel in result.old:
             planned[rel] = data
     problems, manifest = stream.finish()
@@ -712,6 +713,7 @@ def write_stream(
     files are removed and the manifest is narrowed, as :func:`write` does; killed at
     any point, every file is its old or its new version."""
     state = scan(root)
+    stream.intern_paths = bool(state.files)
     result = Comparison(state=state)
     blocked: dict[str, str] = {}
     journal = fsio.Journal(root / JOURNAL, OutputError)
@@ -744,7 +746,7 @@ def write_stream(
 
     try:
         for out, data in stream:
-            rel = intern(out.path)  # the stream's own string (gitopsgen.plan)
+            rel = out.path  # interned by the stream when the tree has files
             if not _differs(rel, data, state, result, blocked):
                 continue
             result.old.pop(rel, None)  # a build keeps no old bytes
