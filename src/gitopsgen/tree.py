@@ -726,8 +726,12 @@ def write_stream(
     made_dirs: list[str] = []  # directories this build created, parents first
 
     def temporary(rel: str, data: bytes) -> None:
-        # No fsync: a build is rerun after a power loss (README "Safety").
-        fsio.write_temporary(root / rel, data, token=token, durable=False, error=OutputError)
+        # No fsync: a build is rerun after a power loss (README "Safety"). A new file
+        # gets 0644 without asking the disk (the scan says nothing stands there).
+        mode = None if rel in state.files else 0o644
+        fsio.write_temporary(
+            root / rel, data, token=token, mode=mode, durable=False, error=OutputError
+        )
 
     writers: _Writers | None = None
     progress = current()
