@@ -43,6 +43,16 @@ TMP_MARK = ".gitopsgen-tmp-"
 JOURNAL_HEADER = b"# gitopsgen journal: tokens of temporary files of an unfinished write\n"
 _TOKEN = re.compile(r"^[0-9a-f]{16}$")
 
+def _read_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# Read once, at import, before any thread of gitopsgen's exists (os.umask can only be
+# read by setting it).
+_UMASK = _read_umask()
+
 # Tests set this to inject failures between file operations (crash simulation).
 before_operation: Callable[[str, str], None] | None = None
 
@@ -174,17 +184,22 @@ def write_temporary(
             raise error(f"{shown}: cannot write: {exc.strerror or exc}") from None
     tmp = temporary_path(path, token or temporary_token())
     created = False
+    # Created with its final bits when the umask leaves them alone (no chmod: one
+    # system call less for each of a cold build's 300,000 files); else created
+    # private and widened, as ever.
+    direct = mode & ~_UMASK == mode
     try:
         step("write", shown)  # inside the try: tests raise OSError here for a full disk
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-        fd = os.open(tmp, flags, 0o600)
+        fd = os.open(tmp, flags, mode if direct else 0o600)
         created = True
         with os.fdopen(fd, "wb") as handle:
             handle.write(raw)
             if durable:
                 handle.flush()
                 os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
+        if not direct:
+            os.chmod(tmp, mode)
     except OSError as exc:
         if created:
             with contextlib.suppress(OSError):

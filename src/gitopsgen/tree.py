@@ -458,7 +458,12 @@ def _write_files(root: Path, rels: list[str], plan: Plan, token: str) -> None:
 
 
 def _manifest_bytes(manifest: bytes, paths: set[str]) -> bytes:
-    head = [line for line in manifest.decode().splitlines() if line.startswith("#")]
+    # The header: the leading comment lines (not a split of every listed path).
+    head = []
+    for line in manifest.split(b"\n", 8)[:-1]:
+        if not line.startswith(b"#"):
+            break
+        head.append(line.decode())
     return ("\n".join([*head, *sorted(paths)]) + "\n").encode()
 
 
@@ -726,8 +731,12 @@ def write_stream(
     made_dirs: list[str] = []  # directories this build created, parents first
 
     def temporary(rel: str, data: bytes) -> None:
-        # No fsync: a build is rerun after a power loss (README "Safety").
-        fsio.write_temporary(root / rel, data, token=token, durable=False, error=OutputError)
+        # No fsync: a build is rerun after a power loss (README "Safety"). A new file
+        # gets 0644 without asking the disk (the scan says nothing stands there).
+        mode = None if rel in state.files else 0o644
+        fsio.write_temporary(
+            root / rel, data, token=token, mode=mode, durable=False, error=OutputError
+        )
 
     writers: _Writers | None = None
     progress = current()
@@ -808,6 +817,7 @@ def write_stream(
     manifest_path = state.files.get(MANIFEST)
     manifest_differs = manifest_path is None or _read(manifest_path) != final
     busy = bool(pending or result.stale or manifest_differs)
+    widened: bytes | None = None
 
     def commit(rel: str) -> None:
         target = root / rel
@@ -820,7 +830,10 @@ def write_stream(
             # Widen the ownership record first: it covers every file about to exist.
             wide = (state.manifest | planned) - {MANIFEST}
             if wide != state.manifest:
-                _atomic_write(root, MANIFEST, _manifest_bytes(manifest.data, wide), token)
+                # Nothing owned but planned (a first build): the widened record is
+                # the final one, written once.
+                widened = final if wide == planned else _manifest_bytes(final, wide)
+                _atomic_write(root, MANIFEST, widened, token)
         _in_pool(pending, commit, "files written")
     except BaseException:
         # Failed or interrupted before or while renaming: the files not renamed keep
@@ -841,7 +854,7 @@ def write_stream(
             raise OutputError(f"{root / rel}: cannot remove: {exc.strerror}") from None
     gone = sorted(state.manifest - planned - set(result.stale) - {MANIFEST})
     _remove_empty_dirs(root, result.stale + gone, state.links)
-    if manifest_differs or pending or result.stale:
+    if (manifest_differs or pending or result.stale) and widened is not final:
         current_manifest = root / MANIFEST
         if not current_manifest.exists() or current_manifest.read_bytes() != final:
             _atomic_write(root, MANIFEST, final, token)
