@@ -141,16 +141,23 @@ def build(
         else None
     )
 
+    located: tuple[bytes, Project] | None = None
+
     def current() -> Project:
-        """tenants.yaml as it is now: parsed again only when its bytes changed."""
-        nonlocal known
+        """tenants.yaml as it is now: parsed (and located) again only when its bytes
+        changed."""
+        nonlocal known, located
         raw = read_config(path)
+        if located is not None and located[0] == raw:
+            return located[1]
         if known is not None and known[0] == raw:
             parsed, doc = known[1], known[2]
         else:
             parsed, doc = parse(raw, str(path))
             known = (raw, parsed, doc)
-        return locate(parsed, doc, path, allow_outside, values_schema)
+        project = locate(parsed, doc, path, allow_outside, values_schema)
+        located = (raw, project)
+        return project
 
     # tenants.yaml is read and planned INSIDE the output directory's lock: a build
     # that waited for the lock must not write a plan of an older tenants.yaml over
@@ -205,7 +212,7 @@ def build(
                     )
             # Validated: the build needs the model, not the text's positions (at
             # 20,000 tenants the Document is some 40 MB).
-            known = None
+            known = located = None
             del first
             project = dataclasses.replace(
                 project, document=Document(data=None, path=project.document.path)

@@ -43,6 +43,7 @@ TMP_MARK = ".gitopsgen-tmp-"
 JOURNAL_HEADER = b"# gitopsgen journal: tokens of temporary files of an unfinished write\n"
 _TOKEN = re.compile(r"^[0-9a-f]{16}$")
 
+
 def _read_umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)

@@ -136,5 +136,5 @@ def build_partial(project: Project, tenants: Iterable[str]) -> tuple[WriteResult
     platform = resolve(project.config, project.flux_root)
     partial = plan_partial(platform, tenants, old, project.source_name)
     verify_partial(partial, platform, str(root))
-    result = write(partial.plan, root, scope=partial.covered, locked=True)
+    result = write(partial.plan, root, scope=partial.covered, locked=True, manifest=old)
     return result, len(partial.manifest)

@@ -211,7 +211,9 @@ def read_manifest(root: Path) -> set[str] | None:
     return _manifest_paths(path)
 
 
-def scan_paths(root: Path, rels: Iterable[str]) -> DiskState:
+def scan_paths(
+    root: Path, rels: Iterable[str], manifest_paths: set[str] | None = None
+) -> DiskState:
     """What :func:`scan` says about ``rels`` and the directories on their way, without
     walking the rest of the tree: an incremental build (gitopsgen.incremental)
     trusts the manifest for the files it does not touch. It runs only when no
@@ -248,7 +250,8 @@ def scan_paths(root: Path, rels: Iterable[str]) -> DiskState:
     manifest = os.path.join(root, MANIFEST)
     if os.path.isfile(manifest) and not os.path.islink(manifest):
         state.files[MANIFEST] = manifest
-        state.manifest = _manifest_paths(manifest)
+        # the caller's read of it under the same lock (read_manifest), else read now
+        state.manifest = _manifest_paths(manifest) if manifest_paths is None else manifest_paths
     return state
 
 
@@ -496,15 +499,21 @@ def _remove_empty_dirs(root: Path, rels: list[str], links: set[str]) -> None:
 
 
 def write(
-    plan: Plan, root: Path, *, locked: bool = False, scope: Iterable[str] | None = None
+    plan: Plan,
+    root: Path,
+    *,
+    locked: bool = False,
+    scope: Iterable[str] | None = None,
+    manifest: set[str] | None = None,
 ) -> WriteResult:
     """Make the directory match the plan; refuse before writing if a foreign file,
     a directory or a symbolic link stands in a planned place or in its way.
     ``locked``: the caller already holds :func:`lock` on ``root``. ``scope``: an
     incremental plan (gitopsgen.incremental) speaks only for these paths and its
-    own; every other file is left as the manifest says, unread."""
+    own; every other file is left as the manifest says, unread (``manifest``: its
+    paths, as the caller read them under the lock)."""
     try:
-        return _write(plan, root, locked, None if scope is None else frozenset(scope))
+        return _write(plan, root, locked, None if scope is None else frozenset(scope), manifest)
     except OSError as exc:
         # Any I/O failure not explained where it happened (lock, manifest, ...):
         # a message and exit 2, never a traceback. Every file is old or new.
@@ -522,16 +531,24 @@ def prepare(root: Path) -> None:
         raise OutputError(f"{root}: the output directory is a symbolic link; refusing to follow it")
 
 
-def _write(plan: Plan, root: Path, locked: bool, scope: frozenset[str] | None) -> WriteResult:
+def _write(
+    plan: Plan,
+    root: Path,
+    locked: bool,
+    scope: frozenset[str] | None,
+    manifest: set[str] | None = None,
+) -> WriteResult:
     if locked:
-        return _write_locked(plan, root, scope)
+        return _write_locked(plan, root, scope, manifest)
     prepare(root)
     with lock(root):
-        return _write_locked(plan, root, scope)
+        return _write_locked(plan, root, scope, manifest)
 
 
-def _write_locked(plan: Plan, root: Path, scope: frozenset[str] | None) -> WriteResult:
-    state = scan(root) if scope is None else scan_paths(root, scope | set(plan))
+def _write_locked(
+    plan: Plan, root: Path, scope: frozenset[str] | None, manifest: set[str] | None = None
+) -> WriteResult:
+    state = scan(root) if scope is None else scan_paths(root, scope | set(plan), manifest)
     result = compare(plan, root, state)
     if result.conflicts:
         lines = [f"  {rel} ({result.reasons.get(rel, 'in the way')})" for rel in result.conflicts]
