@@ -459,3 +459,28 @@ def test_allow_outside_never_permits_the_repository_root_through_a_link(repo: Pa
     assert res.code == 2
     assert "the repository root" in res.err
     assert snapshot(repo) == before
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "# gitopsgen manifest\na/b.yaml\nc.yaml\n",
+        "a/b.yaml\n../x\n/etc/passwd\na//b\na/./b\na/../b\n.\n..\n...\nx/\nok\n",
+        "a\rb\n/x\u2028/y\nz\x85../w\n",
+        "a\x00b\nc\n",
+        "no-final-newline",
+        "",
+        "\n\n#only\n",
+    ],
+)
+def test_manifest_lines_are_judged_one_by_one_or_all_at_once(tmp_path: Path, text: str) -> None:
+    from gitopsgen import tree
+
+    path = tmp_path / "manifest"
+    path.write_text(text, encoding="utf-8", newline="")
+    expected = {
+        line
+        for line in text.splitlines()
+        if line and not line.startswith("#") and tree._is_relative(line)
+    }
+    assert tree._manifest_paths(str(path)) == expected

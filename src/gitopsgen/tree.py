@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import stat
 from collections.abc import Callable, Container, Iterable, Iterator, MutableMapping
 from dataclasses import dataclass, field
@@ -190,14 +191,21 @@ def scan(root: Path) -> DiskState:
     return state
 
 
+# A line that is not a plain relative path: "/x", "x/", "a//b", a "." or ".." part, NUL.
+_NOT_RELATIVE = re.compile(r"^/|/$|//|(?:^|/)\.\.?(?:/|$)|\x00", re.MULTILINE)
+
+
 def _manifest_paths(path: str) -> set[str]:
-    found: set[str] = set()
-    for line in _read(path).decode("utf-8", "replace").splitlines():
-        # Only plain relative paths: a line such as "../x" or "/x" (a hand-edited
-        # or forged manifest) must never let build touch anything outside root.
-        if line and not line.startswith("#") and _is_relative(line):
-            found.add(intern(line))
-    return found
+    text = _read(path).decode("utf-8", "replace")
+    lines = text.splitlines()
+    # Only plain relative paths: a line such as "../x" or "/x" (a hand-edited or
+    # forged manifest) must never let build touch anything outside root. One search
+    # of the whole text clears every line at once (a manifest gitopsgen wrote);
+    # otherwise each line is judged on its own.
+    only_newlines = len(lines) == text.count("\n") + (1 if text[-1:] not in ("", "\n") else 0)
+    if not only_newlines or _NOT_RELATIVE.search(text):
+        lines = [line for line in lines if _is_relative(line)]
+    return {intern(line) for line in lines if line and not line.startswith("#")}
 
 
 def read_manifest(root: Path) -> set[str] | None:
