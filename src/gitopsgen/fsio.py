@@ -194,11 +194,14 @@ def write_temporary(
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         fd = os.open(tmp, flags, mode if direct else 0o600)
         created = True
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(raw)
+        try:  # plain os.write: a file object would fstat and buffer for nothing
+            view = memoryview(raw)
+            while view:
+                view = view[os.write(fd, view) :]
             if durable:
-                handle.flush()
-                os.fsync(handle.fileno())
+                os.fsync(fd)
+        finally:
+            os.close(fd)
         if not direct:
             os.chmod(tmp, mode)
     except OSError as exc:
