@@ -178,6 +178,15 @@ def build(
                     f"{path}: output changed from {output} to {project.output_dir} while "
                     "waiting for the build lock; run build again"
                 )
+            # Located: the build needs the model, not the text's positions (at
+            # 20,000 tenants the Document is some 45 MB).
+            known = located = None
+            del first
+            project = dataclasses.replace(
+                project, document=Document(data=None, path=project.document.path)
+            )
+            if edit is not None:
+                edit.release_document()
             if tenants:
                 from gitopsgen.incremental import build_partial
 
@@ -210,13 +219,6 @@ def build(
                         len(same.unchanged) - 1,
                         len(project.config.tenants),
                     )
-            # Validated: the build needs the model, not the text's positions (at
-            # 20,000 tenants the Document is some 40 MB).
-            known = located = None
-            del first
-            project = dataclasses.replace(
-                project, document=Document(data=None, path=project.document.path)
-            )
             # Streamed: each file is rendered, verified, compared and (to a temporary)
             # written as it comes; the renames wait for the verdict on the whole plan.
             stream = PlanStream(
