@@ -39,6 +39,11 @@ def _check(plan: Plan, external: tuple[str, ...] = EXTERNAL) -> list[Inconsisten
         settled.add(path, planned.output)
         settled.settle()
     assert settled.finish(plan.files) == found
+    # Directories found by bisection in the sorted paths (as a streamed plan does).
+    ordered = Verifier(flux_root="./generated", external=external)
+    for path, planned in plan.files.items():
+        ordered.add(path, planned.output)
+    assert ordered.finish(plan.files, sorted(plan.files)) == found
     return found
 
 

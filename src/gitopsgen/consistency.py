@@ -15,9 +15,10 @@ tenants.yaml or a bug of gitopsgen, never drift: the CLI exits 2 and writes noth
 
 from __future__ import annotations
 
+import bisect
 import posixpath
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -91,6 +92,20 @@ def _directories(paths: Iterable[str]) -> set[str]:
             dirs.add(parent)
             cut = parent.rfind("/")
     return dirs
+
+
+class _Directories:
+    """``rel in dirs``: whether a path of ``ordered`` (sorted) lies below ``rel``."""
+
+    def __init__(self, ordered: Sequence[str]) -> None:
+        self.ordered = ordered
+
+    def __contains__(self, rel: object) -> bool:
+        if not isinstance(rel, str):
+            return False
+        prefix = rel + "/"
+        at = bisect.bisect_left(self.ordered, prefix)
+        return at < len(self.ordered) and self.ordered[at].startswith(prefix)
 
 
 def _relative_to_root(path: str, flux_root: str) -> str | None:
@@ -250,8 +265,12 @@ class Verifier:
         self._routes.extend(routes)
         self._settled_routes = len(self._routes)
 
-    def finish(self, paths: Iterable[str]) -> list[Inconsistency]:
-        """Every broken rule, given every path of the plan (for directories)."""
+    def finish(
+        self, paths: Iterable[str], ordered: Sequence[str] | None = None
+    ) -> list[Inconsistency]:
+        """Every broken rule, given every path of the plan (for directories); with
+        ``ordered``, the same paths sorted: a directory is then found by bisection,
+        without a set of every directory of the tree (~13 MB at 20,000 tenants)."""
         problems = list(self.problems)
         flux_namespace = self.flux_namespace
         for path, shown, cluster, ns, name in self._depends:
@@ -271,7 +290,9 @@ class Verifier:
                     f"generated nor declared external; {hint}",
                 )
             )
-        dirs = _directories(paths) if self._paths else set()
+        dirs: Container[str] = set()
+        if self._paths:
+            dirs = _Directories(ordered) if ordered is not None else _directories(paths)
         for path, shown, flux_path in self._paths:
             rel = _relative_to_root(flux_path, self.flux_root)
             if rel is None:

@@ -89,8 +89,9 @@ def _manifest(paths: list[str], source: str) -> bytes:
         f"# gitopsgen manifest: the files gitopsgen owns in this directory, from {source}.",
         "# build rewrites and prunes only these; do not edit.",
         *paths,
+        "",  # the final line break, without a second copy of the text
     ]
-    return ("\n".join(lines) + "\n").encode()
+    return "\n".join(lines).encode()
 
 
 def _emit(out: RenderedFile, header: str, shared: Shared) -> bytes:
@@ -162,11 +163,16 @@ def plan_platform(platform: Platform, source: str = "tenants.yaml") -> Plan:
     return Plan(dict(sorted(files.items())))
 
 
-def manifest_file(paths: Iterable[str], source: str) -> PlannedFile:
-    """The manifest listing ``paths`` (the manifest itself is never listed)."""
+def manifest_file(paths: Iterable[str], source: str, ordered: bool = False) -> PlannedFile:
+    """The manifest listing ``paths`` (the manifest itself is never listed; ``ordered``:
+    they are sorted already)."""
     from gitopsgen.render import RenderedFile
 
-    listed = sorted(p for p in paths if p != MANIFEST)
+    listed = (
+        [p for p in paths if p != MANIFEST]
+        if ordered
+        else sorted(p for p in paths if p != MANIFEST)
+    )
     return PlannedFile(RenderedFile(MANIFEST, ()), _manifest(listed, source))
 
 
@@ -343,7 +349,8 @@ class PlanStream:
         """The broken rules and the manifest, once every file was yielded."""
         if not self._done:
             raise RuntimeError("PlanStream.finish before the stream was read")
-        manifest = manifest_file(self.paths, self.source)
+        ordered = sorted(self.paths)
+        manifest = manifest_file(ordered, self.source, ordered=True)
         if self.tree is not None:
             self.tree.add(MANIFEST, manifest.data)
         if self.digests is not None:
@@ -353,4 +360,4 @@ class PlanStream:
                 self.digests[MANIFEST] = digest(manifest.data)
             else:
                 self.digests = None
-        return self.verifier.finish(self.paths), manifest
+        return self.verifier.finish(ordered, ordered), manifest

@@ -482,7 +482,7 @@ def _manifest_bytes(manifest: bytes, paths: set[str]) -> bytes:
         if not line.startswith(b"#"):
             break
         head.append(line.decode())
-    return ("\n".join([*head, *sorted(paths)]) + "\n").encode()
+    return "\n".join([*head, *sorted(paths), ""]).encode()
 
 
 @dataclass
