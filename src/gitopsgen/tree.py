@@ -871,11 +871,14 @@ def write_stream(
             journal.begin()
         if pending or result.stale:
             # Widen the ownership record first: it covers every file about to exist.
-            wide = (state.manifest | planned) - {MANIFEST}
-            if wide != state.manifest:
-                # Nothing owned but planned (a first build): the widened record is
-                # the final one, written once.
-                widened = final if wide == planned else _manifest_bytes(final, wide)
+            # Nothing owned but planned (a first build): the widened record is the
+            # final one, written once (and no copy of the 300,000 paths is made).
+            if state.manifest <= planned and len(state.manifest) != len(planned):
+                widened = final
+                _atomic_write(root, MANIFEST, widened, token)
+            elif not planned <= state.manifest:
+                wide = (state.manifest | planned) - {MANIFEST}
+                widened = _manifest_bytes(final, wide)
                 _atomic_write(root, MANIFEST, widened, token)
         _in_pool(pending, commit, "files written")
     except BaseException:
