@@ -4,18 +4,23 @@ gitopsgen owns the files listed in the directory's manifest (``.gitopsgen-manife
 and files that start with its header line; it never overwrites or deletes any
 other file, and never writes through a symbolic link.
 
-Before the first write every planned path is checked against the disk (a foreign
-file, a file where a directory must be or the reverse, a symbolic link on the way):
-anything in the way stops the build with nothing written.
+Every planned path is checked against the disk (a foreign file, a file where a
+directory must be or the reverse, a symbolic link on the way): anything in the way
+stops the build with nothing written.
 
 Writing is crash-safe: the build's temporary-file token is recorded in a journal
-(``.gitopsgen-journal``), the manifest is widened to cover every file about to be
-written, each file is written to a temporary file and renamed over the old one
-(:func:`gitopsgen.fsio.write_atomic`), stale files are removed, and the manifest is
-narrowed last. Killed at any point, every file is either its old or its new
-version, the manifest covers every owned file, and the next build removes the
-journalled temporaries (only those) and finishes the job. A lock on the directory
-keeps two builds from interleaving; the CLI reads tenants.yaml inside it.
+(``.gitopsgen-journal``) before the first temporary file exists. :func:`write` (a
+whole plan: incremental builds) checks every path first, widens the manifest to
+cover every file about to be written, and writes each file to a temporary file
+renamed over the old one (:func:`gitopsgen.fsio.write_atomic`). :func:`write_stream`
+(a full build) writes each file's temporary as the plan streams, and renames them
+only once every path was checked and the plan judged consistent, after widening the
+manifest; a refusal removes the temporaries and the directories made for them.
+Stale files are removed and the manifest is narrowed last. Killed at any point,
+every file is either its old or its new version, the manifest covers every owned
+file, and the next build removes the journalled temporaries (only those) and
+finishes the job. A lock on the directory keeps two builds from interleaving; the
+CLI reads tenants.yaml inside it.
 """
 
 from __future__ import annotations
