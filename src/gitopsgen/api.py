@@ -35,8 +35,11 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from gitopsgen.allocation import Allocation
+    from gitopsgen.cache import Probe
+    from gitopsgen.config import Project
     from gitopsgen.diff import DiffResult
     from gitopsgen.edit import Edit
+    from gitopsgen.plan import PlanStream
     from gitopsgen.platform import Cluster
 
 __all__ = [
@@ -126,7 +129,7 @@ def build(
     ``edit``: the :class:`gitopsgen.edit.Edit` just written, whose validated model is
     used while the file still holds its text (no parse again)."""
     from gitopsgen import cache
-    from gitopsgen.config import Project, locate, parse, read_config
+    from gitopsgen.config import locate, parse, read_config
     from gitopsgen.consistency import verify_problems
     from gitopsgen.errors import OutputError
     from gitopsgen.plan import MANIFEST, PlanStream
@@ -231,15 +234,7 @@ def build(
                 stream, project.output_dir, lambda problems: verify_problems(problems, project)
             )
             # After the tree: the cache's own file operations come last.
-            entry = probe.entry
-            if entry is None or (entry.digests is None and entry.tree is None):
-                cache.remember(
-                    probe,
-                    project,
-                    files=len(stream.paths),
-                    digests=stream.digests,
-                    tree=stream.tree.hexdigest() if stream.tree is not None else None,
-                )
+            _remember(probe, project, stream)
     except BaseException:
         for directory in made:
             with contextlib.suppress(OSError):
@@ -253,6 +248,26 @@ def build(
         result.foreign,
         len(stream.paths),
         len(project.config.tenants),
+    )
+
+
+def _remember(
+    probe: Probe, project: Project, stream: PlanStream, *, walk_clean: bool = True
+) -> None:
+    """Record what a streamed plan learnt (its digests, its TreeSum), unless the cache
+    already holds them for these inputs."""
+    from gitopsgen import cache
+
+    entry = probe.entry
+    if entry is not None and (entry.digests is not None or entry.tree is not None):
+        return
+    cache.remember(
+        probe,
+        project,
+        files=len(stream.paths),
+        digests=stream.digests,
+        tree=stream.tree.hexdigest() if stream.tree is not None else None,
+        walk_clean=walk_clean,
     )
 
 
@@ -349,15 +364,7 @@ def check(
             "check", label, str(project.output_dir), exc.problems, head, paths
         )
     repository = check_repository(project, facts) if facts is not None else []
-    if probe.entry is None or (probe.entry.digests is None and probe.entry.tree is None):
-        cache.remember(
-            probe,
-            project,
-            files=len(stream.paths),
-            digests=stream.digests,
-            tree=stream.tree.hexdigest() if stream.tree is not None else None,
-            walk_clean=not repository,
-        )
+    _remember(probe, project, stream, walk_clean=not repository)
     return check_report(
         config=label,
         output=project.output_dir,

@@ -480,6 +480,17 @@ def _write_files(root: Path, rels: list[str], plan: Plan, token: str) -> None:
     )
 
 
+def _remove_stale(root: Path, stale: list[str]) -> None:
+    for rel in stale:
+        try:
+            _step("remove", rel)
+            (root / rel).unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise OutputError(f"{root / rel}: cannot remove: {exc.strerror}") from None
+
+
 def _manifest_bytes(manifest: bytes, paths: set[str]) -> bytes:
     # The header: the leading comment lines (not a split of every listed path).
     head = []
@@ -598,14 +609,7 @@ def _write_locked(
         if wide != state.manifest:
             _atomic_write(root, MANIFEST, _manifest_bytes(plan[MANIFEST].data, wide), token)
     _write_files(root, to_write, plan, token)
-    for rel in result.stale:
-        try:
-            _step("remove", rel)
-            (root / rel).unlink()
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            raise OutputError(f"{root / rel}: cannot remove: {exc.strerror}") from None
+    _remove_stale(root, result.stale)
     gone = sorted(state.manifest - planned - set(result.stale))
     if scope is not None:  # only what the incremental plan speaks for
         gone = [rel for rel in gone if rel in scope]
@@ -895,14 +899,7 @@ def write_stream(
                 os.unlink(fsio.temporary_path(root / rel, token))
         raise
     progress.clear()
-    for rel in result.stale:
-        try:
-            _step("remove", rel)
-            (root / rel).unlink()
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            raise OutputError(f"{root / rel}: cannot remove: {exc.strerror}") from None
+    _remove_stale(root, result.stale)
     gone = sorted(state.manifest - planned - set(result.stale) - {MANIFEST})
     _remove_empty_dirs(root, result.stale + gone, state.links)
     if (manifest_differs or pending or result.stale) and widened is not final:
