@@ -219,6 +219,32 @@ def git(cwd: Path, *args: str) -> None:
     )
 
 
+def measure_floors(out: Path, copy: Path, work: Path, repeat: int) -> list[tuple[str, list[float]]]:
+    """The floor of a tree: ``cp -r`` of it into an empty ``copy``, and ``cat`` of every
+    file in it; (name, times) of each."""
+
+    def wipe_copy() -> None:
+        shutil.rmtree(copy, ignore_errors=True)
+
+    copied, _ = measure(
+        lambda: spawn(["cp", "-r", str(out), str(copy)], work), repeat, setup=wipe_copy
+    )
+    wipe_copy()
+    cat = ["sh", "-c", f"find '{out}' -type f -exec cat {{}} + > /dev/null"]
+    read, _ = measure(lambda: spawn(cat, work), repeat)
+    return [("cp -r", copied), ("cat", read)]
+
+
+def with_ratios(rows: list[Row], files: int) -> list[Row]:
+    """Each row's file count, and its ratio to the floor it names (a "floor: X" row)."""
+    floors = {r.op.split("floor: ")[1]: r.seconds for r in rows if "floor: " in r.op}
+    for row in rows:
+        row.files = files
+        if row.floor and row.seconds is not None and floors.get(row.floor):
+            row.ratio = round(row.seconds / floors[row.floor], 2)
+    return rows
+
+
 def bench_size(exe: str, n: int, repeat: int, missing: dict[str, str | None]) -> list[Row]:
     rows: list[Row] = []
     text = tenants_yaml(n)
@@ -263,19 +289,8 @@ def bench_size(exe: str, n: int, repeat: int, missing: dict[str, str | None]) ->
             add("validate (no cache)", times, rss)
 
         # The floor: copy the tree into an empty directory, read every file.
-        copy = Path(tmp) / "copy"
-
-        def wipe_copy() -> None:
-            shutil.rmtree(copy, ignore_errors=True)
-
-        times, _ = measure(
-            lambda: spawn(["cp", "-r", str(out), str(copy)], work), repeat, setup=wipe_copy
-        )
-        add("floor: cp -r", times, None)
-        wipe_copy()
-        cat = ["sh", "-c", f"find '{out}' -type f -exec cat {{}} + > /dev/null"]
-        times, _ = measure(lambda: spawn(cat, work), repeat)
-        add("floor: cat", times, None)
+        for floor, times in measure_floors(out, Path(tmp) / "copy", work, repeat):
+            add(f"floor: {floor}", times, None)
 
         # check with one tenant changed: exit 1, drift in that tenant's files.
         config.write_text(changed)
@@ -314,12 +329,7 @@ def bench_size(exe: str, n: int, repeat: int, missing: dict[str, str | None]) ->
             add("diff-one", times, rss)
             config.write_text(text)
 
-    floors = {r.op.split(": ")[1]: r.seconds for r in rows if r.op.startswith("floor: ")}
-    for row in rows:
-        row.files = files
-        if row.floor and row.seconds is not None and floors.get(row.floor):
-            row.ratio = round(row.seconds / floors[row.floor], 2)
-    return rows
+    return with_ratios(rows, files)
 
 
 def bench_startup(exe: str, repeat: int) -> list[Row]:
@@ -399,19 +409,8 @@ def bench_fleet(exe: str, n: int, repeat: int) -> list[Row]:
         add("build-nochange", times, rss, "cat")
         times, rss = measure(lambda: spawn([exe, "check", *cfg, "-q"], work), repeat)
         add("check-nochange", times, rss, "cat")
-        copy = Path(tmp) / "copy"
-
-        def wipe_copy() -> None:
-            shutil.rmtree(copy, ignore_errors=True)
-
-        times, _ = measure(
-            lambda: spawn(["cp", "-r", str(out), str(copy)], work), repeat, setup=wipe_copy
-        )
-        add("floor: cp -r", times, None)
-        wipe_copy()
-        cat = ["sh", "-c", f"find '{out}' -type f -exec cat {{}} + > /dev/null"]
-        times, _ = measure(lambda: spawn(cat, work), repeat)
-        add("floor: cat", times, None)
+        for floor, times in measure_floors(out, Path(tmp) / "copy", work, repeat):
+            add(f"floor: {floor}", times, None)
 
         # add-tenant: a version 2 file needs --cluster (or the editor places it).
         new = ["add-tenant", *cfg, "zz-bench-new"]
@@ -455,12 +454,7 @@ def bench_fleet(exe: str, n: int, repeat: int) -> list[Row]:
         else:
             rows.append(Row(n, "fleet kustomize max", note="kubectl is not installed in the venv"))
 
-    floors = {r.op.split(": ")[1]: r.seconds for r in rows if ": " in r.op}
-    for row in rows:
-        row.files = files
-        if row.floor and row.seconds is not None and floors.get(row.floor):
-            row.ratio = round(row.seconds / floors[row.floor], 2)
-    return rows
+    return with_ratios(rows, files)
 
 
 NO_PEERS = "the peers were not run (pass --peers; make bench does)"
