@@ -4,7 +4,6 @@ byte the tree a full build writes from the same tenants.yaml."""
 
 from __future__ import annotations
 
-import os
 import random
 import shutil
 from pathlib import Path
@@ -13,15 +12,7 @@ import pytest
 
 from conftest import SEED_TENANTS, invoke
 from gitopsgen.plan import MANIFEST
-
-
-def _tree(root: Path) -> dict[str, bytes]:
-    found: dict[str, bytes] = {}
-    for dirpath, _, names in os.walk(root):
-        for name in names:
-            path = Path(dirpath) / name
-            found[path.relative_to(root).as_posix()] = path.read_bytes()
-    return found
+from support.golden import tree_files
 
 
 def _full(repo: Path, tmp: Path) -> dict[str, bytes]:
@@ -33,7 +24,7 @@ def _full(repo: Path, tmp: Path) -> dict[str, bytes]:
     (fresh / ".git").mkdir()
     res = invoke("build", "-q", cwd=fresh)
     assert res.code == 0, res.err
-    return _tree(fresh / "generated")
+    return tree_files(fresh / "generated")
 
 
 @pytest.fixture
@@ -60,7 +51,7 @@ def test_random_add_and_remove_match_a_full_build(repo: Path, tmp_path: Path, se
             res = invoke("add-tenant", name, cwd=repo)
             present.append(name)
         assert res.code == 0, res.out + res.err
-        assert _tree(repo / "generated") == _full(repo, tmp_path)
+        assert tree_files(repo / "generated") == _full(repo, tmp_path)
 
 
 def test_build_tenant_rewrites_only_that_tenant(repo: Path, tmp_path: Path) -> None:
@@ -73,7 +64,7 @@ def test_build_tenant_rewrites_only_that_tenant(repo: Path, tmp_path: Path) -> N
     res = invoke("build", "--tenant", "c", cwd=repo)
     assert res.code == 0, res.out + res.err
     expected = _full(repo, tmp_path)
-    now = _tree(repo / "generated")
+    now = tree_files(repo / "generated")
     rel = other.relative_to(repo / "generated").as_posix()
     assert now[rel] != expected[rel]
     assert {k: v for k, v in now.items() if k != rel} == {
@@ -82,7 +73,7 @@ def test_build_tenant_rewrites_only_that_tenant(repo: Path, tmp_path: Path) -> N
     check = invoke("check", cwd=repo)
     assert check.code == 1  # check reads every file
     assert invoke("build", "-q", cwd=repo).code == 0
-    assert _tree(repo / "generated") == expected
+    assert tree_files(repo / "generated") == expected
 
 
 def test_without_a_manifest_a_tenant_build_is_a_full_build(repo: Path, tmp_path: Path) -> None:
@@ -90,18 +81,18 @@ def test_without_a_manifest_a_tenant_build_is_a_full_build(repo: Path, tmp_path:
     shutil.rmtree(repo / "generated")
     res = invoke("build", "--tenant", "a", cwd=repo)
     assert res.code == 0, res.out + res.err
-    assert _tree(repo / "generated") == _full(repo, tmp_path)
+    assert tree_files(repo / "generated") == _full(repo, tmp_path)
 
 
 def test_a_foreign_file_in_the_way_stops_an_incremental_build(repo: Path) -> None:
     blocked = repo / "generated" / "clusters" / "vcluster-zz"
     blocked.mkdir(parents=True)
     (blocked / "kustomization.yaml").write_text("# mine\n")
-    before = _tree(repo / "generated")
+    before = tree_files(repo / "generated")
     res = invoke("add-tenant", "zz", cwd=repo)
     assert res.code == 2
     assert "did not write" in res.out + res.err
-    assert _tree(repo / "generated") == before
+    assert tree_files(repo / "generated") == before
 
 
 def test_after_a_killed_build_the_next_edit_builds_in_full(repo: Path, tmp_path: Path) -> None:
@@ -115,4 +106,4 @@ def test_after_a_killed_build_the_next_edit_builds_in_full(repo: Path, tmp_path:
     other.write_text(other.read_text() + "# hand edit\n")
     res = invoke("add-tenant", "zz", cwd=repo)
     assert res.code == 0, res.out + res.err
-    assert _tree(repo / "generated") == _full(repo, tmp_path)
+    assert tree_files(repo / "generated") == _full(repo, tmp_path)

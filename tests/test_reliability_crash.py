@@ -31,6 +31,7 @@ from conftest import SEED_TENANTS, invoke
 from gitopsgen import fsio, tree
 from gitopsgen.config import load
 from gitopsgen.plan import HEADER_PREFIX, MANIFEST, plan_project
+from support.golden import tree_files
 
 TMP_MARK = ".gitopsgen-tmp-"
 
@@ -53,15 +54,6 @@ Seed = tuple[Path, dict[str, bytes]]
 
 SCENARIOS = {"add tenants": ADD, "remove a tenant": REMOVE, "change defaults": DEFAULT}
 SCENARIOS["rename, remove and change"] = MIXED
-
-
-def files_on_disk(root: Path) -> dict[str, bytes]:
-    out: dict[str, bytes] = {}
-    for dirpath, _, names in os.walk(root):
-        for name in names:
-            full = Path(dirpath) / name
-            out[full.relative_to(root).as_posix()] = full.read_bytes()
-    return out
 
 
 def plan_bytes(cfg: Path) -> dict[str, bytes]:
@@ -103,7 +95,7 @@ def prepare(
 
 
 def assert_consistent(root: Path, old: dict[str, bytes], new: dict[str, bytes], *, n: int) -> None:
-    disk = files_on_disk(root)
+    disk = tree_files(root)
     assert disk.pop("NOTES.md") == b"a file of the user's\n", f"op {n}: foreign file touched"
     # A killed build may leave its journal and temporary files named with a token
     # the journal holds (and nothing else that is not content).
@@ -135,7 +127,7 @@ def assert_consistent(root: Path, old: dict[str, bytes], new: dict[str, bytes], 
 def assert_finished(cfg: Path, root: Path, new: dict[str, bytes], *, n: int) -> None:
     res = invoke("build", "-c", str(cfg))
     assert res.code == 0, f"op {n}: {res.err}"
-    disk = files_on_disk(root)
+    disk = tree_files(root)
     assert disk.pop("NOTES.md") == b"a file of the user's\n"
     # Byte for byte the new plan (no journal, no temporary, no stale file left): what
     # check calls in sync; the real check runs once per test, after the loop.
@@ -289,7 +281,7 @@ def test_leftover_temporary_files_are_not_content(repo: Path, seed: Seed) -> Non
     assert tree.JOURNAL not in check.out + check.err
     assert invoke("build", "-c", str(cfg)).code == 0
     assert not any(path.exists() for path in leftovers)
-    disk = files_on_disk(root)
+    disk = tree_files(root)
     disk.pop("NOTES.md")
     assert disk == new
 

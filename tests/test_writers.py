@@ -5,7 +5,6 @@ covering every file written, and the next build finishing the job."""
 from __future__ import annotations
 
 import errno
-import os
 import subprocess
 import sys
 import threading
@@ -16,17 +15,9 @@ import pytest
 from conftest import invoke
 from gitopsgen import fsio, tree
 from gitopsgen.plan import MANIFEST
+from support.golden import tree_files
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _tree(root: Path) -> dict[str, bytes]:
-    found: dict[str, bytes] = {}
-    for dirpath, _, names in os.walk(root):
-        for name in names:
-            path = Path(dirpath) / name
-            found[path.relative_to(root).as_posix()] = path.read_bytes()
-    return found
 
 
 @pytest.fixture
@@ -48,12 +39,12 @@ def test_the_pool_writes_what_writing_in_order_writes(
     repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert invoke("build", "-q", cwd=repo).code == 0
-    pooled = _tree(repo / "generated")
+    pooled = tree_files(repo / "generated")
     assert len(pooled) >= tree.POOL_MIN_FILES
     monkeypatch.setattr(tree, "POOL_MIN_FILES", 10**9)
     (repo / "generated").rename(tmp_path / "old")
     assert invoke("build", "-q", cwd=repo).code == 0
-    assert _tree(repo / "generated") == pooled
+    assert tree_files(repo / "generated") == pooled
 
 
 def test_a_failure_in_a_writer_stops_the_build_and_the_next_one_finishes(
@@ -78,7 +69,7 @@ def test_a_failure_in_a_writer_stops_the_build_and_the_next_one_finishes(
     out = repo / "generated"
     # A failure while the temporaries are written undoes them (and the directories
     # made for them): whatever is left is owned, and no temporary stays.
-    written = _tree(out) if out.exists() else {}
+    written = tree_files(out)
     listed = set(written.get(MANIFEST, b"").decode().splitlines())
     assert set(written) - {MANIFEST, tree.JOURNAL} <= listed  # every file written is owned
     assert not [p for p in written if fsio.TMP_MARK in p]
