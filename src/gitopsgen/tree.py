@@ -480,6 +480,51 @@ def _write_files(root: Path, rels: list[str], plan: Plan, token: str) -> None:
     )
 
 
+def _widen(
+    root: Path, owned: set[str], planned: set[str], final: bytes, token: str
+) -> bytes | None:
+    """Widen the manifest (the ``owned`` paths) to cover every ``planned`` file about to
+    exist, before the first of them is written: the bytes written, or None when it
+    covers them already. When it owns nothing but planned files (a first build), the
+    widened record is the final manifest, written once, and no copy of the 300,000
+    paths is made."""
+    if owned <= planned and len(owned) != len(planned):
+        _atomic_write(root, MANIFEST, final, token)
+        return final
+    if planned <= owned:
+        return None
+    widened = _manifest_bytes(final, (owned | planned) - {MANIFEST})
+    _atomic_write(root, MANIFEST, widened, token)
+    return widened
+
+
+def _narrow(
+    root: Path,
+    state: DiskState,
+    planned: set[str],
+    stale: list[str],
+    final: bytes,
+    token: str,
+    *,
+    widened: bytes | None,
+    rewrite: bool,
+    scope: frozenset[str] | None = None,
+) -> None:
+    """After the writes: remove the ``stale`` files and the directories left empty by
+    them and by files no longer planned (only those ``scope`` speaks for, when given),
+    then narrow the manifest to the ``final`` one (when ``rewrite``, unless the widened
+    record already was it)."""
+    _remove_stale(root, stale)
+    gone = sorted(state.manifest - planned - set(stale) - {MANIFEST})
+    if scope is not None:  # only what the incremental plan speaks for
+        gone = [rel for rel in gone if rel in scope]
+    _remove_empty_dirs(root, stale + gone, state.links)
+    if rewrite and widened is not final:
+        current = root / MANIFEST
+        if not current.exists() or current.read_bytes() != final:
+            _atomic_write(root, MANIFEST, final, token)
+
+
 def _remove_stale(root: Path, stale: list[str]) -> None:
     for rel in stale:
         try:
@@ -603,21 +648,21 @@ def _write_locked(
     # those; a file that merely looks like one is someone else's.
     journal.remove_leftovers(state.temporaries, state.tokens)
     token = journal.token
-    if to_write or result.stale:
-        # Widen the ownership record first: it covers every file about to exist.
-        wide = (state.manifest | planned) - {MANIFEST}
-        if wide != state.manifest:
-            _atomic_write(root, MANIFEST, _manifest_bytes(plan[MANIFEST].data, wide), token)
+    widened = (
+        _widen(root, state.manifest, planned, final, token) if to_write or result.stale else None
+    )
     _write_files(root, to_write, plan, token)
-    _remove_stale(root, result.stale)
-    gone = sorted(state.manifest - planned - set(result.stale))
-    if scope is not None:  # only what the incremental plan speaks for
-        gone = [rel for rel in gone if rel in scope]
-    _remove_empty_dirs(root, result.stale + gone, state.links)
-    if manifest_differs or to_write or result.stale:
-        current = root / MANIFEST
-        if not current.exists() or current.read_bytes() != final:
-            _atomic_write(root, MANIFEST, final, token)
+    _narrow(
+        root,
+        state,
+        planned,
+        result.stale,
+        final,
+        token,
+        scope=scope,
+        widened=widened,
+        rewrite=manifest_differs or bool(to_write or result.stale),
+    )
     if busy or state.journal:
         journal.finish()
     unchanged = [rel for rel in result.unchanged if rel != MANIFEST]
@@ -879,16 +924,7 @@ def write_stream(
         if busy and not began:
             journal.begin()
         if pending or result.stale:
-            # Widen the ownership record first: it covers every file about to exist.
-            # Nothing owned but planned (a first build): the widened record is the
-            # final one, written once (and no copy of the 300,000 paths is made).
-            if state.manifest <= planned and len(state.manifest) != len(planned):
-                widened = final
-                _atomic_write(root, MANIFEST, widened, token)
-            elif not planned <= state.manifest:
-                wide = (state.manifest | planned) - {MANIFEST}
-                widened = _manifest_bytes(final, wide)
-                _atomic_write(root, MANIFEST, widened, token)
+            widened = _widen(root, state.manifest, planned, final, token)
         _in_pool(pending, commit, "files written")
     except BaseException:
         # Failed or interrupted before or while renaming: the files not renamed keep
@@ -899,13 +935,16 @@ def write_stream(
                 os.unlink(fsio.temporary_path(root / rel, token))
         raise
     progress.clear()
-    _remove_stale(root, result.stale)
-    gone = sorted(state.manifest - planned - set(result.stale) - {MANIFEST})
-    _remove_empty_dirs(root, result.stale + gone, state.links)
-    if (manifest_differs or pending or result.stale) and widened is not final:
-        current_manifest = root / MANIFEST
-        if not current_manifest.exists() or current_manifest.read_bytes() != final:
-            _atomic_write(root, MANIFEST, final, token)
+    _narrow(
+        root,
+        state,
+        planned,
+        result.stale,
+        final,
+        token,
+        widened=widened,
+        rewrite=manifest_differs or bool(pending or result.stale),
+    )
     if busy or state.journal:
         journal.finish()
     return WriteResult(
