@@ -32,7 +32,7 @@ from gitopsgen.report import HostsList, Paths, Report, repository_root
 # Imported when used, not here: validate and check served from the cache
 # (gitopsgen.cache) must not pay for the model, the renderers or diff.
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from gitopsgen.allocation import Allocation
     from gitopsgen.cache import Probe
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from gitopsgen.edit import Edit
     from gitopsgen.plan import PlanStream
     from gitopsgen.platform import Cluster
+    from gitopsgen.render import RenderedFile
 
 __all__ = [
     "CONFIG_NAME",
@@ -132,8 +133,7 @@ def build(
     from gitopsgen.config import locate, parse, read_config
     from gitopsgen.consistency import verify_problems
     from gitopsgen.errors import OutputError
-    from gitopsgen.plan import MANIFEST, PlanStream
-    from gitopsgen.platform import resolve
+    from gitopsgen.plan import MANIFEST
     from gitopsgen.reader import Document
     from gitopsgen.tree import lock, prepare, write_stream
 
@@ -224,12 +224,7 @@ def build(
                     )
             # Streamed: each file is rendered, verified, compared and (to a temporary)
             # written as it comes; the renames wait for the verdict on the whole plan.
-            stream = PlanStream(
-                resolve(project.config, project.flux_root),
-                project.source_name,
-                digests=cache.MAX_DIGESTS,
-                tree=cache.enabled(),
-            )
+            stream = _stream(project)
             result = write_stream(
                 stream, project.output_dir, lambda problems: verify_problems(problems, project)
             )
@@ -248,6 +243,23 @@ def build(
         result.foreign,
         len(stream.paths),
         len(project.config.tenants),
+    )
+
+
+def _stream(
+    project: Project, sinks: Sequence[Callable[[str, RenderedFile], None]] = ()
+) -> PlanStream:
+    """The plan of ``project`` as a stream, keeping what the cache records of it."""
+    from gitopsgen import cache
+    from gitopsgen.plan import PlanStream
+    from gitopsgen.platform import resolve
+
+    return PlanStream(
+        resolve(project.config, project.flux_root),
+        project.source_name,
+        sinks=sinks,
+        digests=cache.MAX_DIGESTS,
+        tree=cache.enabled(),
     )
 
 
@@ -329,8 +341,6 @@ def check(
             return cached
     from gitopsgen.config import load
     from gitopsgen.consistency import ConsistencyError, verify_problems
-    from gitopsgen.plan import PlanStream
-    from gitopsgen.platform import resolve
     from gitopsgen.reader import Document
     from gitopsgen.repocheck import RepoFacts, check_repository, walks
     from gitopsgen.report import check_report, consistency_report, invalid_report
@@ -348,13 +358,7 @@ def check(
     # (gitopsgen.repocheck.RepoFacts) stay. The check needs the model, not the text.
     project = dataclasses.replace(project, document=Document(data=None, path=str(path)))
     facts = RepoFacts() if walks(project) else None
-    stream = PlanStream(
-        resolve(project.config, project.flux_root),
-        project.source_name,
-        sinks=[facts.add] if facts is not None else [],
-        digests=cache.MAX_DIGESTS,
-        tree=cache.enabled(),
-    )
+    stream = _stream(project, [facts.add] if facts is not None else [])
     result, planned, problems = compare_stream(stream, project.output_dir)
     try:
         verify_problems(problems, project)
