@@ -76,6 +76,13 @@ def build(
     Files are written atomically; unchanged files are not touched; files that
     gitopsgen wrote before and no longer produces are removed. A file gitopsgen
     did not write is never overwritten or deleted: build stops, writing nothing.
+    Nothing is renamed into place before every file was checked and the whole
+    tree found consistent.
+
+    When tenants.yaml, the options and gitopsgen are those of the last
+    successful build, every file of the tree is read and hashed against that
+    build's record instead of being rendered again (under ~/.cache/gitopsgen;
+    GITOPSGEN_NO_CACHE=1 turns that off); any difference runs the full build.
     """
     run_build(
         config,
